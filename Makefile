@@ -1,0 +1,45 @@
+# The two commands a user needs are `make demo` and `make test`; both set everything up first.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+BIN := .venv/bin
+
+.PHONY: install demo test lint format ui emulator bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --quiet
+	touch $@
+
+install: .venv/.synced
+
+demo: install
+	$(BIN)/voxclone demo
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ui: install
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+emulator: install
+	$(BIN)/voxclone emulator --port 8765
+
+bench: install
+	$(BIN)/python benchmarks/bench_audio.py
+	$(BIN)/python benchmarks/bench_providers.py
+	$(BIN)/python benchmarks/bench_flow.py
+
+clean:
+	rm -rf .venv .tools data/store data/reports data/lineage.db data/demo

@@ -1,0 +1,42 @@
+"""`voxclone` command line. Each subcommand lives in its own module with `add_arguments` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Modules import their heavy dependencies inside `run`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("flows.prepare_command", "prepare recordings into provider-ready takes, with QC"),
+    "emulator": ("flows.emulator_command", "serve the local emulator of all six provider APIs"),
+    "run": ("flows.run_command", "run the clone_voices flow over an inbox, ad hoc"),
+    "demo": ("flows.demo_command", "the whole flow on the bundled samples against the emulator"),
+    "lineage": ("flows.lineage_command", "walk a provider voice id back to its source bytes"),
+    "voices": ("flows.voices_command", "list the voices created, per provider"),
+    "serve": ("flows.serve_command", "serve the flow on a schedule over the inbox"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voxclone", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The provider-neutral request, result and error. Every provider module speaks these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    filename: str
+    data: bytes
+    content_type: str = "audio/wav"
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    """One voice to create on one provider. `options` holds provider-specific documented fields."""
+
+    name: str
+    files: tuple[AudioFile, ...]
+    language: str = "en"
+    description: str | None = None
+    gender: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    provider: str
+    voice_id: str
+    name: str
+    preview_url: str | None
+    raw: dict[str, Any]
+
+
+class ProviderError(Exception):
+    """A provider said no, or could not be reached. Never carries a key in its text."""
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        attempts: int = 0,
+    ) -> None:
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempts = attempts
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.status else "no response"
+        code = f" [{self.code}]" if self.code else ""
+        tries = f" after {self.attempts} attempt(s)" if self.attempts else ""
+        return f"{self.provider}: {where}{code}: {self.message}{tries}"
+
+
+class InvalidRequest(ProviderError):
+    """A documented constraint broken before a byte was sent; names the field and the rule."""
+
+    def __init__(self, provider: str, field_name: str, rule: str) -> None:
+        self.field = field_name
+        self.rule = rule
+        super().__init__(provider, f"{field_name}: {rule}", code="invalid_request")
+
+
+class OutcomeUnknown(ProviderError):
+    """The request may have created a voice but the answer was lost and cannot be checked."""
