@@ -1,0 +1,102 @@
+"""Clients for six voice-cloning APIs behind one interface.
+
+client = providers.connect("anam")             # key from ANAM_API_KEY
+voice = providers.clone(client, CloneRequest(...))
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from types import ModuleType
+from typing import Any
+
+from .http import Client
+from .redact import register_secret
+from .types import (
+    AudioFile,
+    ClonedVoice,
+    CloneRequest,
+    InvalidRequest,
+    OutcomeUnknown,
+    ProviderError,
+)
+
+__all__ = [
+    "NAMES",
+    "AudioFile",
+    "Client",
+    "CloneRequest",
+    "ClonedVoice",
+    "InvalidRequest",
+    "OutcomeUnknown",
+    "ProviderError",
+    "clone",
+    "connect",
+    "get",
+]
+
+NAMES: tuple[str, ...] = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
+
+log = logging.getLogger("providers")
+
+
+def get(name: str) -> ModuleType:
+    if name not in NAMES:
+        raise ValueError(f"unknown provider {name!r}; valid names: {', '.join(NAMES)}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def connect(
+    name: str, *, key: str | None = None, base_url: str | None = None, **client_options: Any
+) -> Client:
+    """A Client for `name`, with the key from its env var unless given. See http.Settings."""
+    module = get(name)
+    key = key if key is not None else os.environ.get(module.KEY_ENV, "")
+    if not key.strip():
+        raise ProviderError(name, f"no API key: set {module.KEY_ENV}")
+    register_secret(key)
+    base = base_url or os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL
+    return Client(name, base, module.headers(key), **client_options)
+
+
+def clone(client: Client, req: CloneRequest) -> ClonedVoice:
+    """Validate, create, and settle a lost answer without ever creating the voice twice.
+
+    When a create's answer is lost after the request went out, the voice may exist. Providers
+    that can list are asked; if the voice is not there the create is retried once. Providers
+    that cannot list raise OutcomeUnknown (not retryable) so the caller can hold the request.
+    """
+    module = get(client.provider)
+    module.validate(req)
+    try:
+        return module.clone(client, req)
+    except OutcomeUnknown as lost:
+        first = lost
+    found = module.find_by_name(client, req.name)
+    if found is None:
+        raise OutcomeUnknown(
+            client.provider,
+            f"{first.message}; {module.DISPLAY_NAME} documents no way to list voices, so "
+            f"whether {req.name!r} was created is unknown",
+            attempts=first.attempts,
+        ) from first
+    if len(found) == 1:
+        log.info("%s: answer lost, found %r (%s)", client.provider, req.name, found[0].voice_id)
+        return found[0]
+    if len(found) > 1:
+        raise OutcomeUnknown(
+            client.provider,
+            f"{first.message}; {len(found)} voices named {req.name!r} exist, cannot tell which "
+            "one this request created",
+            attempts=first.attempts,
+        ) from first
+    log.info("%s: answer lost and %r not found; creating once more", client.provider, req.name)
+    try:
+        return module.clone(client, req)
+    except OutcomeUnknown as again:
+        raise OutcomeUnknown(
+            client.provider, f"{again.message} (second create after a lost answer)",
+            attempts=first.attempts + again.attempts,
+        ) from again  # fmt: skip

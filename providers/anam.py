@@ -1,0 +1,75 @@
+"""Anam: one audio file per voice, `POST /v1/voices`; voices are listed with a name search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import checks
+from .http import Client
+from .redact import redact
+from .types import ClonedVoice, CloneRequest
+
+NAME = "anam"
+DISPLAY_NAME = "Anam"
+KEY_ENV = "ANAM_API_KEY"
+BASE_URL_ENV = "ANAM_BASE_URL"
+DEFAULT_BASE_URL = "https://api.anam.ai"
+
+OPTIONS = ("enhance", "language")
+PER_PAGE_MAX = 100
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def validate(req: CloneRequest) -> None:
+    checks.known_options(NAME, req, OPTIONS)
+    checks.text(NAME, "name", req.name, required=True)
+    checks.file_count(NAME, "audioFile", req.files, exactly=1)
+    checks.text(NAME, "description", req.description)
+    checks.text(NAME, "language", req.options.get("language", req.language), required=True)
+    checks.boolean(NAME, "enhance", req.options.get("enhance"))
+
+
+def _voice(body: dict[str, Any]) -> ClonedVoice:
+    return ClonedVoice(
+        provider=NAME,
+        voice_id=str(body["id"]),
+        name=str(body.get("displayName") or ""),
+        preview_url=body.get("sampleUrl") or body.get("previewSampleUrl"),
+        raw=redact(body),
+    )
+
+
+def clone(client: Client, req: CloneRequest) -> ClonedVoice:
+    fields = {
+        "name": req.name,
+        "description": req.description,
+        "language": req.options.get("language") or checks.primary_language(req.language),
+        "enhance": req.options.get("enhance", True),
+    }
+    body = client.json(
+        "POST",
+        "/v1/voices",
+        data=checks.form(fields),
+        files=[checks.file_part("audioFile", req.files[0])],
+    )
+    return _voice(body)
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    found: list[ClonedVoice] = []
+    page = 1
+    while True:
+        params = {"search": name, "page": page, "perPage": PER_PAGE_MAX}
+        body = client.json("GET", "/v1/voices", params=params)
+        found += [_voice(v) for v in body.get("data", []) if v.get("displayName") == name]
+        meta = body.get("meta") or {}
+        if not meta.get("next") or page >= int(meta.get("lastPage") or page):
+            return found
+        page += 1
+
+
+def delete(client: Client, voice_id: str) -> None:
+    client.request("DELETE", f"/v1/voices/{voice_id}")
