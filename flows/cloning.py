@@ -1,0 +1,245 @@
+"""One voice on one provider: assemble its takes, judge them, and clone at most once.
+
+Plain functions (no Prefect) so the exactly-once logic can be tested and reused on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import providers
+from flows import ledger, secrets, store
+from flows.inbox import VoiceSpec
+from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
+
+
+def assemble(
+    spec: VoiceSpec, provider: str, clips: list[dict[str, Any]], store_root: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Build and store the provider's takes from the voice's prepared clips; return takes and verdict."""
+    import soundfile as sf
+    from audio.profiles import PROFILES
+    from audio.takes import Clip
+    from audio.takes import assemble as assemble_takes
+    from audio.verdict import judge
+
+    from audio import encode
+    from audio.metrics import measure
+    from audio.types import Audio, Metrics
+
+    inputs = []
+    for clip in clips:
+        samples, rate = sf.read(
+            io.BytesIO(store.get(clip["prepared_sha256"], "wav", store_root)), dtype="float32"
+        )
+        inputs.append(
+            Clip(
+                id=clip["prepared_sha256"],
+                audio=Audio(samples, rate, clip["path"]),
+                speech=[tuple(s) for s in clip["speech"]],
+                metrics=Metrics(**clip["metrics"]),
+            )
+        )
+    profile = PROFILES[provider]
+    built = assemble_takes(inputs, profile)
+    takes, metrics, sizes = [], [], []
+    for take in built:
+        data = encode.encode(take.audio, "wav")
+        sha = store.put(data, "wav", store_root)
+        m = measure(take.audio)
+        metrics.append(m)
+        sizes.append(len(data))
+        takes.append(
+            {
+                "sha256": sha,
+                "format": "wav",
+                "bytes": len(data),
+                "duration_s": round(take.audio.duration, 3),
+                "metrics": dataclasses.asdict(m),
+                "parts": [
+                    {"prepared_sha256": p.clip_id, "start_s": p.start_s, "end_s": p.end_s}
+                    for p in take.parts
+                ],
+            }
+        )
+    verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
+    if verdict is None:
+        return takes, {"level": "fail", "reasons": ["no usable speech to assemble a take from"]}
+    return takes, {"level": verdict.level, "reasons": list(verdict.reasons)}
+
+
+def request_for(
+    spec: VoiceSpec, provider: str, takes: list[dict], store_root: Path
+) -> CloneRequest:
+    files = tuple(
+        AudioFile(
+            f"{spec.slug}-{i + 1}.wav", store.get(t["sha256"], "wav", store_root), "audio/wav"
+        )
+        for i, t in enumerate(takes)
+    )
+    return CloneRequest(
+        name=spec.name,
+        files=files,
+        language=spec.language,
+        description=spec.description,
+        gender=spec.gender,
+        options=spec.options.get(provider, {}),
+    )
+
+
+def describe(req: CloneRequest, provider: str, base_url: str, takes: list[dict]) -> dict[str, Any]:
+    """What is sent, without the audio bytes and without any key: stored in the ledger and shown."""
+    return {
+        "provider": provider,
+        "base_url": base_url,
+        "name": req.name,
+        "language": req.language,
+        "description": req.description,
+        "gender": req.gender,
+        "options": dict(req.options),
+        "files": [
+            {"filename": f.filename, "bytes": len(f.data), "sha256": t["sha256"]}
+            for f, t in zip(req.files, takes, strict=True)
+        ],
+    }
+
+
+def clone_once(
+    eng: sa.Engine,
+    spec: VoiceSpec,
+    provider: str,
+    takes: list[dict[str, Any]],
+    verdict: dict[str, Any],
+    store_root: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    flow_run_id: str | None = None,
+) -> dict[str, Any]:
+    """Claim, reconcile, send and record; returns one row of the result table."""
+    result: dict[str, Any] = {
+        "voice": spec.slug,
+        "provider": provider,
+        "status": "",
+        "voice_id": None,
+        "preview_url": None,
+        "verdict": verdict["level"],
+        "reasons": list(verdict["reasons"]),
+        "error": None,
+        "takes": [{k: t[k] for k in ("sha256", "duration_s", "bytes")} for t in takes],
+    }
+    if verdict["level"] == "fail":
+        return {**result, "status": "skipped"}
+    base_url = secrets.base_url(provider)
+    req = request_for(spec, provider, takes, store_root)
+    try:
+        providers.get(provider).validate(req)
+    except ProviderError as e:
+        return {**result, "status": "failed", "error": str(e)}
+    shas = [t["sha256"] for t in takes]
+    key = ledger.idempotency_key(provider, base_url, req.name, shas, dict(req.options))
+    intent = {
+        "key": key,
+        "provider": provider,
+        "base_url": base_url,
+        "voice": spec.slug,
+        "voice_name": req.name,
+        "take_hashes": shas,
+        "options": dict(req.options),
+        "request": describe(req, provider, base_url, takes),
+        "verdict": verdict,
+    }
+    if dry_run:
+        return _dry_run(eng, key, result, intent["request"])
+    claim = ledger.claim(eng, intent, force=force)
+    if claim.action == "done":
+        return {**result, "status": "exists", **_voice_fields(eng, claim.row)}
+    if claim.action == "busy":
+        return {**result, "status": "busy", "error": "another run is sending this request now"}
+    if claim.action == "held":
+        return {**result, "status": "held", "error": claim.row["error"]}
+
+    key_value = secrets.api_key(provider)
+    try:
+        client = providers.connect(provider, key=key_value, base_url=base_url)
+    except ProviderError as e:
+        ledger.finish(eng, key, "failed", str(e))
+        return {**result, "status": "failed", "error": str(e)}
+    with client:
+        if claim.action == "reconcile":
+            found = _reconcile(eng, client, provider, req.name)
+            if isinstance(found, ClonedVoice):
+                _complete(eng, key, found, flow_run_id)
+                return {**result, "status": "reconciled", **_fields(found)}
+            if found == "unlistable" and not force:
+                reason = (
+                    f"an earlier request may have created '{req.name}' and {provider} documents no way "
+                    "to list voices; check the provider and rerun with --force to send again"
+                )
+                ledger.finish(eng, key, "held", reason)
+                return {**result, "status": "held", "error": reason}
+            if found == "ambiguous":
+                reason = f"several unknown voices named '{req.name}' exist on {provider}; held"
+                ledger.finish(eng, key, "held", reason)
+                return {**result, "status": "held", "error": reason}
+        try:
+            voice = providers.clone(client, req)
+        except OutcomeUnknown as e:
+            ledger.finish(eng, key, "held", str(e))
+            return {**result, "status": "held", "error": str(e)}
+        except ProviderError as e:
+            ledger.finish(eng, key, "failed", str(e))
+            return {**result, "status": "failed", "error": str(e)}
+    _complete(eng, key, voice, flow_run_id)
+    return {**result, "status": "created", **_fields(voice)}
+
+
+def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str, Any]:
+    try:
+        row = ledger.attempt(eng, key)
+    except sa.exc.NoResultFound:
+        row = None
+    if row and row["status"] == "succeeded":
+        return {**result, "status": "exists", **_voice_fields(eng, row)}
+    return {**result, "status": "would-send", "request": request}
+
+
+def _reconcile(eng: sa.Engine, client: Any, provider: str, name: str) -> ClonedVoice | str | None:
+    found = providers.get(provider).find_by_name(client, name)
+    if found is None:
+        return "unlistable"
+    known = ledger.known_voice_ids(eng, provider)
+    fresh = [v for v in found if v.voice_id not in known]
+    if len(fresh) > 1:
+        return "ambiguous"
+    return fresh[0] if fresh else None
+
+
+def _complete(eng: sa.Engine, key: str, voice: ClonedVoice, flow_run_id: str | None) -> None:
+    ledger.complete(
+        eng,
+        key,
+        {
+            "provider": voice.provider,
+            "voice_id": voice.voice_id,
+            "name": voice.name,
+            "preview_url": voice.preview_url,
+            "raw": voice.raw,
+        },
+        flow_run_id,
+    )
+
+
+def _fields(voice: ClonedVoice) -> dict[str, Any]:
+    return {"voice_id": voice.voice_id, "preview_url": voice.preview_url}
+
+
+def _voice_fields(eng: sa.Engine, row: dict[str, Any]) -> dict[str, Any]:
+    voice_id = row.get("provider_voice_id")
+    found = [v for v in ledger.voices(eng, row["provider"]) if v["voice_id"] == voice_id]
+    return {"voice_id": voice_id, "preview_url": found[0]["preview_url"] if found else None}

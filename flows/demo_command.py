@@ -1,0 +1,41 @@
+"""`voxclone demo`: the whole flow on the bundled voices against the local emulator. No keys needed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from flows.run_command import PROVIDERS, add_run_options, print_run, run_flow
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "voices"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inbox", default=str(SAMPLES), help="voices to clone (default: the bundled samples)"
+    )
+    add_run_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import providers
+    from providers.emulator.server import start
+
+    with start() as emulator:
+        os.environ.update(emulator.env())
+        for name in PROVIDERS:
+            # Placeholder keys for the emulator only; real keys are never needed for the demo.
+            os.environ.setdefault(providers.get(name).KEY_ENV, f"demo-{name}-key")
+        print(f"Emulator of all six provider APIs on {emulator.url}")
+        result = run_flow(args, args.inbox, None, report=True)
+    print_run(result)
+    created = [r for r in result["results"] if r["voice_id"]]
+    if created:
+        example = created[0]
+        print(f"\nLineage of one voice ({example['provider']}/{example['voice']}):")
+        print(f"  voxclone lineage {example['voice_id']}")
+        from flows.lineage_command import show
+
+        show(example["voice_id"], as_json=False)
+    return 0 if created else 1

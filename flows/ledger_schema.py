@@ -1,0 +1,107 @@
+"""The ledger's tables: the system of record for what was processed, sent and created."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(32)),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("sample_rate", sa.Integer),
+    sa.Column("channels", sa.Integer),
+    sa.Column("metrics", sa.JSON),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("sha256", "path", name="uq_sources_sha_path"),
+)
+
+# One source processed with one set of settings; the key that makes reruns skip finished work.
+prepared = sa.Table(
+    "prepared",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("settings_hash", sa.String(64), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("speech", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("versions", sa.JSON, nullable=False),
+    sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("source_sha256", "settings_hash", name="uq_prepared_source_settings"),
+)
+
+# What one provider receives for one voice: assembled from prepared clips (the parts say where from).
+takes = sa.Table(
+    "takes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("voice", sa.String(200), nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("parts", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("sha256", "provider", "voice", name="uq_takes_sha_provider_voice"),
+)
+
+# Written before a request is sent; completed after. The key makes a clone happen at most once.
+clone_attempts = sa.Table(
+    "clone_attempts",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("base_url", sa.Text, nullable=False),
+    sa.Column("voice", sa.String(200), nullable=False),
+    sa.Column("voice_name", sa.String(200), nullable=False),
+    sa.Column("take_hashes", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("verdict", sa.JSON),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False, default=1),
+    sa.Column("error", sa.Text),
+    sa.Column("provider_voice_id", sa.String(200)),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+provider_voices = sa.Table(
+    "provider_voices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("voice_id", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("preview_url", sa.Text),
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("attempt_key", sa.String(64), sa.ForeignKey("clone_attempts.key"), nullable=False),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("provider", "voice_id", name="uq_provider_voices_provider_id"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("flow_run_id", sa.String(64), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("inbox", sa.Text, nullable=False),
+    sa.Column("providers", sa.JSON, nullable=False),
+    sa.Column("report_path", sa.Text),
+    sa.Column("summary", sa.JSON),
+)

@@ -1,0 +1,61 @@
+"""The CPU work for one clip, run in a worker process: decode, measure, prepare, store.
+
+Deliberately free of Prefect and the database so worker processes start light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from flows import store
+
+# Bump when the processing changes in a way that should invalidate stored prepared clips.
+PIPELINE_VERSION = "1"
+
+
+def settings_dict(**overrides: Any) -> dict[str, Any]:
+    from audio.chain import Settings
+
+    return dataclasses.asdict(Settings(**overrides))
+
+
+def warm_up() -> None:
+    """Pay imports and JIT once per worker, not once per clip."""
+    import numpy as np
+    from audio.chain import Settings, prepare
+
+    from audio.metrics import measure
+    from audio.types import Audio
+
+    rng = np.random.default_rng(0)
+    tone = (0.1 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 220)).astype(np.float32)
+    noise = (0.001 * rng.standard_normal(16000)).astype(np.float32)
+    clip = Audio(np.concatenate([noise, tone, noise]), 16000)
+    with contextlib.suppress(Exception):
+        measure(prepare(clip, Settings()).audio)
+
+
+def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[str, Any]:
+    """Returns JSON-able facts; the prepared WAV goes to the content-addressed store."""
+    from audio.chain import Settings, prepare
+
+    from audio import encode
+    from audio.decode import decode
+    from audio.metrics import measure, with_source_defects
+
+    audio, info = decode(Path(path))
+    source_metrics = measure(audio, channels=info.channels)
+    prepared = prepare(audio, Settings(**settings))
+    data = encode.encode(prepared.audio, "wav")
+    sha = store.put(data, "wav", Path(store_root))
+    return {
+        "source": dataclasses.asdict(info),
+        "source_metrics": dataclasses.asdict(source_metrics),
+        "prepared_sha256": sha,
+        "metrics": dataclasses.asdict(with_source_defects(measure(prepared.audio), source_metrics)),
+        "steps": [dataclasses.asdict(s) for s in prepared.steps],
+        "speech": [list(s) for s in prepared.speech],
+    }

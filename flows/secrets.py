@@ -1,0 +1,27 @@
+"""API keys: from the environment, else from a Prefect Secret block of the same name in kebab case.
+
+Keys are fetched inside the task that uses them and never pass through parameters or results.
+"""
+
+from __future__ import annotations
+
+import os
+
+import providers
+
+
+def api_key(provider: str) -> str | None:
+    env = providers.get(provider).KEY_ENV
+    if os.environ.get(env):
+        return os.environ[env]
+    try:
+        from prefect.blocks.system import Secret
+
+        return str(Secret.load(env.lower().replace("_", "-")).get())
+    except Exception:  # no block, no server: the caller reports the missing key
+        return None
+
+
+def base_url(provider: str) -> str:
+    module = providers.get(provider)
+    return (os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL).rstrip("/")

@@ -1,0 +1,35 @@
+"""`voxclone serve --cron "*/15 * * * *"`: watch the inbox on a schedule; only new or changed sources do work."""
+
+from __future__ import annotations
+
+import argparse
+
+from flows.run_command import add_run_options, options_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cron", default="*/15 * * * *", help="schedule (default every 15 minutes)"
+    )
+    parser.add_argument("--inbox", default="data/inbox")
+    parser.add_argument("--name", default="inbox-watch", help="deployment name")
+    add_run_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flows.clone_flow import RunOptions, clone_voices
+
+    options = RunOptions(**options_from(args))
+    clone_voices.serve(
+        name=args.name,
+        cron=args.cron,
+        parameters={
+            "inbox": str(Path(args.inbox).resolve()),
+            "providers": args.providers,
+            "options": options.model_dump(),
+        },
+        limit=1,  # one run at a time per serve process; the ledger makes overlapping runs safe anyway
+    )
+    return 0

@@ -1,0 +1,209 @@
+"""Turn a run's clips and results into what people read: tables, a markdown summary, the HTML report."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flows import store
+from flows.inbox import Problem
+
+STATUS_ORDER = [
+    "created",
+    "reconciled",
+    "exists",
+    "would-send",
+    "skipped",
+    "held",
+    "busy",
+    "failed",
+]
+
+
+def build(
+    run_id: str,
+    started: datetime,
+    inbox: str,
+    providers: list[str],
+    dry_run: bool,
+    clips: list[dict],
+    results: list[dict],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    clips = [{**c, "verdicts": clip_verdicts(c, providers)} for c in clips]
+    return {
+        "title": f"clone-voices · {Path(inbox).name} · {started:%Y-%m-%d %H:%M} UTC",
+        "flow_run_id": run_id,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inbox": inbox,
+        "providers": providers,
+        "dry_run": dry_run,
+        "clips": clips,
+        "results": results,
+        "problems": [dataclasses.asdict(p) for p in problems],
+    }
+
+
+def clip_verdicts(clip: dict, providers: list[str]) -> dict[str, dict]:
+    """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
+    if clip["status"] != "ok":
+        return {}
+    from audio.profiles import PROFILES
+    from audio.verdict import judge
+
+    from audio.types import Metrics
+
+    metrics = Metrics(**clip["metrics"])
+    out = {}
+    for provider in providers:
+        quality_only = dataclasses.replace(
+            PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
+        )
+        verdict = judge(metrics, quality_only)
+        out[provider] = {"level": verdict.level, "reasons": list(verdict.reasons)}
+    return out
+
+
+def counts(run: dict) -> dict[str, Any]:
+    return {
+        "clips_ok": sum(c["status"] == "ok" for c in run["clips"]),
+        "clips_failed": sum(c["status"] != "ok" for c in run["clips"]),
+        "problems": len(run["problems"]),
+        "results": dict(Counter(r["status"] for r in run["results"])),
+    }
+
+
+def failed(run: dict) -> bool:
+    """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
+    return bool(
+        run["problems"]
+        or any(c["status"] != "ok" for c in run["clips"])
+        or any(r["status"] in ("failed", "held", "busy") for r in run["results"])
+    )
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for c in run["clips"]:
+        m = c.get("metrics") or {}
+        s = c.get("source_metrics") or {}
+        rows.append(
+            {
+                "voice": c["voice"],
+                "clip": c["clip"],
+                "status": c["status"]
+                if c["status"] != "ok"
+                else ("reused" if c.get("reused") else "ok"),
+                "seconds in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
+                "speech s": _num(m.get("speech_s"), ".1f"),
+                "SNR dB": _num(s.get("snr_db"), ".1f"),
+                "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
+                "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
+                "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
+                "verdicts": " ".join(f"{p}:{v['level']}" for p, v in c.get("verdicts", {}).items()),
+                "error": c.get("error") or "",
+            }
+        )
+    return rows
+
+
+def result_rows(run: dict) -> list[dict[str, Any]]:
+    return [
+        {
+            "voice": r["voice"],
+            "provider": r["provider"],
+            "status": r["status"],
+            "voice id": r["voice_id"] or "",
+            "preview": r["preview_url"] or "",
+            "takes": ", ".join(f"{t['duration_s']:.1f} s" for t in r["takes"]),
+            "QC": r["verdict"] or "",
+            "why": r["error"] or "; ".join(r["reasons"]),
+        }
+        for r in run["results"]
+    ]
+
+
+def table_text(rows: list[dict[str, Any]]) -> str:
+    """A plain fixed-width table for the terminal."""
+    if not rows:
+        return "(none)"
+    cols = list(rows[0])
+    widths = {c: min(60, max(len(c), *(len(str(r[c])) for r in rows))) for c in cols}
+    line = "  ".join(c.ljust(widths[c]) for c in cols)
+    out = [line, "  ".join("-" * widths[c] for c in cols)]
+    for r in rows:
+        out.append("  ".join(str(r[c])[: widths[c]].ljust(widths[c]) for c in cols))
+    return "\n".join(out)
+
+
+def markdown(run: dict, report: Path | None) -> str:
+    n = counts(run)
+    lines = [f"# {run['title']}", ""]
+    if run["dry_run"]:
+        lines += ["**Dry run: nothing was sent.**", ""]
+    lines.append(f"Clips: {n['clips_ok']} prepared, {n['clips_failed']} refused.")
+    lines.append(
+        "Results: " + ", ".join(f"{n['results'][s]} {s}" for s in STATUS_ORDER if s in n["results"])
+    )
+    if report:
+        lines.append(f"Report: `{report}`")
+    lines += ["", "| voice | provider | status | voice id | why |", "|---|---|---|---|---|"]
+    for r in run["results"]:
+        why = (r["error"] or "; ".join(r["reasons"])).replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {r['voice']} | {r['provider']} | {r['status']} | {r['voice_id'] or ''} | {why} |"
+        )
+    bad = [c for c in run["clips"] if c["status"] != "ok"] + run["problems"]
+    if bad:
+        lines += ["", "## Refused inputs", ""]
+        lines += [f"- {b.get('error') or (b['path'] + ': ' + b['reason'])}" for b in bad]
+    return "\n".join(lines)
+
+
+def write_html(run: dict, path: Path, store_root: str) -> Path:
+    """The report wants the audio itself: decode the sources again and read prepared clips back."""
+    import soundfile as sf
+
+    from audio.decode import decode
+    from flows.report import write_report
+
+    clips = []
+    for c in run["clips"]:
+        before = after = None
+        if c["status"] == "ok":
+            try:
+                audio, _ = decode(Path(c["path"]))
+                before = {"samples": audio.samples, "rate": audio.rate}
+                data = store.get(c["prepared_sha256"], "wav", Path(store_root))
+                samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+                after = {"samples": samples, "rate": rate}
+            except (
+                Exception
+            ):  # the report shows what it can; the run's result does not depend on it
+                before = after = None
+        clips.append(
+            {
+                "voice": c["voice"],
+                "clip": c["clip"],
+                "source_path": c["path"],
+                "source_sha256": c.get("source_sha256"),
+                "status": c["status"],
+                "error": c.get("error"),
+                "source_metrics": c.get("source_metrics"),
+                "metrics": c.get("metrics"),
+                "steps": c.get("steps") or [],
+                "verdicts": c.get("verdicts", {}),
+                "before": before,
+                "after": after,
+            }
+        )
+    return write_report({**run, "clips": clips}, path)

@@ -1,0 +1,33 @@
+"""`voxclone voices`: what was created, per provider."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--provider", help="only this provider")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows import ledger, summary
+
+    rows = ledger.voices(ledger.engine(), args.provider)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    table = [
+        {
+            "provider": r["provider"],
+            "voice id": r["voice_id"],
+            "name": r["name"],
+            "from": r["voice"],
+            "created": f"{r['created_at']:%Y-%m-%d %H:%M}",
+            "preview": r["preview_url"] or "",
+        }
+        for r in rows
+    ]
+    print(summary.table_text(table))
+    return 0
