@@ -1,0 +1,61 @@
+"""The preparation chain: highpass -> resample -> denoise(auto) -> trim/pauses -> loudness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audio import loudness, steps
+from audio.types import Audio, AudioError, Step
+
+
+@dataclass(frozen=True)
+class Settings:
+    target_rate: int = 44100
+    target_lufs: float = -20.0
+    ceiling_dbtp: float = -3.0
+    denoise: str = "auto"  # auto | always | never
+    snr_threshold_db: float = 20.0
+    pad_s: float = 0.15
+    max_pause_s: float = 1.0
+    pause_to_s: float = 0.5
+    highpass_hz: float = 70.0
+    resample_quality: str = "HQ"
+    max_limit_db: float = 12.0
+
+
+@dataclass
+class Prepared:
+    audio: Audio
+    steps: list[Step] = field(default_factory=list)
+    speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
+
+
+MIN_DURATION_S = 0.5
+
+
+def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
+    """Run the whole chain; AudioError when the clip is too short or has no speech.
+
+    Each step's input is dropped as soon as the next exists, so peak memory stays near two copies.
+    """
+    if audio.duration < MIN_DURATION_S:
+        raise AudioError(
+            audio.source or "<audio>",
+            f"too short: {audio.duration:.2f} s (at least {MIN_DURATION_S} s needed)",
+        )
+    records: list[Step] = []
+    audio, step = steps.highpass(audio, settings.highpass_hz)
+    records.append(step)
+    audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
+    records.append(step)
+    audio, step = steps.denoise(audio, settings.denoise, settings.snr_threshold_db)
+    records.append(step)
+    audio, step, speech = steps.trim_speech(
+        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s
+    )
+    records.append(step)
+    audio, step = loudness.normalize(
+        audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
+    )
+    records.append(step)
+    return Prepared(audio, records, speech)

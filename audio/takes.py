@@ -1,0 +1,171 @@
+"""Assemble provider takes from the prepared clips of one voice.
+
+Cut points are only ever the middle of a pause the VAD found between two speech intervals (or the
+clip's own ends), so no cut lands inside a word. Clips are used best-first (no clipping, highest
+SNR), deterministically for the same input; joined parts get a short silence between them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from audio.types import Audio, Metrics, Profile
+
+JOIN_GAP_S = 0.4
+WAV_HEADER_BYTES = 1024  # generous: PCM16 WAV header plus slack
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    id: str
+    audio: Audio
+    speech: list[tuple[float, float]]
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class Part:
+    clip_id: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class Take:
+    audio: Audio
+    parts: list[Part]
+
+    @property
+    def duration(self) -> float:
+        return self.audio.duration
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A stretch of one clip between two cut points, holding one speech interval."""
+
+    clip: int
+    start: float
+    end: float
+    speech: float
+
+
+def _units(index: int, clip: Clip) -> list[_Unit]:
+    speech = sorted((s, e) for s, e in clip.speech if e > s)
+    if not speech:
+        return []
+    cuts = [0.0]
+    cuts += [(e0 + s1) / 2 for (_, e0), (s1, _) in itertools.pairwise(speech)]
+    cuts.append(clip.audio.duration)
+    return [_Unit(index, cuts[i], cuts[i + 1], e - s) for i, (s, e) in enumerate(speech)]
+
+
+def _rank_key(clip: Clip) -> tuple[bool, float, str]:
+    m = clip.metrics
+    snr = m.snr_db if m.snr_db is not None else 30.0
+    return (m.clipping_ratio > 1e-4, -round(snr, 0), clip.id)
+
+
+def _common_rate(clips: Sequence[Clip]) -> int:
+    return max(c.audio.rate for c in clips)
+
+
+def _samples_at(clip: Clip, rate: int) -> np.ndarray:
+    if clip.audio.rate == rate:
+        return clip.audio.samples
+    import soxr
+
+    return soxr.resample(clip.audio.samples, clip.audio.rate, rate, quality="HQ").astype(np.float32)
+
+
+def _build(
+    clips: Sequence[Clip], units: list[_Unit], rate: int, cache: dict[int, np.ndarray]
+) -> Take:
+    """Join units: contiguous units of one clip form one part; parts are separated by silence."""
+    parts: list[Part] = []
+    spans: list[tuple[int, float, float]] = []
+    for u in units:
+        if spans and spans[-1][0] == u.clip and abs(spans[-1][2] - u.start) < 1e-9:
+            spans[-1] = (u.clip, spans[-1][1], u.end)
+        else:
+            spans.append((u.clip, u.start, u.end))
+    gap = np.zeros(int(JOIN_GAP_S * rate), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for i, (ci, start, end) in enumerate(spans):
+        if ci not in cache:
+            cache[ci] = _samples_at(clips[ci], rate)
+        x = cache[ci]
+        a, b = round(start * rate), min(len(x), round(end * rate))
+        if i:
+            pieces.append(gap)
+        pieces.append(x[a:b])
+        parts.append(Part(clips[ci].id, round(start, 3), round(b / rate, 3)))
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    return Take(Audio(samples.astype(np.float32, copy=False), rate, "take"), parts)
+
+
+def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
+    """Takes for one provider from all clips of one voice.
+
+    One-file providers get one take with up to the ideal maximum of speech (Cartesia ~10 s of the
+    cleanest continuous speech, Althea 30-60 s); multi-file providers get one take per clip (long
+    clips split at pauses) until the ideal total is reached. A single speech stretch longer than
+    the provider's maximum is still used whole when nothing shorter exists (never cut in a word).
+    """
+    clips = list(clips)
+    if not clips:
+        return []
+    rate = _common_rate(clips)
+    order = sorted(range(len(clips)), key=lambda i: _rank_key(clips[i]))
+    lo, hi = profile.speech_ideal_s
+    cap = profile.speech_max_s if profile.speech_max_s is not None else hi
+    target = min(hi, cap)
+    max_file_s = float("inf")
+    if profile.max_bytes_per_file is not None:
+        max_file_s = (profile.max_bytes_per_file - WAV_HEADER_BYTES) / (2 * rate)
+    single = profile.files_max == 1
+    files_max = profile.files_max or 10**6
+
+    groups: list[list[_Unit]] = [[]]
+    total = 0.0
+    duration = 0.0  # of the current group
+    done = False
+    for ci in order:
+        for u in _units(ci, clips[ci]):
+            length = u.end - u.start
+            starts_new_part = not groups[-1] or groups[-1][-1].clip != ci
+            extra = length + (JOIN_GAP_S if starts_new_part and groups[-1] else 0.0)
+            if total + u.speech > cap:
+                done = total >= lo or total > 0
+                break
+            if duration + extra > max_file_s:
+                if single or len(groups) >= files_max:
+                    done = True
+                    break
+                groups.append([])
+                duration, extra = 0.0, length
+                if length > max_file_s:
+                    continue
+            if not single and starts_new_part and groups[-1] and len(groups) < files_max:
+                groups.append([])  # one file per clip for multi-file providers
+                duration, extra = 0.0, length
+            groups[-1].append(u)
+            duration += extra
+            total += u.speech
+            if total >= target:
+                done = True
+                break
+        if done:
+            break
+    groups = [g for g in groups if g]
+    if not groups:  # every speech stretch is longer than the provider's maximum: use the shortest
+        all_units = [u for ci in order for u in _units(ci, clips[ci])]
+        if not all_units:
+            return []
+        groups = [[min(all_units, key=lambda u: (u.speech, u.clip, u.start))]]
+    cache: dict[int, np.ndarray] = {}
+    return [_build(clips, g, rate, cache) for g in groups]

@@ -1,0 +1,116 @@
+"""pass / warn / fail for clips against a provider profile, with reasons a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from audio.profiles import display_name
+from audio.types import Metrics, Profile, Verdict
+
+# Quality rules: (level, test on one clip's metrics, message). Warn-level unless noted.
+QualityRule = tuple[str, Callable[[Metrics], bool], Callable[[Metrics], str]]
+QUALITY_RULES: tuple[QualityRule, ...] = (
+    (
+        "fail",
+        lambda m: m.clipping_ratio > 1e-3,
+        lambda m: f"clipped: {m.clipping_ratio:.2%} of samples are flat-topped; re-record lower",
+    ),
+    (
+        "warn",
+        lambda m: 1e-4 < m.clipping_ratio <= 1e-3,
+        lambda m: f"some clipping: {m.clipping_ratio:.3%} of samples are flat-topped",
+    ),
+    (
+        "warn",
+        lambda m: m.snr_db is not None and m.snr_db < 20.0,
+        lambda m: f"noisy: SNR {m.snr_db:.0f} dB (below 20 dB the clone copies the noise)",
+    ),
+    (
+        "warn",
+        lambda m: 0 < m.bandwidth_hz < 6000.0,
+        lambda m: (
+            f"narrow band: content stops at {m.bandwidth_hz / 1000:.1f} kHz "
+            "(telephone or heavily compressed audio)"
+        ),
+    ),
+    (
+        "warn",
+        lambda m: m.speech_s > 0 and m.speech_ratio < 0.5,
+        lambda m: f"only {m.speech_ratio:.0%} of the recording is speech (silence, music or noise)",
+    ),
+    (
+        "warn",
+        lambda m: m.loudness_lufs is not None and not -24.0 <= m.loudness_lufs <= -16.0,
+        lambda m: f"loudness {m.loudness_lufs:.1f} LUFS is outside -24..-16 LUFS",
+    ),
+    (
+        "warn",
+        lambda m: m.true_peak_dbtp > -1.0,
+        lambda m: f"true peak {m.true_peak_dbtp:.1f} dBTP (above -1 dBTP risks distortion)",
+    ),
+)
+
+_RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def _fmt_range(lo: float, hi: float) -> str:
+    return f"{lo:g}–{hi:g} s"
+
+
+def judge(
+    metrics: Metrics | Sequence[Metrics],
+    profile: Profile,
+    *,
+    file_bytes: Sequence[int] = (),
+) -> Verdict:
+    """Judge one clip, or several files sent together (their speech adds up)."""
+    clips = [metrics] if isinstance(metrics, Metrics) else list(metrics)
+    name = display_name(profile.provider)
+    found: list[tuple[str, str]] = []
+    speech = sum(m.speech_s for m in clips)
+    lo, hi = profile.speech_ideal_s
+    if not clips or speech <= 0:
+        found.append(("fail", f"no speech found; {name} needs at least {profile.speech_min_s:g} s"))
+    elif speech < profile.speech_min_s:
+        found.append(
+            (
+                "fail",
+                f"{speech:.1f} s of speech; {name} needs at least {profile.speech_min_s:g} s, "
+                f"{_fmt_range(lo, hi)} recommended",
+            )
+        )
+    elif speech < lo:
+        found.append(
+            ("warn", f"{speech:.1f} s of speech; {name} works best with {_fmt_range(lo, hi)}")
+        )
+    elif profile.speech_max_s is not None and speech > profile.speech_max_s:
+        found.append(
+            (
+                "warn",
+                f"{speech:.1f} s of speech; {name} takes at most {profile.speech_max_s:g} s, "
+                "the take will use the best part",
+            )
+        )
+    if clips and len(clips) < profile.files_min:
+        found.append(("fail", f"{len(clips)} file(s); {name} needs at least {profile.files_min}"))
+    if profile.files_max is not None and len(clips) > profile.files_max:
+        found.append(
+            ("warn", f"{len(clips)} files; {name} takes {profile.files_max}, takes will be merged")
+        )
+    if profile.max_bytes_per_file is not None:
+        for size in file_bytes:
+            if size > profile.max_bytes_per_file:
+                found.append(
+                    (
+                        "fail",
+                        f"file of {size / 1e6:.1f} MB; {name} accepts at most "
+                        f"{profile.max_bytes_per_file / 1e6:g} MB",
+                    )
+                )
+    for m in clips:
+        for level, test, message in QUALITY_RULES:
+            if test(m):
+                found.append((level, message(m)))
+    reasons = tuple(dict.fromkeys(msg for _, msg in found))  # dedupe, keep order
+    level = max((lvl for lvl, _ in found), key=_RANK.__getitem__, default="pass")
+    return Verdict(level, reasons)  # type: ignore[arg-type]

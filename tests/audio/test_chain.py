@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from conftest import CLEAN_CLIPS, MALE, NOISY, noise, read
+
+from audio import vad
+from audio.chain import Prepared, Settings, prepare
+from audio.decode import decode
+from audio.metrics import measure
+from audio.types import Audio, AudioError
+
+
+def test_steps_are_in_order_and_json_serialisable():
+    prepared = prepare(decode(MALE)[0])
+    assert isinstance(prepared, Prepared)
+    assert [s.name for s in prepared.steps] == [
+        "highpass", "resample", "denoise", "trim", "loudness"
+    ]  # fmt: skip
+    json.dumps([asdict(s) for s in prepared.steps], allow_nan=False)
+    assert prepared.audio.rate == 44100 and prepared.audio.samples.dtype == np.float32
+
+
+def test_padding_of_quiet_noise_is_trimmed_to_the_pad_without_losing_speech():
+    x, rate = read(MALE)
+    padded = np.concatenate([noise(2.0, rate, -60, 1), x, noise(2.0, rate, -60, 2)])
+    settings = Settings()
+    before = measure(Audio(padded, rate))
+    prepared = prepare(Audio(padded, rate), settings)
+    speech = vad.speech_intervals(prepared.audio.samples, prepared.audio.rate)
+    assert abs(speech[0][0] - settings.pad_s) <= 0.03 + vad.FRAME_S
+    assert abs((prepared.audio.duration - speech[-1][1]) - settings.pad_s) <= 0.03 + vad.FRAME_S
+    assert abs(prepared.speech[0][0] - settings.pad_s) <= 0.03
+    trimmed = prepared.steps[3].after
+    assert trimmed["trimmed_start_s"] > 2.0 and trimmed["trimmed_end_s"] > 2.0
+    assert abs(measure(prepared.audio).speech_s - before.speech_s) <= 0.2
+
+
+def test_long_pauses_are_shortened_never_speech():
+    x, rate = read(MALE)
+    gap = noise(3.0, rate, -60, 3)
+    joined = np.concatenate([x, gap, x])
+    prepared = prepare(Audio(joined, rate), Settings(max_pause_s=1.0, pause_to_s=0.5))
+    after = prepared.steps[3].after
+    assert after["pauses_shortened"] >= 1
+    assert after["pause_s_removed"] > 2.0
+    before_speech = measure(Audio(joined, rate)).speech_s
+    assert abs(measure(prepared.audio).speech_s - before_speech) <= 0.4
+    gaps = [s1 - e0 for (_, e0), (s1, _) in zip(prepared.speech, prepared.speech[1:], strict=False)]
+    assert max(gaps) <= 1.0
+
+
+def test_noisy_sample_is_denoised_under_auto():
+    prepared = prepare(decode(NOISY)[0])
+    step = prepared.steps[2]
+    assert step.after["applied"] is True
+    assert step.before["snr_db"] < 20
+    assert step.after["snr_db"] > step.before["snr_db"]
+
+
+@pytest.mark.parametrize("path", CLEAN_CLIPS, ids=lambda p: p.name[:20])
+def test_clean_samples_are_not_denoised_under_auto(path):
+    step = prepare(decode(path)[0]).steps[2]
+    assert step.after["applied"] is False
+    assert step.before["snr_db"] >= 20
+
+
+def test_denoise_modes_are_obeyed():
+    audio = decode(MALE)[0]
+    assert prepare(audio, Settings(denoise="always")).steps[2].after["applied"] is True
+    assert prepare(decode(NOISY)[0], Settings(denoise="never")).steps[2].after["applied"] is False
+
+
+def test_silence_has_no_speech():
+    rate = 16000
+    with pytest.raises(AudioError, match="no speech"):
+        prepare(Audio(np.zeros(rate * 3, np.float32), rate, "silent.wav"))
+    with pytest.raises(AudioError, match="no speech"):
+        prepare(Audio(noise(3.0, rate, -70), rate, "hiss.wav"))
+
+
+def test_custom_rate():
+    prepared = prepare(decode(MALE)[0], Settings(target_rate=24000))
+    assert prepared.audio.rate == 24000
