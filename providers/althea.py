@@ -25,6 +25,7 @@ OPTIONS = ("language",)
 NAME_MAX = 40
 DESCRIPTION_MAX = 240
 LANGUAGE_MAX = 10
+PAGE_SIZE = 100
 FILE_MAX_BYTES = 10 * 1024 * 1024  # Ultravox: "10MB file size maximum"
 FORMATS = ("mp3", "wav", "mpeg", "x-wav", "wave")
 BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -80,7 +81,7 @@ def _relative(next_url: str, base_url: str) -> str:
 def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
     found: list[ClonedVoice] = []
     path: str | None = "/voices"
-    params: dict[str, Any] | None = {"search": name, "ownership": "private", "pageSize": 100}
+    params: dict[str, Any] | None = {"search": name, "ownership": "private", "pageSize": PAGE_SIZE}
     while path:
         body = client.json("GET", path, params=params)
         found += [_voice(v) for v in body.get("results", []) if v.get("name") == name]

@@ -24,7 +24,7 @@ _lock = threading.Lock()
 
 def register_secret(value: str | None) -> None:
     """Remember a key so it is scrubbed wherever it later appears as text."""
-    if value and len(value) >= 4:
+    if value and len(value) >= 8:  # shorter strings are not keys; masking them mangles text
         with _lock:
             _secrets.add(value)
     install_log_filter()
