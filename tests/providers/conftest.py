@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from provider_cases import KEY
+from provider_cases import KEY, Sleeps
 
 import providers
 from providers.emulator import control, server
@@ -31,13 +31,6 @@ def state(emulator: server.Running) -> Callable[[], dict[str, Any]]:
 @pytest.fixture
 def inject(emulator: server.Running) -> Callable[..., dict[str, Any]]:
     return lambda provider, kind, **kw: control.inject(emulator.url, provider, kind, **kw)
-
-
-class Sleeps(list):
-    """Stands in for time.sleep: records the waits instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

@@ -48,3 +48,10 @@ def request(provider: str, **changes: Any) -> CloneRequest:
     }
     fields.update(changes)
     return CloneRequest(**fields)
+
+
+class Sleeps(list):
+    """Stands in for time.sleep: records the waits instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
