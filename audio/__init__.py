@@ -27,7 +27,6 @@ _LAZY = {
     "Clip": "audio.takes",
     "Part": "audio.takes",
     "Take": "audio.takes",
-    "versions": "audio.versions",
 }
 
 __all__ = [
@@ -40,6 +39,16 @@ __all__ = [
     "Verdict",
     *_LAZY,
 ]
+
+
+def versions() -> dict[str, str]:
+    """Versions of every library and binary that shapes the output audio (for lineage)."""
+    from audio.libversions import versions as _versions
+
+    return dict(_versions())
+
+
+__all__.append("versions")
 
 
 def __getattr__(name: str) -> Any:

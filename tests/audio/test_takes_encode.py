@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import MALE, SAMPLES
+
+from audio import vad
+from audio.chain import prepare
+from audio.decode import decode
+from audio.encode import CONTENT_TYPES, encode
+from audio.metrics import measure
+from audio.profiles import PROFILES
+from audio.takes import Clip, assemble
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[Clip]:
+    out = []
+    for path in sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac")):
+        prepared = prepare(decode(path)[0])
+        out.append(Clip(path.stem, prepared.audio, prepared.speech, measure(prepared.audio)))
+    return out
+
+
+def _inside_speech(t: float, speech: list[tuple[float, float]]) -> bool:
+    return any(s + 1e-6 < t < e - 1e-6 for s, e in speech)
+
+
+@pytest.mark.parametrize("provider", sorted(PROFILES))
+def test_takes_cut_only_in_pauses_and_respect_durations(clips, provider):
+    profile = PROFILES[provider]
+    takes = assemble(clips, profile)
+    by_id = {c.id: c for c in clips}
+    assert takes
+    if profile.files_max is not None:
+        assert len(takes) <= profile.files_max
+    total = 0.0
+    for take in takes:
+        assert take.audio.rate == clips[0].audio.rate
+        for part in take.parts:
+            clip = by_id[part.clip_id]
+            for cut in (part.start_s, part.end_s):
+                assert not _inside_speech(cut, clip.speech), (provider, part)
+        speech = measure(take.audio).speech_s
+        total += speech
+        if profile.max_bytes_per_file:
+            assert len(encode(take.audio)) <= profile.max_bytes_per_file
+    assert total <= (profile.speech_max_s or 1e9) + 1.0
+    available = sum(c.metrics.speech_s for c in clips)
+    assert total >= min(profile.speech_ideal_s[0], available) - 1.0
+
+
+def test_cartesia_gets_about_ten_seconds_from_one_clip(clips):
+    (take,) = assemble(clips, PROFILES["cartesia"])
+    speech = measure(take.audio).speech_s
+    assert 3.0 <= speech <= 12.0
+    assert len({p.clip_id for p in take.parts}) == 1
+
+
+def test_althea_gets_one_file_of_30_to_60_s(clips):
+    (take,) = assemble(clips, PROFILES["althea"])
+    assert 30.0 <= measure(take.audio).speech_s <= 61.0
+    assert len(encode(take.audio)) <= 10_000_000
+
+
+def test_elevenlabs_gets_several_files(clips):
+    takes = assemble(clips, PROFILES["elevenlabs"])
+    assert len(takes) > 1
+    assert 60.0 <= sum(measure(t.audio).speech_s for t in takes) <= 181.0
+
+
+def test_assembly_is_deterministic_and_prefers_clean_clips(clips):
+    a = assemble(clips, PROFILES["cartesia"])
+    b = assemble(list(reversed(clips)), PROFILES["cartesia"])
+    assert [t.parts for t in a] == [t.parts for t in b]
+    assert np.array_equal(a[0].audio.samples, b[0].audio.samples)
+    noisy = [c for c in clips]
+    from dataclasses import replace
+
+    best = a[0].parts[0].clip_id
+    worse = [replace(c, metrics=replace(c.metrics, snr_db=5.0)) if c.id == best else c
+             for c in noisy]  # fmt: skip
+    assert assemble(worse, PROFILES["cartesia"])[0].parts[0].clip_id != best
+
+
+def test_joins_have_a_pause(clips):
+    (take,) = assemble(clips, PROFILES["althea"])
+    assert len(take.parts) > 1
+    speech = vad.speech_intervals(take.audio.samples, take.audio.rate)
+    gaps = [s1 - e0 for (_, e0), (s1, _) in itertools.pairwise(speech)]
+    assert gaps and min(gaps) > 0.0
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])
+def test_encode_round_trips(tmp_path, fmt):
+    audio = prepare(decode(MALE)[0]).audio
+    data = encode(audio, fmt)
+    path = tmp_path / f"take.{fmt}"
+    path.write_bytes(data)
+    back, _info = decode(path)
+    assert back.rate == 44100
+    assert abs(back.duration - audio.duration) < 0.1
+    assert set(CONTENT_TYPES) == {"wav", "flac", "mp3"}
+    if fmt == "wav":
+        assert sf.info(io.BytesIO(data)).subtype == "PCM_16"
+    if fmt == "mp3":
+        kbps = len(data) * 8 / audio.duration / 1000
+        assert kbps >= 128 * 0.9
+
+
+def test_mp3_bitrate_floor():
+    audio = prepare(decode(MALE)[0]).audio
+    with pytest.raises(ValueError, match="128"):
+        encode(audio, "mp3", bitrate_kbps=96)
