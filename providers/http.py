@@ -242,6 +242,10 @@ class Client:
         while True:
             attempt += 1
             retry_after: float | None = None
+            log.debug(
+                "%s %s %s attempt %d headers=%s",
+                self._provider, method, path, attempt, redact(dict(self._http.headers)),
+            )  # fmt: skip
             try:
                 with self._slot():
                     response = self._http.request(method, path, **kwargs)
