@@ -16,6 +16,10 @@ class AudioError(Exception):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Raised in worker processes: pickling must rebuild it from (path, reason), not the message.
+        return (type(self), (self.path, self.reason))
+
 
 @dataclass(frozen=True, eq=False)
 class Audio:
