@@ -51,14 +51,18 @@ def _k_weighted_square_cumsum(samples: np.ndarray, rate: int, bounds: np.ndarray
     return out
 
 
-def _block_powers(samples: np.ndarray, rate: int, block: float, overlap: float) -> np.ndarray:
+def _block_powers(
+    samples: np.ndarray, rate: int, block: float, overlap: float, length: int | None = None
+) -> np.ndarray:
+    """Mean square per gating block; `length` > len(samples) means trailing zeros (no copy)."""
+    length = len(samples) if length is None else length
     step = 1.0 - overlap
-    duration = len(samples) / rate
+    duration = length / rate
     count = int(np.round((duration - block) / (block * step))) + 1
     j = np.arange(count)
     lower = (block * (j * step) * rate).astype(np.int64)
     upper = (block * (j * step + 1) * rate).astype(np.int64)
-    upper = np.minimum(upper, len(samples))
+    upper = np.minimum(upper, length)
     sums = _k_weighted_square_cumsum(samples, rate, np.concatenate([lower, upper]))
     return (sums[count:] - sums[:count]) / (block * rate)
 
@@ -82,12 +86,10 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
 
 def loudness_range(samples: np.ndarray, rate: int) -> float | None:
     """EBU Tech 3342 loudness range (pyloudnorm's method: 3 s blocks at 10 Hz); None when undefined."""
-    padded_len = len(samples) + int(1.5 * rate)
+    padded_len = len(samples) + int(1.5 * rate)  # pyloudnorm appends 1.5 s of silence
     if padded_len < 3.0 * rate:
         return None
-    padded = np.zeros(padded_len, dtype=np.float32)
-    padded[: len(samples)] = samples
-    z = _block_powers(padded, rate, 3.0, 0.97)
+    z = _block_powers(samples, rate, 3.0, 0.97, length=padded_len)
     with np.errstate(divide="ignore"):
         stl = -0.691 + 10.0 * np.log10(z)
     stl = stl[stl >= -70]
@@ -127,6 +129,7 @@ def limit(
     ceiling_dbtp: float,
     lookahead_ms: float = 5.0,
     release_ms: float = 60.0,
+    in_place: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Look-ahead peak limiter; returns (limited float32 samples, deepest gain reduction in dB).
 
@@ -142,19 +145,22 @@ def limit(
     margin = rel + 3 * la + _TP_PAD
     size = rel + la + 1
     origin = size // 2 - la  # the held-low region spans [peak - look-ahead, peak + release]
-    out = np.empty_like(samples, dtype=np.float32)
+    out = samples if in_place else np.empty_like(samples, dtype=np.float32)
     deepest = 1.0
     n = len(samples)
+    left = np.zeros(0, dtype=np.float32)  # original (unlimited) samples just before `start`
     for start in range(0, n, _CHUNK):
         end = min(n, start + _CHUNK)
-        lo, hi = max(0, start - margin), min(n, end + margin)
-        ext = samples[lo:hi]
-        peaks = np.concatenate([up for _, _, up in _oversampled_chunks(ext)]) if len(ext) else ext
+        hi = min(n, end + margin)
+        ext = np.concatenate([left, samples[start:hi]])
+        lo = start - len(left)
+        left = samples[max(0, end - margin) : end].copy()
+        peaks = np.concatenate([up for _, _, up in _oversampled_chunks(ext)])
         need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
         held = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
         gain = uniform_filter1d(held, size=2 * la + 1, mode="nearest")
         g = gain[start - lo : end - lo]
-        out[start:end] = samples[start:end] * g
+        np.multiply(samples[start:end], g, out=out[start:end])
         deepest = min(deepest, float(g.min()))
     return out, -20 * math.log10(deepest)
 
@@ -186,7 +192,7 @@ def normalize(
     params = {"target_lufs": target_lufs, "ceiling_dbtp": ceiling_dbtp, "method": "BS.1770-4"}
     gain_db = target_lufs - before_lufs
     limited_db = 0.0
-    y = x * np.float32(10 ** (gain_db / 20))
+    y = np.multiply(x, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
     lufs, tp = target_lufs, true_peak(y)
     iterations = 0
     if tp > ceiling_dbtp:
@@ -195,8 +201,8 @@ def normalize(
         history: list[tuple[float, float]] = []
         for attempt in range(1, max_iterations + 1):
             iterations = attempt
-            y = x * np.float32(10 ** (gain_db / 20))
-            y, limited_db = limit(y, audio.rate, ceiling_dbtp - 0.1)
+            np.multiply(x, np.float32(10 ** (gain_db / 20)), out=y)  # reuse: one extra copy only
+            y, limited_db = limit(y, audio.rate, ceiling_dbtp - 0.1, in_place=True)
             lufs, tp = integrated_loudness(y, audio.rate), true_peak(y)
             if abs(lufs - target_lufs) <= tolerance_lu and tp <= ceiling_dbtp:
                 break

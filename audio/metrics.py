@@ -42,12 +42,14 @@ def clipping_ratio(samples: np.ndarray, peak_floor_db: float = -0.2) -> float:
     """Share of samples in flat-top runs (>= 3 samples at >= 99.9 % of the peak)."""
     if len(samples) == 0:
         return 0.0
-    peak = float(np.max(np.abs(samples)))
+    peak = max(float(samples.max()), -float(samples.min()))
     if peak <= 0 or 20 * math.log10(peak) < peak_floor_db:
         return 0.0
-    at_top = np.abs(samples) >= 0.999 * peak
-    padded = np.concatenate([[False], at_top, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
+    at_top = np.zeros(len(samples) + 2, dtype=np.int8)  # padded with a False at both ends
+    for start in range(0, len(samples), 1 << 20):
+        block = samples[start : start + (1 << 20)]
+        at_top[start + 1 : start + 1 + len(block)] = np.abs(block) >= 0.999 * peak
+    edges = np.flatnonzero(np.diff(at_top))
     lengths = edges[1::2] - edges[::2]
     return float(lengths[lengths >= 3].sum() / len(samples))
 

@@ -1,0 +1,184 @@
+"""`voxclone prepare INPUT... --out DIR`: prepare recordings into takes and print a QC table.
+
+Only argparse at import time: numpy, scipy and friends load inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+PROVIDERS = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4",
+                  ".webm", ".aif", ".aiff", ".wma", ".mka"}  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument("--target-lufs", type=float, default=-20.0, help="default -20 LUFS")
+    parser.add_argument("--ceiling-dbtp", type=float, default=-3.0, help="default -3 dBTP")
+    parser.add_argument("--provider", choices=PROVIDERS, help="judge for one provider only")
+    parser.add_argument("--denoise", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--rate", type=int, default=44100, help="output sample rate")
+    parser.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
+    parser.add_argument("--max-mb", type=float, default=1024.0, help="refuse larger inputs")
+    parser.add_argument("--max-minutes", type=float, default=120.0, help="refuse longer inputs")
+    parser.add_argument("--json", action="store_true", help="JSON report on stdout")
+
+
+def _expand(inputs: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            paths.append(p)
+    return paths
+
+
+def _output_path(out: Path, stem: str, fmt: str, used: set[str]) -> Path:
+    name, n = f"{stem}.{fmt}", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.{fmt}"
+    used.add(name)
+    return out / name
+
+
+def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from audio import encode
+    from audio.chain import Settings, prepare_file
+    from audio.metrics import measure, with_source_defects
+    from audio.profiles import PROFILES
+    from audio.verdict import judge
+
+    settings = Settings(
+        target_rate=args.rate,
+        target_lufs=args.target_lufs,
+        ceiling_dbtp=args.ceiling_dbtp,
+        denoise=args.denoise,
+    )
+    info, source_metrics, prepared = prepare_file(
+        path, settings, max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60
+    )
+    size = encode.write(prepared.audio, target, args.format)
+    metrics = with_source_defects(measure(prepared.audio), source_metrics)
+    providers = [args.provider] if args.provider else list(PROVIDERS)
+    verdicts = {}
+    for name in providers:
+        v = judge(metrics, PROFILES[name], file_bytes=[size])
+        verdicts[name] = {"level": v.level, "reasons": list(v.reasons)}
+    return {
+        "status": "ok",
+        "output": str(target),
+        "bytes": size,
+        "source": asdict(info),
+        "source_metrics": asdict(source_metrics),
+        "metrics": asdict(metrics),
+        "steps": [asdict(s) for s in prepared.steps],
+        "speech": [list(s) for s in prepared.speech],
+        "verdicts": verdicts,
+    }
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    from audio.profiles import DISPLAY_NAMES
+
+    header = ["input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "bw kHz", "verdict"]
+    rows = [header]
+    notes: list[str] = []
+    for r in results:
+        name = Path(r["input"]).name
+        if r["status"] != "ok":
+            rows.append([name, "", "", "", "", "", "", "error"])
+            notes.append(f"{name}: {r['error']}")
+            continue
+        m = r["metrics"]
+        verdicts = r["verdicts"]
+        by_level: dict[str, list[str]] = {}
+        for p, v in verdicts.items():
+            by_level.setdefault(v["level"], []).append(DISPLAY_NAMES[p])
+        short = " | ".join(
+            f"{level}: {', '.join(by_level[level])}"
+            for level in ("fail", "warn", "pass")
+            if level in by_level
+        )
+        rows.append([
+            name, _fmt(m["duration_s"]), _fmt(m["speech_s"]), _fmt(m["snr_db"], 0),
+            _fmt(m["loudness_lufs"]), _fmt(m["true_peak_dbtp"]),
+            _fmt(m["bandwidth_hz"] / 1000), short,
+        ])  # fmt: skip
+        reasons: dict[str, list[str]] = {}
+        for p, v in verdicts.items():
+            for reason in v["reasons"]:
+                reasons.setdefault(reason, []).append(DISPLAY_NAMES[p])
+        for reason, who in reasons.items():
+            scope = "all providers" if len(who) == len(verdicts) > 1 else ", ".join(who)
+            notes.append(f"{name}: {reason} ({scope})")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines + (["", *notes] if notes else []))
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from audio.chain import Settings
+    from audio.types import AudioError
+    from audio.versions import versions
+
+    paths = _expand(args.inputs)
+    if not paths:
+        print("no input files found", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = sys.stderr.isatty() and len(paths) > 1
+    used: set[str] = set()
+    results: list[dict[str, Any]] = []
+    for i, path in enumerate(paths, 1):
+        if progress:
+            print(f"\r[{i}/{len(paths)}] {path.name[:60]:<60}", end="", file=sys.stderr, flush=True)
+        target = _output_path(args.out, path.stem, args.format, used)
+        entry: dict[str, Any] = {"input": str(path)}
+        try:
+            entry.update(_prepare_one(path, args, target))
+        except AudioError as exc:
+            entry.update(status="error", error=exc.reason)
+        except Exception as exc:  # no traceback for a user's bad file; say what happened
+            entry.update(status="error", error=f"unexpected {type(exc).__name__}: {exc}")
+        results.append(entry)
+    if progress:
+        print(file=sys.stderr)
+    failed = sum(r["status"] != "ok" for r in results)
+    if args.json:
+        settings = Settings(
+            target_rate=args.rate, target_lufs=args.target_lufs,
+            ceiling_dbtp=args.ceiling_dbtp, denoise=args.denoise,
+        )  # fmt: skip
+        report = {
+            "inputs": results,
+            "ok": len(results) - failed,
+            "failed": failed,
+            "settings": asdict(settings),
+            "format": args.format,
+            "versions": versions(),
+        }
+        json.dump(report, sys.stdout, indent=2, allow_nan=False)
+        print()
+    else:
+        print(_table(results))
+        print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")
+    return 1 if failed else 0

@@ -1,0 +1,103 @@
+"""`voxclone prepare`: through flows.cli.main, and once through the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ROOT / "data" / "samples" / "clips"
+MALE = CLIPS / "librispeech_train-clean-100_1081-125237-0000_male.flac"
+NOISY = CLIPS / "noisy_librispeech_1088-129236-0000_female_plus_dishes_5dB.flac"
+
+
+def run_cli(argv: list[str]) -> int:
+    from flows.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture()
+def bad_files(tmp_path: Path) -> list[Path]:
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio at all\n" * 20)
+    empty = tmp_path / "empty.flac"
+    empty.write_bytes(b"")
+    return [text, empty]
+
+
+def test_json_report_names_every_input_and_goes_on_past_bad_ones(tmp_path, bad_files, capsys):
+    out = tmp_path / "out"
+    code = run_cli(["prepare", str(MALE), *map(str, bad_files), str(NOISY), "--out", str(out),
+                    "--json", "--provider", "cartesia"])  # fmt: skip
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 1
+    assert [Path(r["input"]).name for r in report["inputs"]] == [
+        MALE.name, "notes.wav", "empty.flac", NOISY.name
+    ]  # fmt: skip
+    ok = {Path(r["input"]).name: r for r in report["inputs"] if r["status"] == "ok"}
+    assert set(ok) == {MALE.name, NOISY.name}
+    assert report["ok"] == 2 and report["failed"] == 2
+    errors = {Path(r["input"]).name: r["error"] for r in report["inputs"] if r["status"] == "error"}
+    assert "empty" in errors["empty.flac"] and "audio" in errors["notes.wav"]
+    assert "Traceback" not in captured.out + captured.err
+    male = ok[MALE.name]
+    assert Path(male["output"]).name == MALE.stem + ".wav" and Path(male["output"]).is_file()
+    assert sf.info(male["output"]).samplerate == 44100
+    assert abs(male["metrics"]["loudness_lufs"] + 20) <= 0.5
+    assert [s["name"] for s in male["steps"]][-1] == "loudness"
+    assert male["verdicts"]["cartesia"]["level"] == "pass"
+    assert ok[NOISY.name]["steps"][2]["after"]["applied"] is True
+    assert "ffmpeg" in report["versions"]
+
+
+def test_table_output_and_options(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = run_cli(["prepare", str(MALE), "--out", str(out), "--target-lufs", "-23",
+                    "--rate", "24000", "--format", "flac", "--denoise", "never"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 0
+    assert MALE.name in text and "ElevenLabs" in text and "Cartesia" in text
+    assert "needs at least 30 s" in text  # 9.5 s of speech is too little for ElevenLabs
+    take = out / (MALE.stem + ".flac")
+    info = sf.info(str(take))
+    assert info.samplerate == 24000 and info.format == "FLAC"
+    import pyloudnorm
+
+    x, rate = sf.read(str(take))
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(x) + 23) <= 0.5
+
+
+def test_entry_point_subprocess(tmp_path):
+    exe = Path(sys.executable).parent / "voxclone"
+    cmd = [str(exe), "prepare", str(MALE), "--out", str(tmp_path), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["inputs"][0]["status"] == "ok"
+    assert (tmp_path / (MALE.stem + ".wav")).is_file()
+
+
+def test_bad_only_input_exits_non_zero_without_traceback(tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    cmd = [sys.executable, "-m", "flows.cli", "prepare", str(bad), "--out", str(tmp_path / "o")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "broken.wav" in proc.stdout and "error" in proc.stdout
+
+
+def test_prepare_command_imports_no_heavy_libraries():
+    code = (
+        "import sys, flows.prepare_command as m;"
+        "print(sorted({'numpy', 'scipy', 'prefect', 'noisereduce'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
