@@ -74,7 +74,14 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         return module.clone(client, req)
     except OutcomeUnknown as lost:
         first = lost
-    found = module.find_by_name(client, req.name)
+    try:
+        found = module.find_by_name(client, req.name)
+    except ProviderError as failed:
+        raise OutcomeUnknown(
+            client.provider,
+            f"{first.message}; looking {req.name!r} up failed too ({failed.message})",
+            attempts=first.attempts,
+        ) from failed
     if found is None:
         raise OutcomeUnknown(
             client.provider,

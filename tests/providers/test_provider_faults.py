@@ -151,6 +151,16 @@ def test_two_voices_with_the_name_are_not_guessed_between(connect, inject, state
     assert len(creates(state, "anam")) == 2
 
 
+def test_lost_answer_and_failed_lookup_is_outcome_unknown(connect, inject, state):
+    create_fault(inject, "cartesia", "lost")
+    inject("cartesia", "503", count=-1, method="GET")
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(connect("cartesia", max_attempts=2), request("cartesia"))
+    assert caught.value.retryable is False
+    assert "looking 'Voice cartesia' up failed" in caught.value.message
+    assert len(creates(state, "cartesia")) == 1
+
+
 def test_faseeh_preview_is_retried_after_a_drop(connect, inject, state):
     inject("faseeh", "drop", path="/voices/preview")
     providers.clone(connect("faseeh"), request("faseeh"))
