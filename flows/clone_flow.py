@@ -76,7 +76,7 @@ def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_ro
     settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
     clip["source_sha256"] = sha
     done = ledger.find_prepared(eng, sha, settings_hash)
-    if done:
+    if done and store.path_for(done["sha256"], "wav", Path(store_root)).exists():
         logger.info("%s: already prepared as %s", clip_name, done["sha256"][:12])
         return {
             **clip,
@@ -97,7 +97,7 @@ def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_ro
         logger.error("%s", reason)
         logger.debug("%s", traceback.format_exc())
         return {**clip, "status": "error", "error": reason}
-    from audio.versions import versions
+    from audio import versions
 
     info = out["source"]
     ledger.record_source(

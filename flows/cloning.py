@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import providers
-from flows import ledger, secrets, store
+from flows import config, ledger, secrets, store
 from flows.inbox import VoiceSpec
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -23,14 +23,14 @@ def assemble(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Build and store the provider's takes from the voice's prepared clips; return takes and verdict."""
     import soundfile as sf
-    from audio.profiles import PROFILES
-    from audio.takes import Clip
-    from audio.takes import assemble as assemble_takes
-    from audio.verdict import judge
 
     from audio import encode
     from audio.metrics import measure
+    from audio.profiles import PROFILES
+    from audio.takes import Clip
+    from audio.takes import assemble as assemble_takes
     from audio.types import Audio, Metrics
+    from audio.verdict import judge
 
     inputs = []
     for clip in clips:
@@ -166,7 +166,9 @@ def clone_once(
 
     key_value = secrets.api_key(provider)
     try:
-        client = providers.connect(provider, key=key_value, base_url=base_url)
+        client = providers.connect(
+            provider, key=key_value, base_url=base_url, **config.http_settings()
+        )
     except ProviderError as e:
         ledger.finish(eng, key, "failed", str(e))
         return {**result, "status": "failed", "error": str(e)}

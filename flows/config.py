@@ -30,3 +30,20 @@ def db_url() -> str:
     path = data_dir() / "lineage.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path.resolve()}"
+
+
+HTTP_SETTINGS = {
+    "VOXCLONE_HTTP_MAX_ATTEMPTS": ("max_attempts", int),
+    "VOXCLONE_HTTP_BACKOFF_BASE_S": ("backoff_base_s", float),
+    "VOXCLONE_HTTP_BACKOFF_MAX_S": ("backoff_max_s", float),
+    "VOXCLONE_HTTP_MAX_TOTAL_S": ("max_total_s", float),
+}
+
+
+def http_settings() -> dict[str, float | int]:
+    """Retry budget overrides for the provider clients (the defaults live in providers.http)."""
+    return {
+        name: cast(os.environ[env])
+        for env, (name, cast) in HTTP_SETTINGS.items()
+        if os.environ.get(env)
+    }

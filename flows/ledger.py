@@ -43,10 +43,13 @@ def stable_hash(value: Any) -> str:
 # --- connection and schema ------------------------------------------------------------------
 
 
-@cache
 def engine(url: str | None = None) -> sa.Engine:
-    """One migrated engine per URL per process."""
-    url = url or config.db_url()
+    """One migrated engine per URL per process; the URL is read from the environment each call."""
+    return _engine(url or config.db_url())
+
+
+@cache
+def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         eng = sa.create_engine(url, connect_args={"timeout": 60})
         sa.event.listen(eng, "connect", _sqlite_pragmas)

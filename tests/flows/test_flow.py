@@ -1,0 +1,125 @@
+"""The clone_voices flow on a real Prefect server, against the emulator over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from flow_cases import CLIPS, KEY, PROVIDERS, emulator_requests, emulator_voices
+
+from flows import ledger
+from flows.clone_flow import RunOptions, clone_voices
+from providers.emulator import control
+
+
+def _by_provider(run: dict) -> dict[str, dict]:
+    return {r["provider"]: r for r in run["results"]}
+
+
+def _artifact_keys(flow_run_id: str) -> set[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key or a.type for a in found}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_full_flow_with_a_bad_clip_then_a_rerun_sends_nothing(
+    database, request, prefect_api, env, inbox: Path, emulator
+) -> None:
+    if database == "postgresql":
+        request.getfixturevalue("pg_url")
+    (inbox / "breathe" / "zz-corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
+    run = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+
+    results = _by_provider(run)
+    assert {p: r["status"] for p, r in results.items()} == {p: "created" for p in PROVIDERS}
+    assert {p: len(v) for p, v in emulator_voices(emulator.url).items()} == {
+        p: 1 for p in PROVIDERS
+    }
+    bad = [c for c in run["clips"] if c["status"] != "ok"]
+    assert [c["clip"] for c in bad] == ["zz-corrupt.wav"]
+    assert "zz-corrupt.wav" in bad[0]["error"]
+    assert sorted(c["clip"] for c in run["clips"] if c["status"] == "ok") == CLIPS
+
+    # Lineage walks from the provider's id back to the exact source bytes, with no key anywhere.
+    voice_id = results["elevenlabs"]["voice_id"]
+    record = ledger.lineage(ledger.engine(), voice_id)
+    sources = {s["sha256"]: Path(s["path"]).name for s in record["sources"]}
+    for name in {sources[c["source_sha256"]] for c in record["clips"]}:
+        digest = hashlib.sha256((inbox / "breathe" / name).read_bytes()).hexdigest()
+        assert sources[digest] == name
+    assert record["clips"] and all(c["steps"] for c in record["clips"])
+    assert KEY not in repr(record)
+    html = Path(run["report"]).read_text()
+    assert html.count("<audio") == 2 * len(CLIPS) and "zz-corrupt.wav" in html
+    assert {
+        "qc-per-clip",
+        "clone-results",
+        "run-summary",
+        "clone-voices-report",
+        "progress",
+    } <= _artifact_keys(run["flow_run_id"])
+
+    sent = emulator_requests(emulator.url)
+    again = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    assert emulator_requests(emulator.url) == sent
+    assert {r["status"] for r in again["results"]} == {"exists"}
+    assert all(c.get("reused") for c in again["clips"] if c["status"] == "ok")
+
+
+def test_provider_faults_end_in_a_clean_result_table(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    url = emulator.url
+    control.inject(url, "cartesia", "503", count=-1)
+    control.inject(url, "anam", "429", count=1, retry_after=1)
+    control.inject(url, "althea", "500", count=1)
+    control.inject(url, "elevenlabs", "lost", count=1)
+    control.inject(url, "callers", "lost", count=1)
+    run = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    results = _by_provider(run)
+    assert results["cartesia"]["status"] == "failed"
+    assert "after 3 attempt(s)" in results["cartesia"]["error"]
+    assert [results[p]["status"] for p in ("anam", "althea", "faseeh")] == ["created"] * 3
+    assert results["elevenlabs"]["status"] == "created"  # the lost answer was found by name
+    assert results["callers"]["status"] == "held"  # cannot list: never re-sent blindly
+    voices = emulator_voices(url)
+    assert (
+        len(voices["elevenlabs"]) == 1 and len(voices["callers"]) == 1 and voices.get("cartesia", []) == []
+    )
+
+    control.clear_faults(url)
+    sent_callers = control.state(url)["requests"]["callers"]
+    again = _by_provider(
+        clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    )
+    assert again["callers"]["status"] == "held"
+    assert control.state(url)["requests"]["callers"] == sent_callers
+    assert again["cartesia"]["status"] == "created"
+    forced = _by_provider(
+        clone_voices(
+            inbox=str(inbox), providers=["callers"], options=RunOptions(force=True, workers=2)
+        )
+    )
+    assert forced["callers"]["status"] == "created"
+
+
+def test_dry_run_sends_nothing_and_shows_the_request(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    run = clone_voices(
+        inbox=str(inbox),
+        providers=["elevenlabs", "cartesia"],
+        options=RunOptions(dry_run=True, workers=2),
+    )
+    assert emulator_requests(emulator.url) == 0
+    results = _by_provider(run)
+    assert {r["status"] for r in results.values()} == {"would-send"}
+    req = results["elevenlabs"]["request"]
+    assert req["name"] == "Breathe Test" and req["files"] and KEY not in repr(req)

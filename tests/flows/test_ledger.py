@@ -1,0 +1,107 @@
+"""The exactly-once protocol on SQLite and PostgreSQL: who may send, and when."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flows import ledger
+from flows.ledger_schema import clone_attempts
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'l.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def _intent(key: str = "k1") -> dict:
+    return {
+        "key": key,
+        "provider": "anam",
+        "base_url": "http://x",
+        "voice": "v",
+        "voice_name": "V",
+        "take_hashes": ["a"],
+        "options": {},
+        "request": {"name": "V"},
+    }
+
+
+def _set(db: str, **values: object) -> None:
+    with ledger.engine(db).begin() as c:
+        c.execute(clone_attempts.update().where(clone_attempts.c.key == "k1").values(**values))
+
+
+def test_first_claim_sends_and_a_succeeded_key_is_never_sent_again(db: str) -> None:
+    eng = ledger.engine(db)
+    assert ledger.claim(eng, _intent()).action == "send"
+    voice = {"provider": "anam", "voice_id": "vid", "name": "V", "preview_url": None, "raw": {}}
+    ledger.complete(eng, "k1", voice, "run-1")
+    again = ledger.claim(eng, _intent())
+    assert again.action == "done" and again.row["provider_voice_id"] == "vid"
+    assert ledger.claim(eng, _intent(), force=True).action == "done"
+
+
+def test_pending_of_a_dead_owner_is_reconciled_of_a_live_one_is_busy(db: str) -> None:
+    eng = ledger.engine(db)
+    ledger.claim(eng, _intent())
+    host = ledger.owner_id().rsplit(":", 2)[0]
+    _set(db, owner=f"{host}:{2**22 + 7}:123")  # a pid that is not running
+    assert ledger.claim(eng, _intent()).action == "reconcile"
+    _set(db, owner=f"{host}:1:{ledger._start_time(1)}")  # pid 1 is alive, started when it started
+    assert ledger.claim(eng, _intent()).action == "busy"
+
+
+def test_held_waits_for_force_and_failed_is_sent_again(db: str) -> None:
+    eng = ledger.engine(db)
+    ledger.claim(eng, _intent())
+    ledger.finish(eng, "k1", "held", "outcome unknown")
+    held = ledger.claim(eng, _intent())
+    assert held.action == "held" and held.row["error"] == "outcome unknown"
+    assert ledger.claim(eng, _intent(), force=True).action == "reconcile"
+    ledger.finish(eng, "k1", "failed", "HTTP 401")
+    again = ledger.claim(eng, _intent())
+    assert again.action == "send" and again.row["tries"] == 3
+
+
+def test_threads_racing_for_one_key_let_exactly_one_send(db: str) -> None:
+    eng = ledger.engine(db)
+    with ThreadPoolExecutor(8) as pool:
+        actions = list(pool.map(lambda _: ledger.claim(eng, _intent()).action, range(8)))
+    # Same process: later claimers see their own owner id on the pending row and may take it over,
+    # but only through the compare-and-swap, which only one of them wins per generation.
+    assert actions.count("send") == 1
+
+
+def _claim_in_process(db: str, queue: multiprocessing.Queue) -> None:
+    ledger._engine.cache_clear()
+    ledger.owner_id.cache_clear()
+    queue.put(ledger.claim(ledger.engine(db), _intent()).action)
+
+
+def test_processes_racing_for_one_key_let_exactly_one_send(db: str) -> None:
+    ledger.engine(db)  # migrate once up front
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_process, args=(db, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    actions = sorted(queue.get(timeout=5) for _ in procs)
+    assert actions.count("send") == 1
+    assert actions.count("busy") == 3
+
+
+def test_lineage_of_an_unknown_voice_is_none(db: str) -> None:
+    assert ledger.lineage(ledger.engine(db), "nope") is None
+    with ledger.engine(db).connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM clone_attempts")).scalar() == 0
+    assert os.getpid() > 0
