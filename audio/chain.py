@@ -36,7 +36,7 @@ MIN_DURATION_S = 0.5
 
 def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
     """Run the whole chain; AudioError when the clip is too short or has no speech."""
-    return _run([audio], settings)
+    return _run([audio], settings, owned=False)
 
 
 def prepare_file(
@@ -63,10 +63,10 @@ def prepare_file(
     source_metrics = measure(audio, channels=info.channels)
     box = [audio]
     del audio
-    return info, source_metrics, _run(box, settings)
+    return info, source_metrics, _run(box, settings, owned=True)
 
 
-def _run(box: list[Audio], settings: Settings) -> Prepared:
+def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
     """The chain over an audio handed over in `box`: each step's input is dropped as soon as
     the next exists, so peak memory stays near two copies of the signal."""
     audio = box.pop()
@@ -76,7 +76,7 @@ def _run(box: list[Audio], settings: Settings) -> Prepared:
             f"too short: {audio.duration:.2f} s (at least {MIN_DURATION_S} s needed)",
         )
     records: list[Step] = []
-    audio, step = steps.highpass(audio, settings.highpass_hz)
+    audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)

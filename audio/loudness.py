@@ -102,25 +102,96 @@ def loudness_range(samples: np.ndarray, rate: int) -> float | None:
     return float(np.percentile(stl, 95) - np.percentile(stl, 10))
 
 
-def _oversampled_chunks(samples: np.ndarray):
-    """Yield (start, end, per-sample oversampled |peak|) for chunks, with context around each."""
+def _oversampled_chunks(samples: np.ndarray, per_sample: bool = True):
+    """Yield (start, end, |peak|) per chunk: per input sample over its 4 oversampled points when
+    `per_sample`, else the chunk's 4x-oversampled signal itself."""
     from scipy.signal import resample_poly
 
     n = len(samples)
     for start in range(0, n, _CHUNK):
         end = min(n, start + _CHUNK)
         lo, hi = max(0, start - _TP_PAD), min(n, end + _TP_PAD)
-        up = np.abs(resample_poly(samples[lo:hi].astype(np.float32), 4, 1))
-        up = up[(start - lo) * 4 : (end - lo) * 4].reshape(-1, 4).max(axis=1)
-        yield start, end, np.maximum(up, np.abs(samples[start:end]))
+        up = resample_poly(samples[lo:hi].astype(np.float32, copy=False), 4, 1)
+        up = up[(start - lo) * 4 : (end - lo) * 4]
+        if not per_sample:
+            yield start, end, up
+            continue
+        up = np.abs(up)
+        peak = np.maximum(np.maximum(up[0::4], up[1::4]), np.maximum(up[2::4], up[3::4]))
+        yield start, end, np.maximum(peak, np.abs(samples[start:end]))
 
 
 def true_peak(samples: np.ndarray) -> float:
     """True peak in dBTP from a 4x oversampled copy (BS.1770 annex 2), computed chunk by chunk."""
-    peak = 0.0
-    for _, _, up in _oversampled_chunks(samples):
-        peak = max(peak, float(up.max()))
+    peak = max((float(samples.max()), -float(samples.min())), default=0.0) if len(samples) else 0.0
+    for _, _, up in _oversampled_chunks(samples, per_sample=False):
+        peak = max(peak, float(up.max()), -float(up.min()))
     return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Max true peak plus the (index, peak) of every sample within `depth_db` of it.
+
+    Only those samples can ever need limiting, so the limiter never re-oversamples the signal.
+    """
+    peak_max = 0.0
+    idx: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    factor = 10 ** (-depth_db / 20)
+    for start, _, up in _oversampled_chunks(samples):
+        chunk_max = float(up.max()) if len(up) else 0.0
+        peak_max = max(peak_max, chunk_max)
+        sel = np.flatnonzero(up > chunk_max * factor)
+        idx.append(sel + start)
+        vals.append(up[sel])
+    if not idx:
+        return 0.0, np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return peak_max, np.concatenate(idx), np.concatenate(vals).astype(np.float32)
+
+
+def _apply_limiter(
+    samples: np.ndarray,
+    rate: int,
+    gain: float,
+    ceiling: float,
+    peaks: tuple[np.ndarray, np.ndarray],
+    out: np.ndarray,
+    lookahead_ms: float = 5.0,
+    release_ms: float = 60.0,
+) -> float:
+    """out = samples * gain * envelope; returns the deepest envelope gain (linear).
+
+    Required gain per sample comes from the 4x-oversampled peaks. A minimum filter spanning
+    [n - look-ahead, n + release] then a centred moving average of 2*look-ahead+1 samples gives a
+    smooth envelope that is provably at or below the required gain at every peak: no hard clipping.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    idx, vals = peaks
+    la = max(1, int(rate * lookahead_ms / 1000))
+    rel = max(la, int(rate * release_ms / 1000))
+    margin = rel + 3 * la
+    size = rel + la + 1
+    origin = size // 2 - la  # the held-low region spans [peak - look-ahead, peak + release]
+    over = vals * np.float32(gain) > ceiling
+    idx, need_at = idx[over], np.minimum(1.0, ceiling / (vals[over] * gain)).astype(np.float32)
+    deepest = 1.0
+    n = len(samples)
+    g32 = np.float32(gain)
+    for start in range(0, n, _CHUNK):
+        end = min(n, start + _CHUNK)
+        lo, hi = max(0, start - margin), min(n, end + margin)
+        a, b = np.searchsorted(idx, lo), np.searchsorted(idx, hi)
+        if a == b:
+            np.multiply(samples[start:end], g32, out=out[start:end])
+            continue
+        need = np.ones(hi - lo, dtype=np.float32)
+        need[idx[a:b] - lo] = need_at[a:b]
+        held = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
+        env = uniform_filter1d(held, size=2 * la + 1, mode="nearest")[start - lo : end - lo]
+        np.multiply(samples[start:end], env * g32, out=out[start:end])
+        deepest = min(deepest, float(env.min()))
+    return deepest
 
 
 def limit(
@@ -129,39 +200,14 @@ def limit(
     ceiling_dbtp: float,
     lookahead_ms: float = 5.0,
     release_ms: float = 60.0,
-    in_place: bool = False,
 ) -> tuple[np.ndarray, float]:
-    """Look-ahead peak limiter; returns (limited float32 samples, deepest gain reduction in dB).
-
-    Required gain per sample comes from the 4x-oversampled peak. A minimum filter spanning
-    [n - release, n + look-ahead] then a centred moving average of 2*look-ahead+1 samples gives a
-    smooth envelope that is provably at or below the required gain at every peak: no hard clipping.
-    """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
+    """Look-ahead peak limiter; returns (limited float32 samples, deepest gain reduction in dB)."""
     ceiling = 10 ** (ceiling_dbtp / 20)
-    la = max(1, int(rate * lookahead_ms / 1000))
-    rel = max(la, int(rate * release_ms / 1000))
-    margin = rel + 3 * la + _TP_PAD
-    size = rel + la + 1
-    origin = size // 2 - la  # the held-low region spans [peak - look-ahead, peak + release]
-    out = samples if in_place else np.empty_like(samples, dtype=np.float32)
-    deepest = 1.0
-    n = len(samples)
-    left = np.zeros(0, dtype=np.float32)  # original (unlimited) samples just before `start`
-    for start in range(0, n, _CHUNK):
-        end = min(n, start + _CHUNK)
-        hi = min(n, end + margin)
-        ext = np.concatenate([left, samples[start:hi]])
-        lo = start - len(left)
-        left = samples[max(0, end - margin) : end].copy()
-        peaks = np.concatenate([up for _, _, up in _oversampled_chunks(ext)])
-        need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
-        held = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
-        gain = uniform_filter1d(held, size=2 * la + 1, mode="nearest")
-        g = gain[start - lo : end - lo]
-        np.multiply(samples[start:end], g, out=out[start:end])
-        deepest = min(deepest, float(g.min()))
+    _, idx, vals = _peak_scan(samples, 60.0)
+    out = np.empty(len(samples), dtype=np.float32)
+    deepest = _apply_limiter(
+        samples, rate, 1.0, ceiling, (idx, vals), out, lookahead_ms, release_ms
+    )
     return out, -20 * math.log10(deepest)
 
 
@@ -186,23 +232,28 @@ def normalize(
             f"at least {MIN_LOUDNESS_S} s)",
         )
     before_lufs = integrated_loudness(x, audio.rate)
-    before_tp = true_peak(x)
     if not math.isfinite(before_lufs):
         raise AudioError(audio.source or "<audio>", "silent: loudness below the -70 LUFS gate")
+    peak_max, idx, vals = _peak_scan(x, max_limit_db + 1.0)
+    before_tp = 20 * math.log10(peak_max) if peak_max > 0 else float("-inf")
     params = {"target_lufs": target_lufs, "ceiling_dbtp": ceiling_dbtp, "method": "BS.1770-4"}
     gain_db = target_lufs - before_lufs
     limited_db = 0.0
     y = np.multiply(x, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
-    lufs, tp = target_lufs, true_peak(y)
+    tp = before_tp + gain_db  # gain is linear: the true peak moves with it exactly
     iterations = 0
-    if tp > ceiling_dbtp:
+    if tp <= ceiling_dbtp:
+        lufs = integrated_loudness(y, audio.rate)
+    else:
         # Limit a little below the ceiling, then make up the lost loudness. Limiting flattens the
         # loudness-vs-gain curve, so the make-up gain follows a secant step, not a plain difference.
+        ceiling = 10 ** ((ceiling_dbtp - 0.1) / 20)
+        gain_cap = ceiling_dbtp - before_tp + max_limit_db
         history: list[tuple[float, float]] = []
         for attempt in range(1, max_iterations + 1):
             iterations = attempt
-            np.multiply(x, np.float32(10 ** (gain_db / 20)), out=y)  # reuse: one extra copy only
-            y, limited_db = limit(y, audio.rate, ceiling_dbtp - 0.1, in_place=True)
+            deepest = _apply_limiter(x, audio.rate, 10 ** (gain_db / 20), ceiling, (idx, vals), y)
+            limited_db = -20 * math.log10(deepest)
             lufs, tp = integrated_loudness(y, audio.rate), true_peak(y)
             if abs(lufs - target_lufs) <= tolerance_lu and tp <= ceiling_dbtp:
                 break
@@ -212,12 +263,11 @@ def normalize(
                 (g0, l0), (g1, l1) = history[-2], history[-1]
                 if abs(g1 - g0) > 1e-6:
                     slope = min(1.0, max(0.05, (l1 - l0) / (g1 - g0)))
-            gain_cap = ceiling_dbtp - before_tp + max_limit_db
-            if gain_db >= gain_cap:
+            if tp > ceiling_dbtp:  # envelope interpolation let a peak through: go lower
+                ceiling *= 10 ** ((ceiling_dbtp - tp - 0.05) / 20)
+            if gain_db >= gain_cap and tp <= ceiling_dbtp:
                 break  # the target needs more than max_limit_db of limiting: stop transparent
             gain_db = min(gain_cap, gain_db + (target_lufs - lufs) / slope)
-    else:
-        lufs = integrated_loudness(y, audio.rate)
     step = Step(
         name="loudness",
         params=params,

@@ -19,15 +19,20 @@ def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
 
 
-def highpass(audio: Audio, cutoff_hz: float = 70.0, order: int = 4) -> tuple[Audio, Step]:
-    """Butterworth high-pass against DC offset and rumble; causal, run in chunks (low memory)."""
+def highpass(
+    audio: Audio, cutoff_hz: float = 70.0, order: int = 4, *, in_place: bool = False
+) -> tuple[Audio, Step]:
+    """Butterworth high-pass against DC offset and rumble; causal, run in chunks (low memory).
+
+    `in_place` overwrites the input samples (for callers that own them, like `prepare_file`).
+    """
     from scipy.signal import butter, sosfilt, sosfilt_zi
 
     x = audio.samples
     dc = float(np.mean(x, dtype=np.float64)) if len(x) else 0.0
     sos = butter(order, cutoff_hz, btype="highpass", fs=audio.rate, output="sos")
     zi = sosfilt_zi(sos) * (x[0] if len(x) else 0.0)  # start settled on the first sample
-    out = np.empty_like(x, dtype=np.float32)
+    out = x if in_place and x.dtype == np.float32 else np.empty_like(x, dtype=np.float32)
     for start in range(0, len(x), _CHUNK):
         block, zi = sosfilt(sos, x[start : start + _CHUNK].astype(np.float64), zi=zi)
         out[start : start + len(block)] = block

@@ -27,10 +27,15 @@ def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def frame_powers(x16: np.ndarray) -> np.ndarray:
-    """Mean square per 30 ms frame (float64, one value per whole frame)."""
+    """Mean square per 30 ms frame (float64, one value per whole frame), in blocks."""
     n = len(x16) // FRAME
-    frames = x16[: n * FRAME].reshape(n, FRAME).astype(np.float64)
-    return np.einsum("ij,ij->i", frames, frames) / FRAME
+    out = np.empty(n, dtype=np.float64)
+    step = 4096  # frames per block: no float64 copy of the whole signal
+    for i in range(0, n, step):
+        j = min(n, i + step)
+        frames = x16[i * FRAME : j * FRAME].reshape(j - i, FRAME).astype(np.float64)
+        out[i:j] = np.einsum("ij,ij->i", frames, frames) / FRAME
+    return out
 
 
 def raw_decisions(x16: np.ndarray, powers: np.ndarray, mode: int = 2, rel_db: float = 35.0):
@@ -44,16 +49,17 @@ def raw_decisions(x16: np.ndarray, powers: np.ndarray, mode: int = 2, rel_db: fl
     if loud <= 1e-12:  # digital silence
         return np.zeros(n, dtype=bool)
     # Scale the copy so loud frames sit near -20 dBFS: webrtcvad is level-dependent.
-    scale = 0.1 / np.sqrt(loud)
-    pcm = np.clip(x16[: n * FRAME] * (scale * 32767.0), -32768, 32767).astype(np.int16)
+    scale = np.float32(0.1 / np.sqrt(loud) * 32767.0)
     vad = webrtcvad.Vad(mode)
-    buf = pcm.tobytes()
-    step = FRAME * 2
-    speech = np.fromiter(
-        (vad.is_speech(buf[i * step : (i + 1) * step], VAD_RATE) for i in range(n)),
-        dtype=bool,
-        count=n,
-    )
+    speech = np.zeros(n, dtype=bool)
+    step = 4096  # frames per block of int16 conversion
+    for i in range(0, n, step):
+        j = min(n, i + step)
+        block = np.clip(x16[i * FRAME : j * FRAME] * scale, -32768, 32767).astype(np.int16)
+        buf = block.tobytes()
+        size = FRAME * 2
+        for k in range(j - i):
+            speech[i + k] = vad.is_speech(buf[k * size : (k + 1) * size], VAD_RATE)
     with np.errstate(divide="ignore"):
         db = 10 * np.log10(np.maximum(powers, 1e-20))
     level_ok = (db - 10 * np.log10(loud) > -rel_db) & (db > ABS_FLOOR_DB)
