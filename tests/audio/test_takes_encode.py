@@ -116,3 +116,13 @@ def test_mp3_bitrate_floor():
     audio = prepare(decode(MALE)[0]).audio
     with pytest.raises(ValueError, match="128"):
         encode(audio, "mp3", bitrate_kbps=96)
+
+
+def test_every_voice_clip_meets_loudness_and_ceiling(clips):
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    for clip in clips:
+        y = clip.audio.samples.astype(np.float64)
+        assert abs(pyloudnorm.Meter(clip.audio.rate).integrated_loudness(y) + 20.0) <= 0.5
+        assert 20 * np.log10(np.abs(resample_poly(y, 4, 1)).max()) <= -3.0 + 0.01
