@@ -201,7 +201,7 @@ def _run_name() -> str:
 @flow(
     name="clone-voices",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=24),
+    task_runner=ThreadPoolTaskRunner(max_workers=48),  # tasks mostly wait on HTTP or the pool
     validate_parameters=True,
 )
 def clone_voices(

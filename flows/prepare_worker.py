@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ def settings_dict(**overrides: Any) -> dict[str, Any]:
 
 
 def warm_up() -> None:
-    """Pay imports and JIT once per worker, not once per clip."""
+    """Pay imports and JIT once per worker, not once per clip; one BLAS thread per worker process."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     import numpy as np
-    from audio.chain import Settings, prepare
 
+    from audio.chain import Settings, prepare
     from audio.metrics import measure
     from audio.types import Audio
 
@@ -40,9 +43,8 @@ def warm_up() -> None:
 
 def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[str, Any]:
     """Returns JSON-able facts; the prepared WAV goes to the content-addressed store."""
-    from audio.chain import Settings, prepare
-
     from audio import encode
+    from audio.chain import Settings, prepare
     from audio.decode import decode
     from audio.metrics import measure, with_source_defects
 
