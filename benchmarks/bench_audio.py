@@ -136,23 +136,24 @@ def make_long_input(tmp: Path, minutes: float) -> Path:
 
 def memory_run(tmp: Path, minutes: float) -> dict:
     src = make_long_input(tmp, minutes)
+    report_path = tmp / "long_report.json"
     code = (
         "import resource, subprocess, sys, time; t = time.perf_counter();"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "p = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w'), stderr=subprocess.PIPE);"
         "print(p.returncode, time.perf_counter() - t,"
         " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
-        "sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])"
+        "sys.stderr.write(p.stderr.decode(errors='replace')[-3000:])"
     )
-    cmd = [sys.executable, "-c", code, sys.executable, "-m", "flows.cli", "prepare", str(src),
-           "--out", str(tmp / "long_out"), "--json"]  # fmt: skip
+    cmd = [sys.executable, "-c", code, str(report_path), sys.executable, "-m", "flows.cli",
+           "prepare", str(src), "--out", str(tmp / "long_out"), "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     rc, seconds, maxrss_kb = proc.stdout.split()
     out = {"rc": int(rc), "seconds": float(seconds), "peak_rss_mb": int(maxrss_kb) / 1024,
            "input_mb": src.stat().st_size / 1e6, "minutes": minutes}  # fmt: skip
     if out["rc"] != 0:
-        out["log"] = proc.stderr[-2000:]
+        out["log"] = proc.stderr[-2000:] + report_path.read_text()[-2000:]
     else:
-        report = json.loads(proc.stderr[proc.stderr.index("{") :].rsplit("}", 1)[0] + "}")
+        report = json.loads(report_path.read_text())
         out["lufs"] = report["inputs"][0]["metrics"]["loudness_lufs"]
     return out
 
