@@ -2,7 +2,7 @@
 
 Imports are lazy so `import audio` stays cheap (no scipy, noisereduce or soundfile until used).
 `audio.decode`, `audio.encode` and `audio.versions` are modules named after their main function
-(`audio.decode.decode`, `audio.encode.encode`); `audio.versions` is also callable itself.
+(`audio.decode.decode`, `audio.encode.encode`, `audio.versions.versions`).
 """
 
 from __future__ import annotations
@@ -37,14 +37,11 @@ __all__ = [
     "SourceInfo",
     "Step",
     "Verdict",
-    "versions",
     *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "versions":
-        return importlib.import_module("audio.versions")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'audio' has no attribute {name!r}")

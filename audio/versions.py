@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import sys
-import types
 from importlib import metadata
 
 _PACKAGES = {
@@ -45,13 +43,3 @@ def versions() -> dict[str, str]:
     except Exception as exc:
         out["ffmpeg"] = f"unavailable ({exc})"
     return out
-
-
-class _CallableModule(types.ModuleType):
-    """Lets `audio.versions()` work although `audio.versions` is this module (import shadowing)."""
-
-    def __call__(self) -> dict[str, str]:
-        return versions()
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -97,7 +97,7 @@ def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_ro
         logger.error("%s", reason)
         logger.debug("%s", traceback.format_exc())
         return {**clip, "status": "error", "error": reason}
-    from audio import versions
+    from audio.versions import versions
 
     info = out["source"]
     ledger.record_source(

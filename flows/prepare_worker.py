@@ -42,15 +42,17 @@ def warm_up() -> None:
 
 
 def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[str, Any]:
-    """Returns JSON-able facts; the prepared WAV goes to the content-addressed store."""
+    """Returns JSON-able facts; the prepared WAV goes to the content-addressed store.
+
+    audio.chain.prepare_file drops the decoded source after the first step, which keeps a
+    30-minute 48 kHz stereo recording under 1 GB.
+    """
     from audio import encode
-    from audio.chain import Settings, prepare
-    from audio.decode import decode
+    from audio.chain import Settings
+    from audio.chain import prepare_file as prepare_path
     from audio.metrics import measure, with_source_defects
 
-    audio, info = decode(Path(path))
-    source_metrics = measure(audio, channels=info.channels)
-    prepared = prepare(audio, Settings(**settings))
+    info, source_metrics, prepared = prepare_path(Path(path), Settings(**settings))
     data = encode.encode(prepared.audio, "wav")
     sha = store.put(data, "wav", Path(store_root))
     return {
