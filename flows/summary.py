@@ -54,9 +54,8 @@ def clip_verdicts(clip: dict, providers: list[str]) -> dict[str, dict]:
     if clip["status"] != "ok":
         return {}
     from audio.profiles import PROFILES
-    from audio.verdict import judge
-
     from audio.types import Metrics
+    from audio.verdict import judge
 
     metrics = Metrics(**clip["metrics"])
     out = {}

@@ -91,7 +91,9 @@ def test_provider_faults_end_in_a_clean_result_table(
     assert results["callers"]["status"] == "held"  # cannot list: never re-sent blindly
     voices = emulator_voices(url)
     assert (
-        len(voices["elevenlabs"]) == 1 and len(voices["callers"]) == 1 and voices.get("cartesia", []) == []
+        len(voices["elevenlabs"]) == 1
+        and len(voices["callers"]) == 1
+        and voices.get("cartesia", []) == []
     )
 
     control.clear_faults(url)
