@@ -196,11 +196,7 @@ def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Cla
         status = row["status"]
         if status == "succeeded":
             return Claim("done", row)
-        if (
-            status == "pending"
-            and row["owner"] != me
-            and owner_alive(row["owner"], row["updated_at"])
-        ):
+        if status == "pending" and owner_alive(row["owner"], row["updated_at"]):
             return Claim("busy", row)
         if status == "held" and not force:
             return Claim("held", row)
