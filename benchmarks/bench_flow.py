@@ -3,9 +3,11 @@
 1. Wall time of the clone_voices flow over N clips (dry run: prepare, QC, takes; nothing sent)
    against the same work in a plain Python loop. Goal: flow ≤ 1.3× the loop for N = 50, after
    the Prefect server has started.
-2. Fan-out efficiency against the emulator with 1 s injected latency on every request: the extra
-   wall time latency adds, against the ideal the per-provider concurrency limits allow
-   (max over providers of ceil(requests / limit) × latency). Goal: ≥ 90 %.
+2. Fan-out against the emulator with 1 s injected latency on every request: the wall time the
+   latency adds, next to the least the per-provider limits allow if HTTP were the only work
+   (max over providers of ceil(requests / limit) × latency), and the requests in flight the
+   emulator saw per provider. Added time below the ideal means the waits were hidden behind
+   the CPU-bound take assembly of other tasks; the limit column shows the cap held and was used.
 
 Usage: python benchmarks/bench_flow.py [--clips 50] [--voices 8] [--latency 1.0]
 """
@@ -131,7 +133,8 @@ def main() -> None:
                     for name in PROVIDERS:
                         control.inject(emu.url, name, "delay", count=-1, delay_s=latency)
                 timings[label], run = flow_run(inbox)
-                requests = control.state(emu.url)["requests"]
+                seen = control.state(emu.url)
+                requests, in_flight = seen["requests"], seen["max_in_flight"]
             statuses = {r["status"] for r in run["results"]}
         ledger._engine.cache_clear()
     from providers.http import DEFAULT_CONCURRENCY
@@ -140,10 +143,18 @@ def main() -> None:
     added = timings["latency"] - timings["no latency"]
     rows.append(
         (
-            f"fan-out {args.voices} voices × 6 providers, {sum(requests.values())} requests, limit {DEFAULT_CONCURRENCY}/provider",
-            f"+{added:.1f} s for {args.latency:.0f} s latency",
-            f"ideal {ideal:.1f} s → {100 * ideal / added:.0f} %",
+            f"fan-out {args.voices} voices × 6 providers, {sum(requests.values())} requests",
+            f"+{added:.1f} s for {args.latency:.0f} s/request",
+            f"ideal ≥ {ideal:.1f} s if HTTP were all the work",
             "≥ 90 %",
+        )
+    )
+    rows.append(
+        (
+            f"max requests in flight per provider (limit {DEFAULT_CONCURRENCY})",
+            " ".join(f"{p}:{in_flight.get(p, 0)}" for p in PROVIDERS),
+            "",
+            "= limit",
         )
     )
     print(f"\nresults of the latency run: {sorted(statuses)}; requests per provider: {requests}\n")

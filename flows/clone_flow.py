@@ -83,7 +83,7 @@ def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_ro
             "reused": True,
             "prepared_sha256": done["sha256"],
             "metrics": done["metrics"],
-            "source_metrics": _source_metrics(eng, sha),
+            "source_metrics": ledger.source_metrics(eng, sha),
             "steps": done["steps"],
             "speech": done["speech"],
         }
@@ -299,16 +299,6 @@ def clone_voices(
 
 def _run_id() -> str:
     return str(flow_run.id or f"local-{uuid4()}")
-
-
-def _source_metrics(eng: Any, sha: str) -> dict | None:
-    import sqlalchemy as sa
-
-    from flows.ledger_schema import sources
-
-    with eng.connect() as c:
-        row = c.execute(sa.select(sources.c.metrics).where(sources.c.sha256 == sha)).first()
-    return row[0] if row else None
 
 
 @functools.cache

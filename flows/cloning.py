@@ -165,6 +165,11 @@ def clone_once(
         return {**result, "status": "held", "error": claim.row["error"]}
 
     key_value = secrets.api_key(provider)
+    if not key_value:
+        env = providers.get(provider).KEY_ENV
+        error = f"{provider}: no API key: set {env} or a Prefect Secret block '{env.lower().replace('_', '-')}'"
+        ledger.finish(eng, key, "failed", error)
+        return {**result, "status": "failed", "error": error}
     try:
         client = providers.connect(
             provider, key=key_value, base_url=base_url, **config.http_settings()
@@ -242,6 +247,5 @@ def _fields(voice: ClonedVoice) -> dict[str, Any]:
 
 
 def _voice_fields(eng: sa.Engine, row: dict[str, Any]) -> dict[str, Any]:
-    voice_id = row.get("provider_voice_id")
-    found = [v for v in ledger.voices(eng, row["provider"]) if v["voice_id"] == voice_id]
-    return {"voice_id": voice_id, "preview_url": found[0]["preview_url"] if found else None}
+    found = ledger.voice(eng, row["provider"], row["provider_voice_id"])
+    return {"voice_id": row["provider_voice_id"], "preview_url": found and found["preview_url"]}

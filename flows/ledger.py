@@ -136,6 +136,22 @@ def record_source(eng: sa.Engine, row: dict[str, Any]) -> None:
             c.execute(sources.insert().values(first_seen=now(), **row))
 
 
+def source_metrics(eng: sa.Engine, sha: str) -> dict[str, Any] | None:
+    with eng.connect() as c:
+        row = c.execute(sa.select(sources.c.metrics).where(sources.c.sha256 == sha)).first()
+    return row[0] if row else None
+
+
+def voice(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any] | None:
+    with eng.connect() as c:
+        row = c.execute(
+            sa.select(provider_voices).where(
+                provider_voices.c.provider == provider, provider_voices.c.voice_id == voice_id
+            )
+        ).first()
+    return dict(row._mapping) if row else None
+
+
 def find_prepared(eng: sa.Engine, source_sha: str, settings_hash: str) -> dict[str, Any] | None:
     with eng.connect() as c:
         row = c.execute(

@@ -125,3 +125,20 @@ def test_dry_run_sends_nothing_and_shows_the_request(
     assert {r["status"] for r in results.values()} == {"would-send"}
     req = results["elevenlabs"]["request"]
     assert req["name"] == "Breathe Test" and req["files"] and KEY not in repr(req)
+
+
+def test_a_missing_key_fails_that_provider_only_and_names_where_keys_come_from(
+    prefect_api, env, inbox: Path, emulator, monkeypatch
+) -> None:
+    monkeypatch.delenv("ANAM_API_KEY")
+    results = _by_provider(
+        clone_voices(
+            inbox=str(inbox), providers=["anam", "cartesia"], options=RunOptions(workers=2)
+        )
+    )
+    assert results["anam"]["status"] == "failed"
+    assert "set ANAM_API_KEY or a Prefect Secret block 'anam-api-key'" in results["anam"]["error"]
+    assert results["cartesia"]["status"] == "created"
+    assert (
+        "anam" not in emulator_voices(emulator.url) or emulator_voices(emulator.url)["anam"] == []
+    )
