@@ -27,8 +27,11 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from providers import NAMES  # noqa: E402
+
+PROVIDERS = list(NAMES)
 VOICES = ROOT / "data" / "samples" / "voices"
-PROVIDERS = ["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
 
 
 def make_inbox(root: Path, n_clips: int, per_voice: int = 10) -> Path:

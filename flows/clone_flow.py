@@ -21,20 +21,14 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
+import providers as providers_package
 from flows import cloning, config, ledger, store, summary
 from flows.inbox import VoiceSpec, discover, load_manifest
 from flows.prepare_worker import PIPELINE_VERSION, prepare_file, settings_dict, warm_up
 from flows.progress import RunProgress
 
 ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
-ALL_PROVIDERS: list[ProviderName] = [
-    "anam",
-    "althea",
-    "faseeh",
-    "callers",
-    "elevenlabs",
-    "cartesia",
-]
+ALL_PROVIDERS: list[ProviderName] = list(providers_package.NAMES)  # type: ignore[assignment]
 
 
 class RunOptions(BaseModel):

@@ -135,7 +135,7 @@ def clone_once(
     }
     if verdict["level"] == "fail":
         return {**result, "status": "skipped"}
-    base_url = secrets.base_url(provider)
+    base_url = providers.base_url_of(provider)
     req = request_for(spec, provider, takes, store_root)
     try:
         providers.get(provider).validate(req)

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROVIDERS = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
+from providers import NAMES as PROVIDERS
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4",
                   ".webm", ".aif", ".aiff", ".wma", ".mka"}  # fmt: skip
 

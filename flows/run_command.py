@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-PROVIDERS = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
+from providers import NAMES as PROVIDERS
 
 
 def providers_arg(value: str) -> list[str]:

@@ -20,8 +20,3 @@ def api_key(provider: str) -> str | None:
         return str(Secret.load(env.lower().replace("_", "-")).get())
     except Exception:  # no block, no server: the caller reports the missing key
         return None
-
-
-def base_url(provider: str) -> str:
-    module = providers.get(provider)
-    return (os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL).rstrip("/")

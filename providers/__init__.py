@@ -32,6 +32,7 @@ __all__ = [
     "InvalidRequest",
     "OutcomeUnknown",
     "ProviderError",
+    "base_url_of",
     "clone",
     "connect",
     "get",
@@ -57,8 +58,13 @@ def connect(
     if not key.strip():
         raise ProviderError(name, f"no API key: set {module.KEY_ENV}")
     register_secret(key)
-    base = base_url or os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL
-    return Client(name, base, module.headers(key), **client_options)
+    return Client(name, base_url or base_url_of(name), module.headers(key), **client_options)
+
+
+def base_url_of(name: str) -> str:
+    """The provider's base URL: `<NAME>_BASE_URL` when set, else the documented one."""
+    module = get(name)
+    return (os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL).rstrip("/")
 
 
 def clone(client: Client, req: CloneRequest) -> ClonedVoice:
