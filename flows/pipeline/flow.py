@@ -13,7 +13,7 @@ import multiprocessing
 import subprocess
 import traceback
 from collections import defaultdict
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,9 +49,12 @@ def prepare_clip(
     settings: dict,
     store_root: str,
     source_sha256: str | None = None,
-    pool: Executor | None = None,
+    work: Future | None = None,
 ) -> PreparedClip | State:
     """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
+
+    `work` is the CPU job already queued in the run's process pool (in voice order, so one voice
+    is ready early); without it the clip is prepared in this thread.
 
     A clip that cannot be prepared ends as a Failed task run whose message names the file and
     why; its record (status "error") is the state's data so the run can still list it.
@@ -69,10 +72,7 @@ def prepare_clip(
         logger.info("%s: already prepared as %s", clip_name, done["sha256"][:12])
         return _from_ledger(clip, sha, done, ledger.source_metrics(eng, sha))
     try:
-        if pool is not None:
-            out = pool.submit(prepare_file, path, settings, store_root).result()
-        else:
-            out = prepare_file(path, settings, store_root)
+        out = work.result() if work is not None else prepare_file(path, settings, store_root)
     except Exception as e:  # a bad recording must not stop the run; say which file and why
         logger.debug("%s", traceback.format_exc())
         reason = str(e) if type(e).__name__ == "AudioError" else f"{path}: {type(e).__name__}: {e}"
@@ -282,9 +282,16 @@ def clone_voices(
 
     pool = _process_pool(options, len(to_prepare))
     try:
+        work = _queue_work(pool, eng, to_prepare, hashes, settings, settings_hash, store_root)
         futures = {
             prepare_clip.submit(
-                spec.slug, path.name, str(path), settings, store_root, _sha(hashes, path), pool
+                spec.slug,
+                path.name,
+                str(path),
+                settings,
+                store_root,
+                _sha(hashes, path),
+                work.get(_sha(hashes, path) or ""),
             ): (spec, path)
             for spec, path in to_prepare
         }
@@ -384,6 +391,32 @@ def _clips_known(
             clip = PreparedClip(spec.slug, path.name, str(path))
             known.append(_from_ledger(clip, row["source_sha256"], row, row.get("source_metrics")))
     return known, to_prepare
+
+
+def _queue_work(
+    pool: Executor | None,
+    eng: Any,
+    to_prepare: list[tuple[VoiceSpec, Path]],
+    hashes: dict[str, str | OSError],
+    settings: dict,
+    settings_hash: str,
+    store_root: str,
+) -> dict[str, Future]:
+    """Queue the CPU work in voice order, once per distinct source, skipping what the ledger has.
+
+    Queued here rather than from the tasks' threads, whose start order is arbitrary: the first
+    voice's clips finish first and its clones start while later voices are still being prepared.
+    """
+    if pool is None:
+        return {}
+    shas = [sha for _, path in to_prepare if (sha := _sha(hashes, path))]
+    done = ledger.find_prepared_many(eng, shas, settings_hash)
+    work: dict[str, Future] = {}
+    for _, path in to_prepare:
+        sha = _sha(hashes, path)
+        if sha and sha not in done and sha not in work:
+            work[sha] = pool.submit(prepare_file, str(path), settings, store_root)
+    return work
 
 
 def _process_pool(options: RunOptions, n_clips: int) -> ProcessPoolExecutor | None:
