@@ -384,3 +384,11 @@ def test_report_size(document: str):
     print(f"report size: {size} bytes")
     # 4 players over ~11 s of audio at 64 kbit/s is ~120 KB of base64
     assert size < 250_000
+
+
+def test_css_lives_in_its_own_file_and_is_inlined(document: str):
+    css = (Path(report.__file__).with_name("templates") / "report.css").read_text(encoding="utf-8")
+    style = re.search(r"<style>(.*?)</style>", document, re.S)
+    assert style and style.group(1).strip() == css.strip()
+    # our CSS is the one thing not escaped: its child combinators survive as ">"
+    assert ".cols > div" in style.group(1)
