@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TextIO
 
 from providers import NAMES as PROVIDERS
 
@@ -89,13 +90,14 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
     return flow(inbox=inbox, providers=args.providers, options=options, manifest=manifest)
 
 
-def print_run(run: dict, out: object = sys.stdout) -> None:
+def print_run(run: dict, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     from flows.report import summary
 
-    print("\nClips", file=out)
-    print(summary.table_text(summary.clip_rows(run, run["providers"])), file=out)
-    print("\nResults per voice × provider", file=out)
-    print(summary.table_text(summary.result_rows(run)), file=out)
+    print(file=out)
+    summary.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    print(file=out)
+    summary.print_table(summary.result_rows(run), "Results per voice × provider", out)
     for p in run["problems"]:
         print(f"refused: {p['path']}: {p['reason']}", file=out)
     if run.get("report"):
