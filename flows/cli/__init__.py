@@ -19,12 +19,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Only the command being run gets its options (and imports); `voxclone -h` builds them all."""
+    chosen = next(
+        (a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None
+    )
     parser = argparse.ArgumentParser(prog="voxclone", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen in COMMANDS and chosen != name:
+            continue
+        module = importlib.import_module(module_name)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
@@ -33,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Prefect's start-up telemetry insert races on SQLite ("database is locked"); it sends nothing here anyway.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
