@@ -11,10 +11,8 @@ import argparse
 import typing
 from typing import Any
 
-import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 
 def add_model_options(
@@ -24,7 +22,7 @@ def add_model_options(
     (`--rate` in `args.rate`), and `model_values` maps it back to the field."""
     for flag, name in flags.items():
         field = model.model_fields[name]
-        default = None if field.default is PydanticUndefined else field.default
+        default = None if field.is_required() or field.default_factory else field.default
         kwargs: dict[str, Any] = {"default": default, "help": _help(field, default)}
         choices = _choices(field)
         if field.annotation is bool and default is False:
@@ -55,11 +53,9 @@ def _choices(field: FieldInfo) -> list[Any] | None:
 
 def _bounds(field: FieldInfo) -> tuple[Any, Any]:
     low = high = None
-    for item in field.metadata:
-        if isinstance(item, annotated_types.Ge):
-            low = item.ge
-        elif isinstance(item, annotated_types.Le):
-            high = item.le
+    for item in field.metadata:  # pydantic keeps Field(ge=, le=) as annotated-types Ge / Le
+        low = getattr(item, "ge", low)
+        high = getattr(item, "le", high)
     return low, high
 
 
