@@ -462,5 +462,7 @@ def test_table_text_and_empty_tables():
     from flows.report import summary
 
     assert summary.table_text([]) == "(none)"
+    header = summary.table_text([{"voice": "ana", "error": ""}, {"voice": "bo", "error": ""}])
+    assert "voice" in header and "error" not in header, "a column empty in every row is left out"
     text = summary.table_text([{"provider": "anam", "voice id": "v_1"}])
     assert "provider" in text and "v_1" in text and "\x1b[" not in text

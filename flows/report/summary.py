@@ -142,9 +142,11 @@ def result_rows(run: dict) -> list[dict[str, Any]]:
 
 def rich_table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
     """Every cell as plain `Text` (data is never read as rich markup) in columns that fold long
-    words onto the next line instead of cutting them, so nothing a user needs is lost."""
+    words onto the next line instead of cutting them, so nothing a user needs is lost; columns
+    empty in every row are left out."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
-    columns = list(rows[0]) if rows else []
+    # a column empty in every row (no errors, no previews) only takes width from the others
+    columns = [c for c in (rows[0] if rows else []) if any(str(r[c]) for r in rows)]
     for column in columns:
         table.add_column(Text(column), overflow="fold")
     for row in rows:
