@@ -1,12 +1,13 @@
 """One self-contained HTML report per flow run: what each clip looked and sounded like before and
 after preparation, what was measured, what each provider's checks said, and what the clone calls did.
 
-The file must open offline years later, so everything is inline: the CSS (kept in
-templates/report.css) in a <style> block, waveforms as inline SVG, audio as base64 data: URIs.
-The markup lives in templates/report.html.j2, rendered by jinja2 with autoescape on. There is no JavaScript at all, and a Content-Security-Policy
-forbids loading anything from outside the document. Every string that comes from data (file names,
-voice names, provider errors, URLs) is escaped by autoescape; only http(s) preview URLs ever become links.
-"""
+The markup is templates/report.html.j2, rendered by jinja2 with autoescape on; this module
+computes what the template shows (numbers as text, waveform points, audio as data: URIs) and
+registers the formatting filters. The file must open offline years later, so everything is
+inline: the CSS (templates/report.css) in a <style> block, waveforms as inline SVG, audio as
+base64 data: URIs. There is no JavaScript at all, and a Content-Security-Policy forbids loading
+anything from outside the document. Every string that comes from data (file names, voice names,
+provider errors, URLs) is escaped; only http(s) preview URLs ever become links (`_safe_link`)."""
 
 from __future__ import annotations
 
