@@ -72,23 +72,20 @@ def _bounds(n: int, rate: int) -> np.ndarray:
     return (np.arange(count + 1) * (SEGMENT_S * rate) + 1e-6).astype(np.int64)
 
 
-def _channel_energy_cumsum(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
-    """Cumulative K-weighted energy of one channel at each index in (sorted) `bounds`."""
+def _channel_energy(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
+    """K-weighted energy of one channel between consecutive `bounds` (chunked: no full-length
+    float64 copy of the signal)."""
     sos = k_weighting(rate)
     state = None
-    out = np.empty(len(bounds))
-    pos, total = 0, 0.0
+    energy = np.zeros(len(bounds) + 1)
     for start in range(0, len(x), _CHUNK):
         y, state = iir.sosfilt(sos, x[start : start + _CHUNK], state)
-        csum = np.cumsum(np.square(y, dtype=np.float64))
         end = start + len(y)
-        while pos < len(bounds) and bounds[pos] <= end:
-            idx = bounds[pos] - start
-            out[pos] = total + (csum[idx - 1] if idx > 0 else 0.0)
-            pos += 1
-        total += float(csum[-1])
-    out[pos:] = total
-    return out
+        first = int(np.searchsorted(bounds, start, side="right"))  # segment holding `start`
+        last = int(np.searchsorted(bounds, end, side="left"))
+        cuts = np.concatenate([[0], bounds[first:last] - start])
+        energy[first : first + len(cuts)] += np.add.reduceat(np.square(y, dtype=np.float64), cuts)
+    return energy[1 : len(bounds)]  # before bounds[0] and after bounds[-1] are not segments
 
 
 def scan(samples: np.ndarray, rate: int, weights: tuple[float, ...] | None = None) -> Scan:
@@ -100,7 +97,7 @@ def scan(samples: np.ndarray, rate: int, weights: tuple[float, ...] | None = Non
     energy = np.zeros(max(len(bounds) - 1, 0))
     for ch, weight in enumerate(weights):
         if weight:
-            energy += weight * np.diff(_channel_energy_cumsum(x[:, ch], rate, bounds))
+            energy += weight * _channel_energy(x[:, ch], rate, bounds)
     return Scan(rate, energy)
 
 
@@ -181,20 +178,44 @@ def _reach() -> float:
     return float(np.abs(_interpolator()[1]).sum(axis=0).max())
 
 
+def _dilate(idx: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
+    """Sorted indices in [0, n) within `offsets` of any index in `idx`."""
+    mask = np.zeros(n, dtype=bool)
+    for d in offsets:
+        shifted = idx + d
+        mask[shifted[(shifted >= 0) & (shifted < n)]] = True
+    return np.flatnonzero(mask)
+
+
 def _peaks_at(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Per-sample true peak at sample indices `idx`: max |.| over the sample and its 3
-    interpolated successors (zeros outside the signal, as resample_poly pads)."""
+    """Per-sample true peak at sorted sample indices `idx`: max |.| over the sample and its 3
+    interpolated successors (zeros outside the signal, as resample_poly pads).
+
+    The neighbourhoods of `idx` are copied once into a compact signal, in which every index of
+    `idx` has its whole filter reach contiguous; the 4 phases are then 21 shifted multiply-adds.
+    """
     offsets, taps = _interpolator()
-    n = len(samples)
-    out = np.empty(len(idx), dtype=np.float32)
-    for start in range(0, len(idx), _GATHER):
-        at = idx[start : start + _GATHER]
-        where = at[:, None] + offsets[None, :]
-        inside = (where >= 0) & (where < n)
-        near = np.where(inside, samples[np.clip(where, 0, n - 1)], np.float32(0))
-        up = np.abs(near.astype(np.float32, copy=False) @ taps)
-        out[start : start + len(at)] = np.maximum(up.max(axis=1), np.abs(samples[at]))
-    return out
+    n, reach = len(samples), int(offsets.max())
+    if len(idx) == 0:
+        return np.zeros(0, np.float32)
+    ext = _dilate(idx, offsets, n + reach) if n else idx  # may run past the end: zeros there
+    padded = np.concatenate([samples.astype(np.float32, copy=False), np.zeros(reach, np.float32)])
+    compact = np.concatenate(
+        [np.zeros(reach, np.float32), padded[ext], np.zeros(reach, np.float32)]
+    )
+    head = ext[0] - reach  # zeros before the start of the signal stand in for x[<0]
+    if head < 0:
+        compact[reach + head : reach] = 0.0
+    pos = np.searchsorted(ext, idx) + reach
+    width = len(compact) - 2 * reach
+    best = np.abs(samples[idx]).astype(np.float32)
+    for p in range(taps.shape[1]):
+        y = np.zeros(width, np.float32)
+        for d, w in zip(offsets.tolist(), taps[:, p].tolist(), strict=True):
+            if w:
+                y += np.float32(w) * compact[reach + d : reach + d + width]
+        np.maximum(best, np.abs(y[pos - reach]), out=best)
+    return best
 
 
 def _candidates(samples: np.ndarray, floor: float) -> np.ndarray:
@@ -208,11 +229,7 @@ def _candidates(samples: np.ndarray, floor: float) -> np.ndarray:
     loud = np.concatenate(hits) if hits else np.zeros(0, np.int64)
     if len(loud) == 0:
         return loud
-    mask = np.zeros(len(samples), dtype=bool)
-    for d in offsets:  # n is in reach of loud sample k when k = n + d
-        shifted = loud - d
-        mask[shifted[(shifted >= 0) & (shifted < len(samples))]] = True
-    return np.flatnonzero(mask)
+    return _dilate(loud, -offsets, len(samples))  # n is in reach of loud sample k when k = n + d
 
 
 def _sample_peak(samples: np.ndarray) -> float:
@@ -246,11 +263,7 @@ def _true_peak_near(samples: np.ndarray, idx: np.ndarray) -> float:
     if len(idx) == 0 or len(samples) == 0:
         return float("-inf")
     offsets, _ = _interpolator()
-    mask = np.zeros(len(samples), dtype=bool)
-    for d in offsets:
-        shifted = idx - d
-        mask[shifted[(shifted >= 0) & (shifted < len(samples))]] = True
-    peak = float(_peaks_at(samples, np.flatnonzero(mask)).max())
+    peak = float(_peaks_at(samples, _dilate(idx, -offsets, len(samples))).max())
     return 20 * math.log10(peak) if peak > 0 else float("-inf")
 
 

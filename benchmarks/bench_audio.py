@@ -1,6 +1,12 @@
-"""Throughput, loudness accuracy and peak memory of the prepare chain against an ffmpeg anchor.
+"""Throughput, loudness accuracy and peak memory of the prepare chain against an ffmpeg anchor,
+and the time of each step per minute of audio, before and after the speed work.
 
-    .venv/bin/python benchmarks/bench_audio.py [--skip-memory] [--minutes 30]
+    .venv/bin/python benchmarks/bench_audio.py [--skip-memory] [--minutes 30] [--before REV]
+
+Per step: the steps of `audio.chain.prepare_file` timed one by one (best of 3) on 60 s of 16 kHz
+LibriSpeech, then scaled to one minute of audio. "Before" runs the same measurement on the code
+of commit REV (default: the last commit before the speed work), exported to a scratch git
+worktree with its own venv synced from the same lock file by uv.
 
 Anchor: what ffmpeg-normalize does (two-pass EBU R128 `loudnorm`, pass 2 `linear=true` with the
 measured values, `-ar` set) plus `silenceremove` at both ends, with the imageio-ffmpeg binary.
@@ -14,7 +20,9 @@ Goals: >= 3x ffmpeg's throughput, loudness error <= 0.2 LU, peak RSS <= 1 GB on 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import re
 import resource
 import subprocess
@@ -28,7 +36,9 @@ import soundfile as sf
 import soxr
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+CODE = Path(os.environ.get("BENCH_CODE_ROOT", ROOT))  # whose audio/ to measure (see --before)
+sys.path.insert(0, str(CODE))
+BEFORE_REV = "1d891e6"  # main before the speed branch (pyloudnorm, scipy.signal, upfirdn)
 
 from audio.chain import Settings, prepare  # noqa: E402
 from audio.decode import decode, ffmpeg_exe  # noqa: E402
@@ -159,14 +169,106 @@ def memory_run(tmp: Path, minutes: float) -> dict:
     return out
 
 
+def step_times(tmp: Path, repeats: int = 3) -> dict[str, float]:
+    """Seconds per minute of audio for each step of the chain, on 60 s of 16 kHz speech."""
+    from audio import encode, loudness, steps
+    from audio.chain import Settings
+    from audio.metrics import measure
+
+    voice = sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))
+    x = np.concatenate([sf.read(str(p), dtype="float32")[0] for p in voice])[: 60 * 16000]
+    src = tmp / "steps_60s_16k.flac"
+    sf.write(str(src), x, 16000)
+    s = Settings()
+    takes_levels = "levels" in inspect.signature(measure).parameters
+    normalize = getattr(loudness, "normalize_with_levels", None)
+    state: dict = {}
+
+    def run_normalize(audio):
+        if normalize is None:
+            out, _ = loudness.normalize(audio, s.target_lufs, s.ceiling_dbtp)
+            return out, None
+        out, _, levels = normalize(audio, s.target_lufs, s.ceiling_dbtp)
+        return out, levels
+
+    chain = [
+        ("decode", lambda: decode(src)[0]),
+        ("measure source", lambda: measure(state["decode"])),
+        ("highpass", lambda: steps.highpass(state["decode"], s.highpass_hz)[0]),
+        ("resample 16->44.1k", lambda: steps.resample(state["highpass"], s.target_rate)[0]),
+        ("denoise gate (auto)", lambda: steps.denoise(state["resample 16->44.1k"], "auto")[0]),
+        ("trim", lambda: steps.trim_speech(state["denoise gate (auto)"])[0]),
+        ("loudness", lambda: run_normalize(state["trim"])),
+        (
+            "measure take",
+            lambda: (
+                measure(state["loudness"][0], levels=state["loudness"][1])
+                if takes_levels
+                else measure(state["loudness"][0])
+            ),
+        ),
+        ("encode wav", lambda: encode.write(state["loudness"][0], tmp / "take.wav")),
+    ]
+    for name, fn in chain[:1]:
+        state[name] = fn()  # imports and plans paid once, like a warm worker
+    times = {}
+    for name, fn in chain:
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            state[name] = fn()
+            best = min(best, time.perf_counter() - t)
+        times[name] = best * 60.0 / (len(x) / 16000)
+    times["total"] = sum(times.values())
+    return times
+
+
+def before_times(tmp: Path, rev: str) -> dict[str, float] | None:
+    """step_times() on the code of `rev`, in its own worktree and venv; None if that fails."""
+    tree = tmp / "before"
+    uv = ROOT / ".tools" / "bin" / "uv"
+    try:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run([str(uv), "sync", "--frozen", "--all-extras", "--quiet",
+                        "--compile-bytecode"], cwd=tree, check=True, capture_output=True)  # fmt: skip
+        env = {**os.environ, "BENCH_CODE_ROOT": str(tree)}
+        env.pop("VIRTUAL_ENV", None)
+        proc = subprocess.run([str(tree / ".venv" / "bin" / "python"), str(Path(__file__)),
+                               "--steps-json"], env=env, capture_output=True, text=True,
+                              check=True)  # fmt: skip
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, OSError, ValueError) as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        print(f"before ({rev}) could not be measured: {exc} {str(err)[-500:]}")
+        return None
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       capture_output=True, check=False)  # fmt: skip
+
+
+def print_step_table(after: dict[str, float], before: dict[str, float] | None, rev: str) -> None:
+    print(f"{'step (s per minute of audio)':<30} {'before ' + rev:>14} {'after':>8}")
+    for name, value in after.items():
+        old = f"{before[name]:.3f}" if before and name in before else "-"
+        print(f"{name:<30} {old:>14} {value:>8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", default=BEFORE_REV, help="commit to compare steps against")
+    parser.add_argument("--steps-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if args.steps_json:  # the child run of --before: just the numbers
+            print(json.dumps(step_times(tmp)))
+            return
+        print_step_table(step_times(tmp), before_times(tmp, args.before), args.before)
+        print()
         rows = throughput_table(tmp, args.repeats)
         print(f"{'clip':<35} {'sec':>6} {'ours xRT':>9} {'ffmpeg xRT':>10} {'ratio':>6} "
               f"{'ours err LU':>11} {'ffmpeg err LU':>13}")  # fmt: skip
