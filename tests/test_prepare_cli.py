@@ -96,7 +96,7 @@ def test_bad_only_input_exits_non_zero_without_traceback(tmp_path):
 
 def test_prepare_command_imports_no_heavy_libraries():
     code = (
-        "import sys, flows.prepare_command as m;"
+        "import sys, flows.cli.prepare as m;"
         "print(sorted({'numpy', 'scipy', 'prefect', 'noisereduce'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from flows import report
-from flows.report import render_report, write_report
+from flows.report import html as report
+from flows.report.html import render_report, write_report
 
 CLIP = Path(__file__).resolve().parents[1] / "data/samples/clips/cmu_arctic_us_aew_a0001_male.wav"
 EVIL_VOICE = "<script>alert(1)</script>"

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows import store
+from flows.ledger import store
 
 # Bump when the processing changes in a way that should invalidate stored prepared clips.
 PIPELINE_VERSION = "1"

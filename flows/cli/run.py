@@ -71,7 +71,8 @@ def options_from(args: argparse.Namespace, **extra: object) -> dict:
 
 
 def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
-    from flows.clone_flow import RunOptions, clone_voices
+    from flows.pipeline.flow import clone_voices
+    from flows.pipeline.options import RunOptions
 
     flow = clone_voices
     cpu_pool = True
@@ -89,7 +90,7 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
 
 
 def print_run(run: dict, out: object = sys.stdout) -> None:
-    from flows import summary
+    from flows.report import summary
 
     print("\nClips", file=out)
     print(summary.table_text(summary.clip_rows(run, run["providers"])), file=out)
@@ -104,7 +105,7 @@ def print_run(run: dict, out: object = sys.stdout) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from flows import summary
+    from flows.report import summary
 
     try:
         result = run_flow(

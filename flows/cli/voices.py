@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows import ledger, summary
+    from flows import ledger
+    from flows.report import summary
 
     rows = ledger.voices(ledger.engine(), args.provider)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from flows.run_command import add_run_options, options_from
+from flows.cli.run import add_run_options, options_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flows.clone_flow import RunOptions, clone_voices
+    from flows.pipeline.flow import clone_voices
+    from flows.pipeline.options import RunOptions
 
     options = RunOptions(**options_from(args))
     clone_voices.serve(

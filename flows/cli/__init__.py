@@ -9,13 +9,13 @@ import sys
 
 # name -> (module, one-line help). Modules import their heavy dependencies inside `run`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("flows.prepare_command", "prepare recordings into provider-ready takes, with QC"),
-    "emulator": ("flows.emulator_command", "serve the local emulator of all six provider APIs"),
-    "run": ("flows.run_command", "run the clone_voices flow over an inbox, ad hoc"),
-    "demo": ("flows.demo_command", "the whole flow on the bundled samples against the emulator"),
-    "lineage": ("flows.lineage_command", "walk a provider voice id back to its source bytes"),
-    "voices": ("flows.voices_command", "list the voices created, per provider"),
-    "serve": ("flows.serve_command", "serve the flow on a schedule over the inbox"),
+    "prepare": ("flows.cli.prepare", "prepare recordings into provider-ready takes, with QC"),
+    "emulator": ("flows.cli.emulator", "serve the local emulator of all six provider APIs"),
+    "run": ("flows.cli.run", "run the clone_voices flow over an inbox, ad hoc"),
+    "demo": ("flows.cli.demo", "the whole flow on the bundled samples against the emulator"),
+    "lineage": ("flows.cli.lineage", "walk a provider voice id back to its source bytes"),
+    "voices": ("flows.cli.voices", "list the voices created, per provider"),
+    "serve": ("flows.cli.serve", "serve the flow on a schedule over the inbox"),
 }
 
 

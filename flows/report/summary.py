@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows import store
-from flows.inbox import Problem
+from flows.ledger import store
+from flows.pipeline.inbox import Problem
 
 STATUS_ORDER = [
     "created",
@@ -173,7 +173,7 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
     import soundfile as sf
 
     from audio.decode import decode
-    from flows.report import write_report
+    from flows.report.html import write_report
 
     clips = []
     for c in run["clips"]:
