@@ -116,13 +116,10 @@ def sosfilt(
         u[:m] = seg
         u = u.reshape(nb, _BLOCK)
         zs = np.fft.irfft(np.fft.rfft(u, 2 * _BLOCK, axis=1) * p.spectrum, 2 * _BLOCK, axis=1)
-        gains = u @ p.to_state  # (nb, order)
-        starts = np.empty((nb, len(s)))
+        gains = u @ p.to_state  # (nb, order): each block's own contribution to its end state
         full = nb if m == nb * _BLOCK else nb - 1
-        for i in range(nb):
-            starts[i] = s
-            if i < full:
-                s = p.carry @ s + gains[i]
+        starts = _block_starts(p, s, gains[:full], nb)
+        s = starts[full] if full < nb else p.carry @ starts[-1] + gains[-1]
         block_out = zs[:, :_BLOCK] + starts @ p.from_state
         y[start : start + m] = block_out.reshape(-1)[:m]
         if full < nb:  # last partial block: advance the state sample by sample's worth, exactly
@@ -130,6 +127,21 @@ def sosfilt(
             tail = u[full, :r]
             s = np.linalg.matrix_power(p.a, r) @ starts[full] + _partial_gain(p, tail)
     return y, s
+
+
+def _block_starts(p: _Plan, s0: np.ndarray, gains: np.ndarray, count: int) -> np.ndarray:
+    """State at the start of each of `count` blocks: x[i+1] = carry @ x[i] + gains[i], x[0] = s0,
+    solved as a parallel prefix scan (log2(count) matrix products instead of a Python loop)."""
+    x = np.empty((count, len(s0)))
+    x[0] = s0
+    x[1:] = gains[: count - 1]
+    power = p.carry
+    shift = 1
+    while shift < count:
+        x[shift:] += x[:-shift] @ power.T
+        power = power @ power
+        shift *= 2
+    return x
 
 
 def _partial_gain(p: _Plan, tail: np.ndarray) -> np.ndarray:
