@@ -114,6 +114,36 @@ def _lufs(z: np.ndarray | float) -> np.ndarray:
         return -0.691 + 10.0 * np.log10(z)
 
 
+SETTLE_S = 0.3  # K-weighting forgets its past to below 1e-20 within this (38 Hz double pole)
+
+
+def _rescan(y: np.ndarray, base: Scan, gain: float, starts: np.ndarray, ends: np.ndarray) -> Scan:
+    """The scan of y, which equals `gain` x the signal of `base` except in [starts, ends):
+    only segments within reach of a change are K-weighted again, each stretch from SETTLE_S
+    earlier (where y's filter state is exactly the rescaled one's, to float precision)."""
+    rate = base.rate
+    bounds = _bounds(len(y), rate)
+    count = len(bounds) - 1
+    out = base.segments * (gain * gain)
+    if len(starts) == 0 or count <= 0:
+        return Scan(rate, out)
+    settle = int(SETTLE_S * rate)
+    first = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, count)
+    last = np.clip(np.searchsorted(bounds, ends + settle, side="left"), 0, count)  # exclusive
+    touched = np.zeros(count + 1, np.int32)
+    np.add.at(touched, first, 1)
+    np.add.at(touched, last, -1)
+    mask = np.cumsum(touched)[:count] > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    sos = k_weighting(rate)
+    for s0, s1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        lo, hi = int(bounds[s0]), int(bounds[s1])
+        warm = max(0, lo - settle)
+        k, _ = iir.sosfilt(sos, y[warm:hi])
+        out[s0:s1] = np.add.reduceat(np.square(k, dtype=np.float64), bounds[s0:s1] - warm)
+    return Scan(rate, out)
+
+
 def integrated_from(s: Scan) -> float:
     """Gated integrated loudness (BS.1770-4): absolute gate -70 LUFS, relative gate -10 LU."""
     z = _windows(s, round(MIN_LOUDNESS_S / SEGMENT_S))
@@ -317,8 +347,10 @@ def _apply_limiter(
     out: np.ndarray,
     lookahead_ms: float = 5.0,
     release_ms: float = 60.0,
-) -> float:
-    """out = samples * gain * envelope; returns the deepest envelope gain (linear).
+) -> tuple[float, np.ndarray, int, int]:
+    """out = samples * gain * envelope; returns the deepest envelope gain (linear), and the
+    limited sample indices with the envelope's reach before and after each (only there does
+    `out` differ from samples * gain).
 
     The required gain per sample comes from its 4x-oversampled peak. Holding the lowest
     requirement over [peak - look-ahead, peak + release], then a centred moving average of
@@ -335,19 +367,26 @@ def _apply_limiter(
     n = len(samples)
     g32 = np.float32(gain)
     for start in range(0, n, _CHUNK):
-        end = min(n, start + _CHUNK)
-        lo, hi = max(0, start - margin), min(n, end + margin)
-        a, b = np.searchsorted(idx, lo), np.searchsorted(idx, hi)
-        if a == b:
-            np.multiply(samples[start:end], g32, out=out[start:end])
+        np.multiply(samples[start : start + _CHUNK], g32, out=out[start : start + _CHUNK])
+    # Islands of limited peaks, apart by more than the envelope's reach: only there is the
+    # envelope below 1, and each is computed exactly from its own neighbourhood.
+    breaks = np.flatnonzero(np.diff(idx) > 2 * margin) + 1
+    for first, last in zip(
+        np.concatenate([[0], breaks]).tolist(),
+        np.concatenate([breaks, [len(idx)]]).tolist(),
+        strict=True,
+    ):
+        if first == last:
             continue
+        start, end = max(0, int(idx[first]) - 2 * la), min(n, int(idx[last - 1]) + rel + la + 1)
+        lo, hi = max(0, start - margin), min(n, end + margin)
         need = np.ones(hi - lo, dtype=np.float32)
-        need[idx[a:b] - lo] = need_at[a:b]
+        need[idx[first:last] - lo] = need_at[first:last]
         held = _sliding_min(need, rel, la)
         env = _moving_average(held, la)[start - lo : end - lo]
         np.multiply(samples[start:end], env * g32, out=out[start:end])
         deepest = min(deepest, float(env.min()))
-    return deepest
+    return deepest, idx, 2 * la, rel + la
 
 
 def limit(
@@ -361,7 +400,7 @@ def limit(
     ceiling = 10 ** (ceiling_dbtp / 20)
     _, idx, vals = _peak_scan(samples, 60.0)
     out = np.empty(len(samples), dtype=np.float32)
-    deepest = _apply_limiter(
+    deepest, _, _, _ = _apply_limiter(
         samples, rate, 1.0, ceiling, (idx, vals), out, lookahead_ms, release_ms
     )
     return out, -20 * math.log10(deepest)
@@ -430,9 +469,10 @@ def normalize_with_levels(
         gain_db = min(gain_db, 20 * math.log10(ceiling) + max_limit_db - before_tp)
         for attempt in range(1, max_iterations + 1):
             iterations = attempt
-            deepest = _apply_limiter(x, rate, 10 ** (gain_db / 20), ceiling, (idx, vals), y)
+            gain = 10 ** (gain_db / 20)
+            deepest, hits, before, after = _apply_limiter(x, rate, gain, ceiling, (idx, vals), y)
             limited_db = -20 * math.log10(deepest)
-            out_scan = scan(y, rate)
+            out_scan = _rescan(y, source_scan, gain, hits - before, hits + after)
             lufs = integrated_from(out_scan)
             # Elsewhere the gain keeps peaks >= 1 dB under the ceiling, so checking the
             # neighbourhoods of the loud samples is enough (and much cheaper than a full pass).
