@@ -274,10 +274,11 @@ def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray,
     peak = _sample_peak(samples)
     if peak <= 0:
         return 0.0, np.zeros(0, np.int64), np.zeros(0, np.float32)
-    idx = _candidates(samples, peak)
-    tp = max(peak, float(_peaks_at(samples, idx).max())) if len(idx) else peak
-    idx = _candidates(samples, tp * 10 ** (-depth_db / 20))
+    # The sample peak is a lower bound of the true peak, so one pass over these candidates
+    # finds the true peak and everything within depth_db of it.
+    idx = _candidates(samples, peak * 10 ** (-depth_db / 20))
     vals = _peaks_at(samples, idx)
+    tp = max(peak, float(vals.max())) if len(vals) else peak
     keep = vals >= tp * 10 ** (-depth_db / 20)
     return tp, idx[keep], vals[keep]
 
