@@ -97,6 +97,8 @@ def prepare_ab(tmp: Path, rounds: int) -> None:
         walls_b.append(b)
         print(f"{r:<6} {a:>19.2f} {b:>19.2f} {a / b:>6.2f}")
     serial = timed(voxclone_prepare(files, tmp / "serial", "--workers", "1"))
+    # ffmpeg-normalize never denoises; `auto` does on the one noisy sample (noisereduce).
+    no_denoise = timed(voxclone_prepare(files, tmp / "never", "--denoise", "never"))
     report_path = tmp / "report.json"
     with report_path.open("w") as fh:
         timed(voxclone_prepare(files, tmp / "checked", "--json"), stdout=fh)
@@ -108,9 +110,9 @@ def prepare_ab(tmp: Path, rounds: int) -> None:
     _, b_tp = levels_of(b_out)
     median = statistics.median(ratios)
     print(f"median ratio: {median:.2f}x  (goal >= 6x: {'met' if median >= 6 else 'NOT met'})")
-    print(
-        f"voxclone prepare --workers 1: {serial:.2f} s ({statistics.median(walls_a) / serial:.2f}x)"
-    )
+    anchor = statistics.median(walls_a)
+    print(f"voxclone prepare --workers 1: {serial:.2f} s ({anchor / serial:.2f}x)")
+    print(f"voxclone prepare --denoise never: {no_denoise:.2f} s ({anchor / no_denoise:.2f}x)")
     print(f"voxclone: {len(reached)}/{len(steps)} on target, max error {err_reached:.2f} LU; "
           f"{len(steps) - len(reached)} short of it by the 4 dB limiting cap; "
           f"max true peak {b_tp:.2f} dBTP")  # fmt: skip
@@ -213,12 +215,17 @@ def main() -> None:
     parser.add_argument("--run-rounds", type=int, default=1, help="cold and warm runs each")
     parser.add_argument("--skip-run", action="store_true", help="only the prepare figures")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
+    print(
+        f"load average before: {load:.2f} on {os.cpu_count()} cores (other work skews every figure)"
+    )
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         prepare_ab(tmp, args.rounds)
         one_file(tmp)
         if not args.skip_run:
             run_times(tmp, args.run_rounds)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
