@@ -229,13 +229,10 @@ def _peaks_at(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
     if len(idx) == 0:
         return np.zeros(0, np.float32)
     ext = _dilate(idx, offsets, n + reach) if n else idx  # may run past the end: zeros there
-    padded = np.concatenate([samples.astype(np.float32, copy=False), np.zeros(reach, np.float32)])
-    compact = np.concatenate(
-        [np.zeros(reach, np.float32), padded[ext], np.zeros(reach, np.float32)]
-    )
-    head = ext[0] - reach  # zeros before the start of the signal stand in for x[<0]
-    if head < 0:
-        compact[reach + head : reach] = 0.0
+    # ext reaches index 0 whenever an idx is near the start: the leading zeros stand in for x[<0]
+    compact = np.zeros(len(ext) + 2 * reach, np.float32)
+    inside = ext < n
+    compact[reach : reach + len(ext)][inside] = samples[ext[inside]]
     pos = np.searchsorted(ext, idx) + reach
     width = len(compact) - 2 * reach
     best = np.abs(samples[idx]).astype(np.float32)
