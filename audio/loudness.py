@@ -135,12 +135,9 @@ def _rescan(y: np.ndarray, base: Scan, gain: float, starts: np.ndarray, ends: np
     np.add.at(touched, last, -1)
     mask = np.cumsum(touched)[:count] > 0
     edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
-    sos = k_weighting(rate)
     for s0, s1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-        lo, hi = int(bounds[s0]), int(bounds[s1])
-        warm = max(0, lo - settle)
-        k, _ = iir.sosfilt(sos, y[warm:hi])
-        out[s0:s1] = np.add.reduceat(np.square(k, dtype=np.float64), bounds[s0:s1] - warm)
+        warm = max(0, int(bounds[s0]) - settle)
+        out[s0:s1] = _channel_energy(y[warm : int(bounds[s1])], rate, bounds[s0 : s1 + 1] - warm)
     return Scan(rate, out)
 
 
