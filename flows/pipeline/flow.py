@@ -208,7 +208,7 @@ def _run_name() -> str:
     validate_parameters=True,
 )
 def clone_voices(
-    inbox: str = "data/inbox",
+    inbox: str | None = None,  # None: $VOXCLONE_DATA_DIR/inbox, read when the run starts
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
@@ -217,6 +217,7 @@ def clone_voices(
 
     Returns the run summary as a dict, or a Failed state carrying it when any clone did not settle.
     """
+    inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
     run_id = _run_id()
     started = datetime.now(UTC)
