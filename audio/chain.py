@@ -32,6 +32,38 @@ class Prepared:
 
 
 MIN_DURATION_S = 0.5
+QUIET_PEAK_DB = -30.0  # recordings whose peak is below this are lifted before BS.1770
+LIFT_TO_PEAK_DB = -6.0
+
+
+def _lift_quiet(audio: Audio) -> tuple[Audio, float]:
+    """A linear gain for very quiet recordings, so BS.1770's absolute -70 LUFS gate does not
+    call a -40 dB recording silent; the loudness step's own gain replaces it exactly."""
+    import math
+
+    import numpy as np
+
+    peak = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
+    if peak <= 0 or 20 * math.log10(peak) >= QUIET_PEAK_DB:
+        return audio, 0.0
+    gain_db = LIFT_TO_PEAK_DB - 20 * math.log10(peak)
+    lifted = np.multiply(audio.samples, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
+    return Audio(lifted, audio.rate, audio.source), gain_db
+
+
+def _with_pre_gain(step: Step, pre_gain_db: float) -> Step:
+    """The loudness step as if measured on the unlifted input (before values and total gain)."""
+    if pre_gain_db == 0.0:
+        return step
+    before = dict(step.before)
+    for key in ("lufs", "true_peak_dbtp"):
+        if isinstance(before.get(key), int | float):
+            before[key] = round(before[key] - pre_gain_db, 2)
+    after = dict(step.after)
+    if isinstance(after.get("gain_db"), int | float):
+        after["gain_db"] = round(after["gain_db"] + pre_gain_db, 2)
+    params = {**step.params, "pre_gain_db": round(pre_gain_db, 2)}
+    return Step(step.name, params, before, after)
 
 
 def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
@@ -86,8 +118,9 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
         audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s
     )
     records.append(step)
+    audio, pre_gain_db = _lift_quiet(audio)
     audio, step = loudness.normalize(
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
     )
-    records.append(step)
+    records.append(_with_pre_gain(step, pre_gain_db))
     return Prepared(audio, records, speech)

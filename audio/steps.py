@@ -146,7 +146,7 @@ def trim_speech(
     step = Step(
         "trim",
         {
-            "method": "webrtcvad",
+            "method": "silero-vad",
             "pad_s": pad_s,
             "max_pause_s": max_pause_s,
             "pause_to_s": pause_to_s,

