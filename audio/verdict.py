@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from audio.profiles import display_name
+from audio.speaker import DEFAULT_THRESHOLD as SPEAKER_THRESHOLD
 from audio.types import Metrics, Profile, Verdict
 
 # Quality rules: (level, test on one clip's metrics, message). Warn-level unless noted.
@@ -19,6 +20,13 @@ QUALITY_RULES: tuple[QualityRule, ...] = (
         "warn",
         lambda m: 1e-4 < m.clipping_ratio <= 1e-3,
         lambda m: f"some clipping: {m.clipping_ratio:.3%} of samples are flat-topped",
+    ),
+    (
+        "fail",
+        lambda m: m.speaker_similarity is not None and m.speaker_similarity < SPEAKER_THRESHOLD,
+        lambda m: (
+            f"different speaker: similarity {m.speaker_similarity:.2f} to the rest of the voice"
+        ),
     ),
     (
         "warn",
