@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from audio import loudness, steps
+from audio import loudness, quality, steps
+from audio.quality import Quality
 from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
 
 
@@ -22,6 +23,7 @@ class Settings:
     highpass_hz: float = 70.0
     resample_quality: str = "HQ"
     max_limit_db: float = 12.0
+    quality: bool = False  # DNSMOS before and after (about 1 s per minute); the flow turns it on
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Prepared:
     audio: Audio
     steps: list[Step] = field(default_factory=list)
     speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
+    quality: Quality | None = None  # DNSMOS of `audio` when Settings.quality is on
 
 
 MIN_DURATION_S = 0.5
@@ -108,6 +111,7 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
             f"too short: {audio.duration:.2f} s (at least {MIN_DURATION_S} s needed)",
         )
     records: list[Step] = []
+    before = quality.score(audio) if settings.quality else None
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
@@ -123,4 +127,11 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
     )
     records.append(_with_pre_gain(step, pre_gain_db))
-    return Prepared(audio, records, speech)
+    after = None
+    if before is not None:
+        after = quality.score(audio)
+        records.append(
+            Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
+                 asdict(before), asdict(after))
+        )  # fmt: skip
+    return Prepared(audio, records, speech, after)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from audio import loudness, vad
+from audio.quality import Quality
 from audio.types import Audio, Metrics
 
 GATED_REL_DB = 80.0  # frames this far below the loud frames are gated/zero, not noise
@@ -130,3 +131,21 @@ def with_source_defects(prepared: Metrics, source: Metrics) -> Metrics:
         clipping_ratio=max(prepared.clipping_ratio, source.clipping_ratio),
         bandwidth_hz=min(prepared.bandwidth_hz, source.bandwidth_hz),
     )
+
+
+def with_quality(metrics: Metrics, quality: Quality | None) -> Metrics:
+    """Metrics with the DNSMOS fields filled from a score (unchanged when there is none)."""
+    from dataclasses import replace
+
+    if quality is None:
+        return metrics
+    return replace(
+        metrics, dnsmos_sig=quality.sig, dnsmos_bak=quality.bak, dnsmos_ovrl=quality.ovrl
+    )
+
+
+def with_speaker(metrics: Metrics, similarity: float | None) -> Metrics:
+    """Metrics with the clip's similarity to the rest of its voice (audio.speaker.check_voice)."""
+    from dataclasses import replace
+
+    return replace(metrics, speaker_similarity=similarity)

@@ -8,6 +8,11 @@ from audio.profiles import display_name
 from audio.speaker import DEFAULT_THRESHOLD as SPEAKER_THRESHOLD
 from audio.types import Metrics, Profile, Verdict
 
+# DNSMOS P.835 OVRL at -23 LUFS (benchmarks/bench_quality.py): clean read speech scores 2.6-3.4,
+# speech in 10 dB noise about 1.5-2.2 and in 5 dB noise 1.1-1.6.
+DNSMOS_WARN = 2.4
+DNSMOS_FAIL = 1.6
+
 # Quality rules: (level, test on one clip's metrics, message). Warn-level unless noted.
 QualityRule = tuple[str, Callable[[Metrics], bool], Callable[[Metrics], str]]
 QUALITY_RULES: tuple[QualityRule, ...] = (
@@ -26,6 +31,21 @@ QUALITY_RULES: tuple[QualityRule, ...] = (
         lambda m: m.speaker_similarity is not None and m.speaker_similarity < SPEAKER_THRESHOLD,
         lambda m: (
             f"different speaker: similarity {m.speaker_similarity:.2f} to the rest of the voice"
+        ),
+    ),
+    (
+        "fail",
+        lambda m: m.dnsmos_ovrl is not None and m.dnsmos_ovrl < DNSMOS_FAIL,
+        lambda m: (
+            f"poor quality: DNSMOS {m.dnsmos_ovrl:.1f} (below {DNSMOS_FAIL:g}: noise or "
+            "distortion would be cloned into the voice)"
+        ),
+    ),
+    (
+        "warn",
+        lambda m: m.dnsmos_ovrl is not None and DNSMOS_FAIL <= m.dnsmos_ovrl < DNSMOS_WARN,
+        lambda m: (
+            f"mediocre quality: DNSMOS {m.dnsmos_ovrl:.1f} (clean speech scores {DNSMOS_WARN:g}+)"
         ),
     ),
     (
