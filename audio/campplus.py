@@ -198,5 +198,10 @@ def _xvector(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 
 def forward(x16: np.ndarray) -> np.ndarray:
     """The raw 192-d CAM++ embedding of 16 kHz mono speech."""
+    from threadpoolctl import threadpool_limits
+
     w = weights()
-    return _xvector(_head(fbank(x16), w), w).astype(np.float32)
+    # Small matrix products: one BLAS thread is as fast, and spinning BLAS threads on a busy
+    # 2-core machine made the embedding 30x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _xvector(_head(fbank(x16), w), w).astype(np.float32)

@@ -16,6 +16,7 @@ class Settings:
     target_lufs: float = -20.0
     ceiling_dbtp: float = -3.0
     denoise: str = "auto"  # auto | always | never
+    denoise_method: str = "dfn3"  # dfn3 | noisereduce
     snr_threshold_db: float = 20.0
     pad_s: float = 0.15
     max_pause_s: float = 1.0
@@ -116,7 +117,9 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
-    audio, step = steps.denoise(audio, settings.denoise, settings.snr_threshold_db)
+    audio, step = steps.denoise(
+        audio, settings.denoise, settings.snr_threshold_db, method=settings.denoise_method
+    )
     records.append(step)
     audio, step, speech = steps.trim_speech(
         audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s

@@ -15,14 +15,15 @@ MIN_NOISE_FRAMES = 5  # 150 ms of non-speech needed to estimate noise
 MAX_SNR_DB = 80.0
 MIN_FLOOR_FRAMES = 30  # about 1 s of audio for the minimum-statistics fallback
 FLOOR_PERCENTILE = 10.0
+NOISE_SHARE = 0.1  # below this share of non-speech frames, minimum statistics join in
 
 
 def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> float | None:
     """VAD-SNR: mean speech-frame power over the noise-frame power (noise-gate proof).
 
     The noise power is the median of the non-speech frames; when speech fills the recording
-    (babble, a continuous read), there are too few of those, so it falls back to minimum
-    statistics: the 10th percentile of all frames, which sits in the gaps between words.
+    (babble, a continuous read), there are too few of those to trust, so the estimate is at
+    least the minimum statistics: the 10th percentile of all frames, in the gaps between words.
     """
     if len(powers) == 0 or not decisions.any():
         return None
@@ -31,10 +32,14 @@ def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> flo
         rel_db = 10 * np.log10(np.maximum(powers, 1e-30) / max(vad.loud_power(powers), 1e-30))
     live = rel_db > -GATED_REL_DB  # relative, so a quiet recorder gain reads the same SNR
     noise = powers[~widened & live]
-    if len(noise) >= MIN_NOISE_FRAMES:
+    floor = float(np.percentile(powers[live], FLOOR_PERCENTILE)) if live.any() else 0.0
+    if len(noise) >= max(MIN_NOISE_FRAMES, NOISE_SHARE * live.sum()):
         p_noise = float(np.median(noise))
     elif live.sum() >= MIN_FLOOR_FRAMES:
-        p_noise = float(np.percentile(powers[live], FLOOR_PERCENTILE))
+        # Few pauses (babble, a continuous read): a quiet lead-in alone must not set the floor.
+        p_noise = max(float(np.median(noise)) if len(noise) else 0.0, floor)
+    elif len(noise) >= MIN_NOISE_FRAMES:
+        p_noise = float(np.median(noise))
     else:
         return None
     p_speech = float(np.mean(powers[decisions]))

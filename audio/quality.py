@@ -31,6 +31,7 @@ RATE = 16000
 WINDOW = 144160  # 9.01 s at 16 kHz, the model's input
 SCORE_LUFS = -23.0
 REFERENCE_HOP_S = 1.0
+BATCH = 8  # windows per model call
 _P_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
 _P_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
 _P_OVR = np.poly1d([-0.06766283, 1.11546468, 0.04602535])
@@ -95,8 +96,12 @@ def score(audio: Audio, hop_s: float | None = None) -> Quality:
         raise ValueError("cannot score an empty clip")
     while len(x) < WINDOW:  # the reference tiles short clips by repetition
         x = np.concatenate([x, x])
-    batch = np.stack([x[s : s + WINDOW] for s in window_starts(len(x), hop_s)])
+    starts = window_starts(len(x), hop_s)
+    parts = []
     with _lock:
-        raw = _session().run(None, {"input_1": batch})[0]
+        for i in range(0, len(starts), BATCH):  # bounded memory on long recordings
+            batch = np.stack([x[s : s + WINDOW] for s in starts[i : i + BATCH]])
+            parts.append(_session().run(None, {"input_1": batch})[0])
+    raw = np.concatenate(parts)
     sig, bak, ovr = (float(np.mean(p(raw[:, k]))) for k, p in enumerate((_P_SIG, _P_BAK, _P_OVR)))
     return Quality(round(sig, 3), round(bak, 3), round(ovr, 3))
