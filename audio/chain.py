@@ -23,7 +23,7 @@ class Settings:
     pause_to_s: float = 0.5
     highpass_hz: float = 70.0
     resample_quality: str = "HQ"
-    max_limit_db: float = 12.0
+    max_limit_db: float = 4.0  # peak limiting beyond this audibly squashes the voice
     quality: bool = False  # DNSMOS before and after (about 1 s per minute); the flow turns it on
 
 
@@ -32,6 +32,7 @@ class Prepared:
     audio: Audio
     steps: list[Step] = field(default_factory=list)
     speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
+    levels: loudness.Levels | None = None  # of `audio`, from the loudness step (no re-measure)
     quality: Quality | None = None  # DNSMOS of `audio` when Settings.quality is on
 
 
@@ -126,7 +127,7 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
     )
     records.append(step)
     audio, pre_gain_db = _lift_quiet(audio)
-    audio, step = loudness.normalize(
+    audio, step, levels = loudness.normalize_with_levels(
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
     )
     records.append(_with_pre_gain(step, pre_gain_db))
@@ -137,4 +138,4 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
             Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
                  asdict(before), asdict(after))
         )  # fmt: skip
-    return Prepared(audio, records, speech, after)
+    return Prepared(audio, records, speech, levels, after)

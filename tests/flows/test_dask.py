@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from flow_cases import emulator_voices
 
-from flows.clone_flow import RunOptions, clone_voices
+from flows.pipeline.flow import clone_voices
+from flows.pipeline.options import RunOptions
 
 
 def test_flow_runs_on_a_local_dask_cluster(prefect_api, env, inbox: Path, emulator) -> None:

@@ -9,7 +9,8 @@ import pytest
 from flow_cases import CLIPS, KEY, PROVIDERS, emulator_requests, emulator_voices
 
 from flows import ledger
-from flows.clone_flow import RunOptions, clone_voices
+from flows.pipeline.flow import clone_voices
+from flows.pipeline.options import RunOptions
 from providers.emulator import control
 
 

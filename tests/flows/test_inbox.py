@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flow_cases import VOICES
 
-from flows.inbox import discover, load_manifest
+from flows.pipeline.inbox import discover, load_manifest
 
 CLIP = VOICES / "libri-2414" / "2414-128291-0000.flac"
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from flows import ledger
-from flows.ledger_schema import clone_attempts
+from flows.ledger import claims, database
+from flows.ledger.schema import clone_attempts
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,7 +56,7 @@ def test_pending_of_a_dead_owner_is_reconciled_of_a_live_one_is_busy(db: str) ->
     host = ledger.owner_id().rsplit(":", 2)[0]
     _set(db, owner=f"{host}:{2**22 + 7}:123")  # a pid that is not running
     assert ledger.claim(eng, _intent()).action == "reconcile"
-    _set(db, owner=f"{host}:1:{ledger._start_time(1)}")  # pid 1 is alive, started when it started
+    _set(db, owner=f"{host}:1:{claims._start_time(1)}")  # pid 1 is alive, started when it started
     assert ledger.claim(eng, _intent()).action == "busy"
 
 
@@ -82,7 +83,7 @@ def test_threads_racing_for_one_key_let_exactly_one_send(db: str) -> None:
 def _claim_in_process(
     db: str, queue: multiprocessing.Queue, release: multiprocessing.Event
 ) -> None:
-    ledger._engine.cache_clear()
+    database._engine.cache_clear()
     ledger.owner_id.cache_clear()
     queue.put(ledger.claim(ledger.engine(db), _intent()).action)
     release.wait(60)  # stay alive like a real run: a dead owner's pending row is fair game

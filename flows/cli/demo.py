@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from flows.run_command import PROVIDERS, add_run_options, print_run, run_flow
+from flows.cli.run import PROVIDERS, add_run_options, print_run, run_flow
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "voices"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "voices"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         example = created[0]
         print(f"\nLineage of one voice ({example['provider']}/{example['voice']}):")
         print(f"  voxclone lineage {example['voice_id']}")
-        from flows.lineage_command import show
+        from flows.cli.lineage import show
 
         show(example["voice_id"], as_json=False)
     return 0 if created else 1

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from flows.run_command import add_run_options, options_from
+from flows.cli.run import add_run_options, options_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from flows import config
+
     parser.add_argument(
         "--cron", default="*/15 * * * *", help="schedule (default every 15 minutes)"
     )
-    parser.add_argument("--inbox", default="data/inbox")
+    parser.add_argument(
+        "--inbox",
+        default=str(config.inbox_dir()),
+        help="folder to watch (default: $VOXCLONE_DATA_DIR/inbox, %(default)s)",
+    )
     parser.add_argument("--name", default="inbox-watch", help="deployment name")
     add_run_options(parser)
 
@@ -19,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flows.clone_flow import RunOptions, clone_voices
+    from flows.pipeline.flow import clone_voices
+    from flows.pipeline.options import RunOptions
 
     options = RunOptions(**options_from(args))
     clone_voices.serve(

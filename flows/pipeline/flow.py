@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 import subprocess
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
 from prefect import flow, get_run_logger, task
@@ -19,32 +18,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
 
-import providers as providers_package
-from flows import cloning, config, ledger, store, summary
-from flows.inbox import VoiceSpec, discover, load_manifest
-from flows.prepare_worker import PIPELINE_VERSION, prepare_file, settings_dict, warm_up
-from flows.progress import RunProgress
-
-ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
-ALL_PROVIDERS: list[ProviderName] = list(providers_package.NAMES)  # type: ignore[assignment]
-
-
-class RunOptions(BaseModel):
-    """Everything a run can be told, validated before it starts (and shown as a form in the UI)."""
-
-    target_lufs: float = Field(-20.0, ge=-40.0, le=-10.0, description="integrated loudness target")
-    ceiling_dbtp: float = Field(-3.0, ge=-12.0, le=0.0, description="true-peak ceiling")
-    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 44100
-    denoise: Literal["auto", "always", "never"] = "auto"
-    dry_run: bool = Field(False, description="do everything but send; show what would be sent")
-    force: bool = Field(False, description="send requests held because their outcome is unknown")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
-    cpu_pool: bool = Field(True, description="prepare clips in a local process pool")
-    report: bool = True
-    progress_bar: bool = False
-
+from flows import config, ledger
+from flows.ledger import store
+from flows.pipeline import cloning
+from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
+from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
+from flows.pipeline.progress import RunProgress
+from flows.pipeline.worker import PIPELINE_VERSION, prepare_file, settings_dict, warm_up
+from flows.report import summary
 
 # The process pool lives for one flow run; tasks in the same process reach it through this name.
 _pool: ProcessPoolExecutor | None = None
@@ -199,13 +181,14 @@ def _run_name() -> str:
     validate_parameters=True,
 )
 def clone_voices(
-    inbox: str = "data/inbox",
+    inbox: str | None = None,  # None: $VOXCLONE_DATA_DIR/inbox, read when the run starts
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
 ) -> dict[str, Any]:
     """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe."""
     global _pool
+    inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
     run_id = _run_id()
     started = datetime.now(UTC)

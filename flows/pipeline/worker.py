@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows import store
+from flows.ledger import store
 
 # Bump when the processing changes in a way that should invalidate stored prepared clips.
 PIPELINE_VERSION = "1"
@@ -59,7 +59,9 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "source": dataclasses.asdict(info),
         "source_metrics": dataclasses.asdict(source_metrics),
         "prepared_sha256": sha,
-        "metrics": dataclasses.asdict(with_source_defects(measure(prepared.audio), source_metrics)),
+        "metrics": dataclasses.asdict(
+            with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
+        ),
         "steps": [dataclasses.asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
     }

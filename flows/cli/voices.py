@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows import ledger, summary
+    from flows import ledger
+    from flows.report import summary
 
     rows = ledger.voices(ledger.engine(), args.provider)
     if args.json:
@@ -29,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
         }
         for r in rows
     ]
-    print(summary.table_text(table))
+    summary.print_table(table)
     return 0

@@ -13,8 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 import providers
-from flows import config, ledger, secrets, store
-from flows.inbox import VoiceSpec
+from flows import config, ledger
+from flows.ledger import store
+from flows.pipeline import secrets
+from flows.pipeline.inbox import VoiceSpec
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
 

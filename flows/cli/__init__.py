@@ -1,0 +1,51 @@
+"""`voxclone` command line. Each subcommand lives in its own module with `add_arguments` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# name -> (module, one-line help). Only the module of the command being run is imported, and
+# modules import their heavy dependencies inside `run`: `voxclone prepare` never loads Prefect.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("flows.cli.prepare", "prepare recordings into provider-ready takes, with QC"),
+    "emulator": ("flows.cli.emulator", "serve the local emulator of all six provider APIs"),
+    "run": ("flows.cli.run", "run the clone_voices flow over an inbox, ad hoc"),
+    "demo": ("flows.cli.demo", "the whole flow on the bundled samples against the emulator"),
+    "lineage": ("flows.cli.lineage", "walk a provider voice id back to its source bytes"),
+    "voices": ("flows.cli.voices", "list the voices created, per provider"),
+    "serve": ("flows.cli.serve", "serve the flow on a schedule over the inbox"),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: every command is listed, but only the one named in `argv` (all of
+    them when `argv` is None) gets its options, so only that command's module is imported."""
+    words = set(argv) if argv is not None else set(COMMANDS)
+    parser = argparse.ArgumentParser(prog="voxclone", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name in words:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Prefect's start-up telemetry insert races on SQLite ("database is locked"); it sends nothing here anyway.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ledger: the system of record for sources, prepared clips, takes, clone attempts and voices.
+
+`database` connects and migrates; `claims` is the exactly-once protocol for clone requests; `records`
+writes and reads lineage; `store` keeps audio content-addressed on disk.
+"""
+
+from flows.ledger.claims import (
+    Claim,
+    attempt,
+    claim,
+    complete,
+    finish,
+    idempotency_key,
+    known_voice_ids,
+    now,
+    owner_alive,
+    owner_id,
+    stable_hash,
+)
+from flows.ledger.database import engine, migrate
+from flows.ledger.records import (
+    find_prepared,
+    finish_run,
+    lineage,
+    record_prepared,
+    record_source,
+    record_take,
+    source_metrics,
+    start_run,
+    voice,
+    voices,
+)
+
+__all__ = [
+    "Claim",
+    "attempt",
+    "claim",
+    "complete",
+    "engine",
+    "find_prepared",
+    "finish",
+    "finish_run",
+    "idempotency_key",
+    "known_voice_ids",
+    "lineage",
+    "migrate",
+    "now",
+    "owner_alive",
+    "owner_id",
+    "record_prepared",
+    "record_source",
+    "record_take",
+    "source_metrics",
+    "stable_hash",
+    "start_run",
+    "voice",
+    "voices",
+]

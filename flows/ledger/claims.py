@@ -1,0 +1,189 @@
+"""The exactly-once protocol for clone requests.
+
+A clone request is preceded by an intent row keyed by hash(provider, base URL, name, takes, options).
+Whoever inserts the row owns the request. A row left `pending` by a dead owner is taken over and
+reconciled against the provider before anything is sent again; a `succeeded` row is never sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from flows.ledger.schema import clone_attempts, provider_voices
+
+# A pending row whose owner lives on another host is trusted for this long before it counts as orphaned.
+FOREIGN_LEASE = timedelta(minutes=30)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stable_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- ownership ------------------------------------------------------------------------------
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@cache
+def owner_id() -> str:
+    """host:pid:start — the start time guards against a recycled pid."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def owner_alive(owner: str, updated_at: datetime) -> bool:
+    host, pid, start = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return now() - _aware(updated_at) < FOREIGN_LEASE
+    return _start_time(int(pid)) == start
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+# --- the clone protocol ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the caller may do with a clone request.
+
+    send: we own it and nothing was ever sent. reconcile: we own it, but an earlier owner may
+    have sent it; look the voice up first. done/busy/held: do not send.
+    """
+
+    action: Literal["send", "reconcile", "done", "busy", "held"]
+    row: dict[str, Any]
+
+
+def idempotency_key(
+    provider: str, base_url: str, voice_name: str, take_hashes: list[str], options: dict
+) -> str:
+    return stable_hash([provider, base_url.rstrip("/"), voice_name, take_hashes, options])
+
+
+def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Claim:
+    """Insert the intent row or decide, from the row already there, whether we may send."""
+    me = owner_id()
+    for _ in range(5):
+        inserted = False
+        with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
+            t = now()
+            c.execute(
+                clone_attempts.insert().values(
+                    status="pending", owner=me, tries=1, created_at=t, updated_at=t, **intent
+                )
+            )
+            inserted = True
+        row = attempt(eng, intent["key"])
+        if inserted:
+            return Claim("send", row)
+        status = row["status"]
+        if status == "succeeded":
+            return Claim("done", row)
+        if status == "pending" and owner_alive(row["owner"], row["updated_at"]):
+            return Claim("busy", row)
+        if status == "held" and not force:
+            return Claim("held", row)
+        # failed, orphaned pending, or held with --force: take over with a compare-and-swap.
+        with eng.begin() as c:
+            taken = c.execute(
+                clone_attempts.update()
+                .where(
+                    clone_attempts.c.key == row["key"],
+                    clone_attempts.c.status == status,
+                    clone_attempts.c.owner == row["owner"],
+                    clone_attempts.c.tries == row["tries"],
+                )
+                .values(
+                    status="pending",
+                    owner=me,
+                    tries=row["tries"] + 1,
+                    updated_at=now(),
+                    error=row["error"],
+                    request=intent["request"],
+                    verdict=intent.get("verdict"),
+                )
+            ).rowcount
+        if taken == 1:
+            action = (
+                "send"
+                if status == "failed" and row.get("provider_voice_id") is None
+                else "reconcile"
+            )
+            return Claim(action, attempt(eng, row["key"]))
+    raise RuntimeError(f"could not claim clone attempt {intent['key'][:12]}: too much contention")
+
+
+def attempt(eng: sa.Engine, key: str) -> dict[str, Any]:
+    with eng.connect() as c:
+        return dict(
+            c.execute(sa.select(clone_attempts).where(clone_attempts.c.key == key)).one()._mapping
+        )
+
+
+def complete(eng: sa.Engine, key: str, voice: dict[str, Any], flow_run_id: str | None) -> None:
+    """Record the provider voice and mark the attempt succeeded, in one transaction."""
+    t = now()
+    with eng.begin() as c:
+        known = c.execute(
+            sa.select(provider_voices.c.id).where(
+                provider_voices.c.provider == voice["provider"],
+                provider_voices.c.voice_id == voice["voice_id"],
+            )
+        ).first()
+        if not known:
+            c.execute(
+                provider_voices.insert().values(
+                    attempt_key=key, flow_run_id=flow_run_id, created_at=t, **voice
+                )
+            )
+        c.execute(
+            clone_attempts.update()
+            .where(clone_attempts.c.key == key)
+            .values(
+                status="succeeded",
+                provider_voice_id=voice["voice_id"],
+                flow_run_id=flow_run_id,
+                error=None,
+                updated_at=t,
+            )
+        )
+
+
+def finish(eng: sa.Engine, key: str, status: Literal["failed", "held"], error: str) -> None:
+    with eng.begin() as c:
+        c.execute(
+            clone_attempts.update()
+            .where(clone_attempts.c.key == key)
+            .values(status=status, error=error, updated_at=now())
+        )
+
+
+def known_voice_ids(eng: sa.Engine, provider: str) -> set[str]:
+    with eng.connect() as c:
+        rows = c.execute(
+            sa.select(provider_voices.c.voice_id).where(provider_voices.c.provider == provider)
+        )
+        return {r[0] for r in rows}

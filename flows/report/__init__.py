@@ -1,0 +1,1 @@
+"""What people read after a run: tables and a markdown summary (`summary`), the HTML report (`html`)."""
