@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from conftest import LJ, MALE, SAMPLES, read
+from conftest import LJ, MALE, NOISY, SAMPLES, read
 
 from audio import dfn, quality, speaker, steps
 from audio.metrics import vad_snr
@@ -89,8 +89,6 @@ def test_kept_result_is_better_and_keeps_the_voice(method):
 
 
 def test_dfn3_is_kept_on_the_bundled_noisy_clip():
-    from conftest import NOISY
-
     x, rate = read(NOISY)
     _, step = steps.denoise(Audio(x, rate), "auto")
     assert step.after["applied"] is True and step.params["method"] == "dfn3"
