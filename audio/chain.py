@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from audio import loudness, steps
+from audio import loudness, quality, steps
+from audio.quality import Quality
 from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
 
 
@@ -15,6 +16,7 @@ class Settings:
     target_lufs: float = -20.0
     ceiling_dbtp: float = -3.0
     denoise: str = "auto"  # auto | always | never
+    denoise_method: str = "dfn3"  # dfn3 | noisereduce
     snr_threshold_db: float = 20.0
     pad_s: float = 0.15
     max_pause_s: float = 1.0
@@ -22,6 +24,7 @@ class Settings:
     highpass_hz: float = 70.0
     resample_quality: str = "HQ"
     max_limit_db: float = 4.0  # peak limiting beyond this audibly squashes the voice
+    quality: bool = False  # DNSMOS before and after (about 1 s per minute); the flow turns it on
 
 
 @dataclass
@@ -30,9 +33,42 @@ class Prepared:
     steps: list[Step] = field(default_factory=list)
     speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
     levels: loudness.Levels | None = None  # of `audio`, from the loudness step (no re-measure)
+    quality: Quality | None = None  # DNSMOS of `audio` when Settings.quality is on
 
 
 MIN_DURATION_S = 0.5
+QUIET_PEAK_DB = -30.0  # recordings whose peak is below this are lifted before BS.1770
+LIFT_TO_PEAK_DB = -6.0
+
+
+def _lift_quiet(audio: Audio) -> tuple[Audio, float]:
+    """A linear gain for very quiet recordings, so BS.1770's absolute -70 LUFS gate does not
+    call a -40 dB recording silent; the loudness step's own gain replaces it exactly."""
+    import math
+
+    import numpy as np
+
+    peak = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
+    if peak <= 0 or 20 * math.log10(peak) >= QUIET_PEAK_DB:
+        return audio, 0.0
+    gain_db = LIFT_TO_PEAK_DB - 20 * math.log10(peak)
+    lifted = np.multiply(audio.samples, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
+    return Audio(lifted, audio.rate, audio.source), gain_db
+
+
+def _with_pre_gain(step: Step, pre_gain_db: float) -> Step:
+    """The loudness step as if measured on the unlifted input (before values and total gain)."""
+    if pre_gain_db == 0.0:
+        return step
+    before = dict(step.before)
+    for key in ("lufs", "true_peak_dbtp"):
+        if isinstance(before.get(key), int | float):
+            before[key] = round(before[key] - pre_gain_db, 2)
+    after = dict(step.after)
+    if isinstance(after.get("gain_db"), int | float):
+        after["gain_db"] = round(after["gain_db"] + pre_gain_db, 2)
+    params = {**step.params, "pre_gain_db": round(pre_gain_db, 2)}
+    return Step(step.name, params, before, after)
 
 
 def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
@@ -77,18 +113,29 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
             f"too short: {audio.duration:.2f} s (at least {MIN_DURATION_S} s needed)",
         )
     records: list[Step] = []
+    before = quality.score(audio) if settings.quality else None
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
-    audio, step = steps.denoise(audio, settings.denoise, settings.snr_threshold_db)
+    audio, step = steps.denoise(
+        audio, settings.denoise, settings.snr_threshold_db, method=settings.denoise_method
+    )
     records.append(step)
     audio, step, speech = steps.trim_speech(
         audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s
     )
     records.append(step)
+    audio, pre_gain_db = _lift_quiet(audio)
     audio, step, levels = loudness.normalize_with_levels(
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
     )
-    records.append(step)
-    return Prepared(audio, records, speech, levels)
+    records.append(_with_pre_gain(step, pre_gain_db))
+    after = None
+    if before is not None:
+        after = quality.score(audio)
+        records.append(
+            Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
+                 asdict(before), asdict(after))
+        )  # fmt: skip
+    return Prepared(audio, records, speech, levels, after)

@@ -7,24 +7,41 @@ import math
 import numpy as np
 
 from audio import loudness, vad
+from audio.quality import Quality
 from audio.types import Audio, Metrics
 
-DIGITAL_SILENCE_DB = -90.0  # frames below this are gated/zero, not noise
+GATED_REL_DB = 80.0  # frames this far below the loud frames are gated/zero, not noise
 MIN_NOISE_FRAMES = 5  # 150 ms of non-speech needed to estimate noise
 MAX_SNR_DB = 80.0
+MIN_FLOOR_FRAMES = 30  # about 1 s of audio for the minimum-statistics fallback
+FLOOR_PERCENTILE = 10.0
+NOISE_SHARE = 0.1  # below this share of non-speech frames, minimum statistics join in
 
 
 def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> float | None:
-    """VAD-SNR: mean speech-frame power over median noise-frame power (noise-gate proof)."""
+    """VAD-SNR: mean speech-frame power over the noise-frame power (noise-gate proof).
+
+    The noise power is the median of the non-speech frames; when speech fills the recording
+    (babble, a continuous read), there are too few of those to trust, so the estimate is at
+    least the minimum statistics: the 10th percentile of all frames, in the gaps between words.
+    """
     if len(powers) == 0 or not decisions.any():
         return None
-    widened = vad.smooth(decisions, min_speech_s=0.0, bridge_s=0.0, onset_s=0.06, hangover_s=0.09)
+    widened = vad.smooth(decisions, min_speech_s=0.0, bridge_s=0.0, onset_s=0.064, hangover_s=0.096)
     with np.errstate(divide="ignore"):
-        db = 10 * np.log10(np.maximum(powers, 1e-30))
-    noise = powers[~widened & (db > DIGITAL_SILENCE_DB)]
-    if len(noise) < MIN_NOISE_FRAMES:
+        rel_db = 10 * np.log10(np.maximum(powers, 1e-30) / max(vad.loud_power(powers), 1e-30))
+    live = rel_db > -GATED_REL_DB  # relative, so a quiet recorder gain reads the same SNR
+    noise = powers[~widened & live]
+    floor = float(np.percentile(powers[live], FLOOR_PERCENTILE)) if live.any() else 0.0
+    if len(noise) >= max(MIN_NOISE_FRAMES, NOISE_SHARE * live.sum()):
+        p_noise = float(np.median(noise))
+    elif live.sum() >= MIN_FLOOR_FRAMES:
+        # Few pauses (babble, a continuous read): a quiet lead-in alone must not set the floor.
+        p_noise = max(float(np.median(noise)) if len(noise) else 0.0, floor)
+    elif len(noise) >= MIN_NOISE_FRAMES:
+        p_noise = float(np.median(noise))
+    else:
         return None
-    p_noise = float(np.median(noise))
     p_speech = float(np.mean(powers[decisions]))
     if p_noise <= 0 or p_speech <= p_noise:
         return 0.0 if p_noise > 0 else None
@@ -32,7 +49,7 @@ def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> flo
 
 
 def vad_snr(samples: np.ndarray, rate: int) -> float | None:
-    """SNR estimate in dB from VAD speech vs non-speech frames; None when no noise frames exist."""
+    """SNR estimate in dB from VAD speech vs non-speech frames; None for silence or no speech."""
     x16 = vad.analysis_copy(samples, rate)
     powers = vad.frame_powers(x16)
     return _snr_from(x16, powers, vad.raw_decisions(x16, powers))
@@ -87,7 +104,7 @@ def measure(audio: Audio, *, channels: int = 1, levels: loudness.Levels | None =
     x16 = vad.analysis_copy(x, rate)
     powers = vad.frame_powers(x16)
     decisions = vad.raw_decisions(x16, powers)
-    speech = vad.smooth(decisions)
+    speech = vad.speech_mask(decisions)
     speech_s = min(audio.duration, float(speech.sum()) * vad.FRAME_S)
     lv = levels or loudness.levels(x, rate)
     lufs = round(lv.lufs, 2) if lv.lufs is not None and math.isfinite(lv.lufs) else None
@@ -122,3 +139,21 @@ def with_source_defects(prepared: Metrics, source: Metrics) -> Metrics:
         clipping_ratio=max(prepared.clipping_ratio, source.clipping_ratio),
         bandwidth_hz=min(prepared.bandwidth_hz, source.bandwidth_hz),
     )
+
+
+def with_quality(metrics: Metrics, quality: Quality | None) -> Metrics:
+    """Metrics with the DNSMOS fields filled from a score (unchanged when there is none)."""
+    from dataclasses import replace
+
+    if quality is None:
+        return metrics
+    return replace(
+        metrics, dnsmos_sig=quality.sig, dnsmos_bak=quality.bak, dnsmos_ovrl=quality.ovrl
+    )
+
+
+def with_speaker(metrics: Metrics, similarity: float | None) -> Metrics:
+    """Metrics with the clip's similarity to the rest of its voice (audio.speaker.check_voice)."""
+    from dataclasses import replace
+
+    return replace(metrics, speaker_similarity=similarity)

@@ -58,45 +58,132 @@ def resample(audio: Audio, rate: int = 44100, quality: str = "HQ") -> tuple[Audi
     return Audio(out.astype(np.float32, copy=False), rate, audio.source), step
 
 
+DENOISE_METHODS = ("dfn3", "noisereduce")
+KEEP_MIN_GAIN = 0.1  # DNSMOS OVRL points a denoised clip must gain to be kept
+KEEP_MIN_VOICE_COS = 0.9  # speaker-embedding cosine to the input below which the voice "moved"
+STRENGTHS_DB = (None, 18.0, 12.0, 6.0)  # noise attenuation tried, strongest first (None: full)
+CHECK_MAX_S = 60.0  # the keep check listens to at most this much (bounded cost on long files)
+
+
+def _denoised(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
+    if method == "dfn3":
+        from audio import dfn
+
+        return dfn.enhance(audio.samples, audio.rate)
+    import noisereduce
+
+    y = noisereduce.reduce_noise(
+        y=audio.samples, sr=audio.rate, stationary=True, prop_decrease=prop_decrease, n_jobs=1
+    )
+    return np.asarray(y, dtype=np.float32)
+
+
+def _at_strength(x: np.ndarray, full: np.ndarray, limit_db: float | None) -> np.ndarray:
+    """The full-strength result with the removed part put back down to `limit_db` below it
+    (DeepFilterNet's own attenuation limit is this mix, within -25 dB of its output)."""
+    if limit_db is None:
+        return full
+    keep = np.float32(10 ** (-limit_db / 20))
+    return (full + keep * (x - full)).astype(np.float32)
+
+
+def _choose_strength(x: Audio, full: np.ndarray) -> tuple[float | None, list[dict[str, object]]]:
+    """Strongest attenuation that raises DNSMOS OVRL by KEEP_MIN_GAIN without moving the voice.
+
+    Both are measured on at most CHECK_MAX_S of the clip: DNSMOS at matched loudness, and the
+    cosine between the speaker embeddings of the input and the candidate. Returns the chosen
+    strength (or "none": nothing qualifies) and every candidate's numbers.
+    """
+    from audio import quality, speaker
+
+    n = int(CHECK_MAX_S * x.rate)
+    head = Audio(x.samples[:n], x.rate)
+    q_in, e_in = quality.score(head).ovrl, speaker.embed(head)
+    tried: list[dict[str, object]] = []
+    for limit_db in STRENGTHS_DB:
+        y = Audio(_at_strength(head.samples, full[:n], limit_db), x.rate)
+        cos = speaker.cosine(e_in, speaker.embed(y))
+        if cos < KEEP_MIN_VOICE_COS:  # the voice moved: no need to score it
+            tried.append({"limit_db": limit_db, "speaker_cosine": _r(cos)})
+            continue
+        q = quality.score(y).ovrl
+        tried.append({"limit_db": limit_db, "dnsmos_ovrl": q, "speaker_cosine": _r(cos)})
+        if q >= q_in + KEEP_MIN_GAIN:
+            return limit_db, [{"limit_db": "input", "dnsmos_ovrl": q_in}, *tried]
+        break  # milder ones gain even less
+    return "none", [{"limit_db": "input", "dnsmos_ovrl": q_in}, *tried]  # type: ignore[return-value]
+
+
 def denoise(
     audio: Audio,
     mode: str = "auto",
     snr_threshold_db: float = 20.0,
     prop_decrease: float = 0.85,
+    method: str = "dfn3",
 ) -> tuple[Audio, Step]:
-    """Stationary spectral gating, only when the input SNR says so (denoising clean speech hurts)."""
+    """Denoise only when the input SNR says so (denoising clean speech hurts), and keep the
+    result only when it is measurably better and the voice did not move.
+
+    `auto`: tried below `snr_threshold_db`; the strongest noise attenuation (full, then 18, 12,
+    6 dB) whose DNSMOS OVRL is at least KEEP_MIN_GAIN above the input's and whose speaker
+    embedding keeps a cosine of KEEP_MIN_VOICE_COS to the input's is kept, else the input is;
+    the numbers of every candidate and the decision are in the step. `always` keeps the full
+    result regardless. `method`: `dfn3` (DeepFilterNet3, the default: better on every mixture in
+    benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating).
+    """
     from audio.metrics import vad_snr
 
     if mode not in ("auto", "always", "never"):
         raise ValueError(f"denoise mode must be auto, always or never, not {mode!r}")
+    if method not in DENOISE_METHODS:
+        raise ValueError(f"denoise method must be dfn3 or noisereduce, not {method!r}")
     snr = vad_snr(audio.samples, audio.rate)
     if mode == "always":
         apply, why = True, "always"
     elif mode == "never":
         apply, why = False, "never"
     elif snr is None:
-        apply, why = False, "SNR unknown (no noise frames)"
+        apply, why = False, "SNR unknown (no speech)"
     else:
         apply = snr < snr_threshold_db
         why = f"SNR {snr:.1f} dB {'<' if apply else '>='} {snr_threshold_db:g} dB"
-    params = {"mode": mode, "snr_threshold_db": snr_threshold_db, "method": "noisereduce"}
-    params.update({"stationary": True, "prop_decrease": prop_decrease})
+    params: dict[str, object] = {"mode": mode, "snr_threshold_db": snr_threshold_db}
+    params["method"] = method
+    if method == "noisereduce":
+        params.update({"stationary": True, "prop_decrease": prop_decrease})
     before = {"snr_db": None if snr is None else _r(snr, 1)}
     if not apply:
         return audio, Step("denoise", params, before, {"applied": False, "reason": why})
-    import noisereduce
-
-    y = noisereduce.reduce_noise(
-        y=audio.samples, sr=audio.rate, stationary=True, prop_decrease=prop_decrease, n_jobs=1
-    )
-    y = np.asarray(y, dtype=np.float32)
-    after_snr = vad_snr(y, audio.rate)
-    after = {
-        "applied": True,
+    full = _denoised(audio, method, prop_decrease)
+    params.update({"keep_min_gain": KEEP_MIN_GAIN, "keep_min_voice_cos": KEEP_MIN_VOICE_COS})
+    if mode == "always":
+        chosen, tried, decision = None, [], "kept at full strength (mode always)"
+    else:
+        chosen, tried = _choose_strength(audio, full)
+        if chosen == "none":
+            decision = (
+                f"discarded: no strength raised DNSMOS by {KEEP_MIN_GAIN:g} with the voice "
+                f"unmoved (cosine >= {KEEP_MIN_VOICE_COS:g})"
+            )
+        else:
+            label = (
+                "full strength" if chosen is None else f"noise attenuation limited to {chosen:g} dB"
+            )
+            decision = f"kept at {label}: DNSMOS improved and the voice did not move"
+    keep = chosen != "none"
+    result = audio
+    if keep:
+        result = Audio(_at_strength(audio.samples, full, chosen), audio.rate, audio.source)
+    after_snr = vad_snr(result.samples, result.rate) if keep else snr
+    after: dict[str, object] = {
+        "applied": keep,
         "reason": why,
+        "decision": decision,
+        "limit_db": chosen if keep else None,
+        "candidates": tried,
         "snr_db": None if after_snr is None else _r(after_snr, 1),
     }
-    return Audio(y, audio.rate, audio.source), Step("denoise", params, before, after)
+    return result, Step("denoise", params, before, after)
 
 
 def trim(
@@ -146,7 +233,7 @@ def trim_speech(
     step = Step(
         "trim",
         {
-            "method": "webrtcvad",
+            "method": "silero-vad",
             "pad_s": pad_s,
             "max_pause_s": max_pause_s,
             "pause_to_s": pause_to_s,

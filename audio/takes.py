@@ -1,8 +1,8 @@
 """Assemble provider takes from the prepared clips of one voice.
 
 Cut points are only ever the middle of a pause the VAD found between two speech intervals (or the
-clip's own ends), so no cut lands inside a word. Clips are used best-first (no clipping, highest
-SNR), deterministically for the same input; joined parts get a short silence between them.
+clip's own ends), so no cut lands inside a word. Clips are used best-first (no clipping,
+highest DNSMOS, highest SNR, longest), deterministically for the same input; joined parts get a short silence between them.
 """
 
 from __future__ import annotations
@@ -64,10 +64,24 @@ def _units(index: int, clip: Clip) -> list[_Unit]:
     return [_Unit(index, cuts[i], cuts[i + 1], e - s) for i, (s, e) in enumerate(speech)]
 
 
-def _rank_key(clip: Clip) -> tuple[bool, float, str]:
+CLEAN_SNR_DB = 30.0  # above this, SNR differences between clips do not matter
+
+
+def _rank_key(clip: Clip) -> tuple[bool, float, float, float, str]:
+    """Unclipped first, then the better DNSMOS OVRL (when scored), then the higher SNR up to
+    CLEAN_SNR_DB, then the longer speech (fewer joins, more continuous takes)."""
     m = clip.metrics
-    snr = m.snr_db if m.snr_db is not None else 30.0
-    return (m.clipping_ratio > 1e-4, -round(snr, 0), clip.id)
+    snr = min(CLEAN_SNR_DB, m.snr_db if m.snr_db is not None else CLEAN_SNR_DB)
+    ovrl = round(m.dnsmos_ovrl, 1) if m.dnsmos_ovrl is not None else 0.0
+    return (m.clipping_ratio > 1e-4, -ovrl, -round(snr, 0), -round(m.speech_s, 1), clip.id)
+
+
+def _usable(clip: Clip) -> bool:
+    """A clip of another speaker (audio.speaker) never goes into a take."""
+    from audio.speaker import DEFAULT_THRESHOLD
+
+    sim = clip.metrics.speaker_similarity
+    return sim is None or sim >= DEFAULT_THRESHOLD
 
 
 def _common_rate(clips: Sequence[Clip]) -> int:
@@ -116,7 +130,7 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
     clips split at pauses) until the ideal total is reached. A single speech stretch longer than
     the provider's maximum is still used whole when nothing shorter exists (never cut in a word).
     """
-    clips = list(clips)
+    clips = [c for c in clips if _usable(c)]
     if not clips:
         return []
     rate = _common_rate(clips)

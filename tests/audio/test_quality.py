@@ -1,0 +1,102 @@
+"""DNSMOS P.835 scoring, its place in the chain, verdicts and take assembly."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import CLEAN_CLIPS, MALE, NOISY, SAMPLES, read
+
+from audio import quality
+from audio.chain import Settings, prepare
+from audio.decode import decode
+from audio.metrics import measure, with_quality, with_speaker
+from audio.profiles import PROFILES
+from audio.takes import Clip, assemble
+from audio.types import Audio
+from audio.verdict import judge
+
+
+@pytest.mark.parametrize("path", CLEAN_CLIPS, ids=lambda p: p.name[:20])
+def test_clean_speech_scores_well_and_noisy_speech_badly(path):
+    clean = quality.score(decode(path)[0])
+    assert 2.5 < clean.ovrl < 4.0 and clean.sig > 3.0 and clean.bak > 3.5
+    noisy = quality.score(decode(NOISY)[0])
+    assert noisy.ovrl < 1.6 and noisy.bak < 2.0
+    assert noisy.ovrl < clean.ovrl - 1.0
+
+
+def test_score_does_not_depend_on_level_or_rate():
+    x, rate = read(MALE)
+    loud = quality.score(Audio(x, rate))
+    quiet = quality.score(Audio(x * np.float32(10 ** (-35 / 20)), rate))
+    assert abs(loud.ovrl - quiet.ovrl) < 0.01 and abs(loud.bak - quiet.bak) < 0.01
+    import soxr
+
+    up = quality.score(Audio(soxr.resample(x, rate, 44100).astype(np.float32), 44100))
+    assert abs(loud.ovrl - up.ovrl) < 0.05
+
+
+def test_covering_windows_see_every_second():
+    n = int(30.5 * quality.RATE)
+    starts = quality.window_starts(n)
+    assert starts[0] == 0 and starts[-1] + quality.WINDOW == n
+    assert all(b - a <= quality.WINDOW for a, b in itertools.pairwise(starts))
+    assert len(starts) == 4
+    assert (
+        len(quality.window_starts(n, hop_s=1.0)) == 21
+    )  # the reference: 1 s hop, floor(30.5 - 9.01) + 1
+    assert quality.window_starts(quality.WINDOW) == [0]
+
+
+def test_chain_scores_only_when_asked():
+    audio = decode(NOISY)[0]
+    plain = prepare(audio)
+    assert plain.quality is None and "quality" not in [s.name for s in plain.steps]
+    scored = prepare(audio, Settings(quality=True))
+    step = scored.steps[-1]
+    assert step.name == "quality" and scored.quality is not None
+    assert step.before["ovrl"] < 1.6  # the noisy source
+    assert step.after["ovrl"] == scored.quality.ovrl
+    assert step.after["ovrl"] > step.before["ovrl"]  # denoising helped
+    m = with_quality(measure(scored.audio), scored.quality)
+    assert m.dnsmos_ovrl == scored.quality.ovrl and m.dnsmos_sig == scored.quality.sig
+
+
+def test_verdict_warns_and_fails_on_poor_quality():
+    base = replace(measure(decode(MALE)[0]), speech_s=8.0, loudness_lufs=-20.0, true_peak_dbtp=-3.0)
+    assert judge(replace(base, dnsmos_ovrl=3.1), PROFILES["cartesia"]).level == "pass"
+    warned = judge(replace(base, dnsmos_ovrl=2.0), PROFILES["cartesia"])
+    assert warned.level == "warn" and any("DNSMOS 2.0" in r for r in warned.reasons)
+    failed = judge(replace(base, dnsmos_ovrl=1.2), PROFILES["cartesia"])
+    assert failed.level == "fail" and any("poor quality: DNSMOS 1.2" in r for r in failed.reasons)
+
+
+@pytest.fixture(scope="module")
+def voice() -> list[Clip]:
+    out = []
+    for path in sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))[:4]:
+        prepared = prepare(decode(path)[0])
+        out.append(Clip(path.stem, prepared.audio, prepared.speech, measure(prepared.audio)))
+    return out
+
+
+def test_takes_prefer_the_better_clips(voice):
+    ranked = [replace(c, metrics=replace(c.metrics, dnsmos_ovrl=2.0)) for c in voice]
+    best = voice[2]
+    ranked[2] = replace(best, metrics=replace(best.metrics, dnsmos_ovrl=3.3))
+    (take,) = assemble(ranked, PROFILES["cartesia"])
+    assert take.parts[0].clip_id == best.id
+    ranked[2] = replace(best, metrics=replace(best.metrics, dnsmos_ovrl=1.0))
+    (take,) = assemble(ranked, PROFILES["cartesia"])
+    assert take.parts[0].clip_id != best.id
+
+
+def test_a_clip_of_another_speaker_is_never_in_a_take(voice):
+    intruder = voice[0]
+    marked = [replace(intruder, metrics=with_speaker(intruder.metrics, 0.12)), *voice[1:]]
+    for provider in PROFILES:
+        for take in assemble(marked, PROFILES[provider]):
+            assert intruder.id not in {p.clip_id for p in take.parts}
