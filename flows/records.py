@@ -50,7 +50,7 @@ class PreparedClip:
     voice: str
     clip: str
     path: str
-    status: str = "ok"  # "ok" or "error"
+    status: str = "ok"  # "ok", "error", or "excluded" (another speaker; kept out of takes)
     error: str | None = None
     source_sha256: str | None = None
     prepared_sha256: str | None = None

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=120.0, help="refuse longer inputs")
     parser.add_argument("--json", action="store_true", help="JSON report on stdout")
     parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="score DNSMOS P.835 before and after (about 1 s of CPU per minute of audio)",
+    )
+    parser.add_argument(
         "--workers", type=_positive_int, default=None, metavar="N",
         help=f"worker processes (default: one per core, here {os.cpu_count() or 1})",
     )  # fmt: skip
@@ -68,7 +73,7 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
 
     from audio import encode
     from audio.chain import Settings, prepare_file
-    from audio.metrics import measure, with_source_defects
+    from audio.metrics import measure, with_quality, with_source_defects
     from audio.profiles import PROFILES
     from audio.verdict import judge
 
@@ -77,12 +82,14 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
         target_lufs=args.target_lufs,
         ceiling_dbtp=args.ceiling_dbtp,
         denoise=args.denoise,
+        quality=args.quality,
     )
     info, source_metrics, prepared = prepare_file(
         path, settings, max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60
     )
     size = encode.write(prepared.audio, target, args.format)
     metrics = with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
+    metrics = with_quality(metrics, prepared.quality)
     providers = [args.provider] if args.provider else list(PROVIDERS)
     verdicts = {}
     for name in providers:
@@ -213,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         settings = Settings(
             target_rate=args.rate, target_lufs=args.target_lufs,
-            ceiling_dbtp=args.ceiling_dbtp, denoise=args.denoise,
+            ceiling_dbtp=args.ceiling_dbtp, denoise=args.denoise, quality=args.quality,
         )  # fmt: skip
         report = {
             "inputs": results,

@@ -20,6 +20,7 @@ from flows.ledger.claims import (
 from flows.ledger.database import engine, migrate
 from flows.ledger.records import (
     answers,
+    embeddings,
     find_prepared,
     find_prepared_many,
     finish_run,
@@ -28,6 +29,7 @@ from flows.ledger.records import (
     record_answer,
     record_prepared,
     record_source,
+    record_speaker_checks,
     record_take,
     source_hashes,
     source_metrics,
@@ -42,6 +44,7 @@ __all__ = [
     "attempt",
     "claim",
     "complete",
+    "embeddings",
     "engine",
     "find_prepared",
     "find_prepared_many",
@@ -58,6 +61,7 @@ __all__ = [
     "record_answer",
     "record_prepared",
     "record_source",
+    "record_speaker_checks",
     "record_take",
     "source_hashes",
     "source_metrics",

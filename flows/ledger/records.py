@@ -20,6 +20,7 @@ from flows.ledger.schema import (
     runs,
     source_files,
     sources,
+    speaker_checks,
     takes,
 )
 
@@ -87,6 +88,34 @@ def find_prepared_many(
 def record_prepared(eng: sa.Engine, row: dict[str, Any]) -> None:
     with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
         c.execute(prepared.insert().values(created_at=now(), **row))
+
+
+def embeddings(eng: sa.Engine, prepared_shas: list[str]) -> dict[str, list[float]]:
+    """Stored speaker embeddings of prepared clips (clips prepared before 0003 have none)."""
+    out: dict[str, list[float]] = {}
+    with eng.connect() as c:
+        for chunk in _chunks(sorted(set(prepared_shas))):
+            rows = c.execute(
+                sa.select(prepared.c.sha256, prepared.c.embedding).where(
+                    prepared.c.sha256.in_(chunk), prepared.c.embedding.is_not(None)
+                )
+            )
+            out.update({r.sha256: r.embedding for r in rows})
+    return out
+
+
+def record_speaker_checks(
+    eng: sa.Engine, flow_run_id: str, voice: str, rows: list[dict[str, Any]]
+) -> None:
+    """Rows of prepared_sha256, similarity, excluded, reason: what this run decided for a voice."""
+    if not rows:
+        return
+    t = now()
+    with eng.begin() as c:
+        c.execute(
+            speaker_checks.insert(),
+            [{"flow_run_id": flow_run_id, "voice": voice, "created_at": t, **r} for r in rows],
+        )
 
 
 def record_take(eng: sa.Engine, row: dict[str, Any]) -> None:
@@ -159,10 +188,23 @@ def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
             ).first()
             take_rows.append(dict(take._mapping) if take else {"sha256": sha})
         clip_shas = {p["prepared_sha256"] for t in take_rows for p in t.get("parts", [])}
+        columns = [col for col in prepared.c if col.name != "embedding"]
         clips = [
             dict(r._mapping)
-            for r in c.execute(sa.select(prepared).where(prepared.c.sha256.in_(clip_shas)))
+            for r in c.execute(sa.select(*columns).where(prepared.c.sha256.in_(clip_shas)))
         ]
+        checks = {
+            r.prepared_sha256: {"similarity": r.similarity, "excluded": r.excluded}
+            for r in c.execute(
+                sa.select(speaker_checks)
+                .where(
+                    speaker_checks.c.prepared_sha256.in_(clip_shas),
+                    speaker_checks.c.voice == att["voice"],
+                )
+                .order_by(speaker_checks.c.id)
+            )
+        }
+        clips = [{**clip, "speaker_check": checks.get(clip["sha256"])} for clip in clips]
         source_shas = {clip["source_sha256"] for clip in clips}
         src = [
             dict(r._mapping)

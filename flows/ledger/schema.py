@@ -36,6 +36,7 @@ prepared = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("versions", sa.JSON, nullable=False),
     sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("embedding", sa.JSON),  # CAM++ speaker embedding (audio.speaker), 192 floats
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("source_sha256", "settings_hash", name="uq_prepared_source_settings"),
 )
@@ -127,5 +128,20 @@ answers = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("voice_id", sa.String(200), nullable=False),
     sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per clip per run that checked its voice: cosine to the rest of the voice, and whether
+# the clip was left out of the takes as another speaker.
+speaker_checks = sa.Table(
+    "speaker_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("flow_run_id", sa.String(64), nullable=False),
+    sa.Column("voice", sa.String(200), nullable=False),
+    sa.Column("prepared_sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("similarity", sa.Float),
+    sa.Column("excluded", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

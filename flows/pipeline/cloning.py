@@ -5,7 +5,9 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from flows.records import CloneResult, PreparedClip, Take, TakePart
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
+    from audio.speaker import ClipCheck
     from audio.takes import Clip
 
 
@@ -62,6 +65,40 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
             )
         )
     return inputs
+
+
+@dataclass(frozen=True)
+class VoiceInputs:
+    """A voice's prepared clips after the speaker check: the clips its takes may use, what was
+    decided for every clip (by prepared sha256), and why the whole voice fails, if it does."""
+
+    clips: list[Clip]
+    checks: dict[str, ClipCheck]
+    failure: str | None = None
+
+
+def check_speakers(inputs: list[Clip], stored: dict[str, list[float]]) -> VoiceInputs:
+    """One speaker per voice: clips unlike the rest are left out; no clear majority fails it.
+
+    Embeddings come from the ledger (the worker computed them); a clip without one is embedded here.
+    """
+    import numpy as np
+
+    from audio.metrics import with_speaker
+    from audio.speaker import check_voice, embed
+
+    vectors = [
+        np.asarray(stored[c.id], dtype=np.float32) if c.id in stored else embed(c.audio)
+        for c in inputs
+    ]
+    verdict = check_voice(vectors)
+    checks = {c.id: check for c, check in zip(inputs, verdict.clips, strict=True)}
+    kept = [
+        dataclasses.replace(c, metrics=with_speaker(c.metrics, check.similarity))
+        for c, check in zip(inputs, verdict.clips, strict=True)
+        if not check.excluded
+    ]
+    return VoiceInputs(kept, checks, verdict.failure)
 
 
 def assemble(

@@ -8,6 +8,7 @@ provider did not settle, after everything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 import subprocess
@@ -30,6 +31,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import cloning
+from flows.pipeline.cloning import VoiceInputs
 from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
@@ -38,7 +40,7 @@ from flows.records import CloneResult, PreparedClip, Take
 from flows.report import summary
 
 if TYPE_CHECKING:
-    from audio.takes import Clip
+    pass
 
 
 @task(task_run_name="prepare/{voice}/{clip_name}", cache_policy=NO_CACHE)
@@ -105,6 +107,7 @@ def prepare_clip(
             "metrics": out["metrics"],
             "versions": versions(),
             "code_version": _code_version(),
+            "embedding": out.get("embedding"),
         },
     )
     return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
@@ -133,19 +136,33 @@ def _from_ledger(
 
 
 @task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
-def load_voice(voice: str, clips: list[PreparedClip], store_root: str) -> list[Clip] | str:
+def load_voice(voice: str, clips: list[PreparedClip], store_root: str) -> VoiceInputs | str:
     """Runs once per voice, after all its clips are prepared and before any clone task starts.
 
-    Reads the prepared clips once; every provider's takes are cut from these. Per-voice checks
-    (one speaker per voice, intruder clips left out) belong here, on `inputs`. Returns the reason
-    as a string instead of raising, so the clone tasks waiting on it fail with that reason.
+    Reads the prepared clips once (every provider's takes are cut from these) and checks that
+    they are one speaker: another speaker's clip is left out, a voice with no clear majority
+    fails. Returns a reason string instead of raising, so the clone tasks fail with it.
     """
+    logger = get_run_logger()
+    eng = ledger.engine()
     try:
         inputs = cloning.load_clips(clips, Path(store_root))
+        loaded = cloning.check_speakers(inputs, ledger.embeddings(eng, [c.id for c in inputs]))
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
-        get_run_logger().debug("%s", traceback.format_exc())
+        logger.debug("%s", traceback.format_exc())
         return f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}"
-    return inputs
+    rows = [
+        {"prepared_sha256": sha, **dataclasses.asdict(check)}
+        for sha, check in loaded.checks.items()
+    ]
+    ledger.record_speaker_checks(eng, _run_id(), voice, rows)
+    names = {c.prepared_sha256: c.clip for c in clips}
+    for sha, check in loaded.checks.items():
+        if check.excluded:
+            logger.warning("%s/%s excluded: %s", voice, names.get(sha, sha[:12]), check.reason)
+    if loaded.failure:
+        logger.error("%s: %s", voice, loaded.failure)
+    return loaded
 
 
 @task(task_run_name="clone/{provider}/{voice}", cache_policy=NO_CACHE)
@@ -153,7 +170,7 @@ def clone_voice(
     voice: str,
     provider: str,
     spec: VoiceSpec,
-    inputs: list[Clip] | str,
+    inputs: VoiceInputs | str,
     options: dict,
     store_root: str,
     fingerprint: str,
@@ -164,7 +181,9 @@ def clone_voice(
     try:
         if isinstance(inputs, str):
             raise RuntimeError(inputs)
-        takes, verdict = cloning.assemble(provider, inputs, Path(store_root))
+        if inputs.failure:
+            raise RuntimeError(f"{voice}: {inputs.failure}")
+        takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
         for take in takes:
             ledger.record_take(eng, _take_row(take, provider, voice))
         result = cloning.clone_once(
@@ -232,6 +251,7 @@ def clone_voices(
         target_lufs=options.target_lufs,
         ceiling_dbtp=options.ceiling_dbtp,
         denoise=options.denoise,
+        quality=True,  # the flow always scores DNSMOS; `voxclone prepare` only with --quality
     )
     settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
     wanted = {
@@ -270,11 +290,13 @@ def clone_voices(
     for spec, _ in to_prepare:
         remaining[spec.slug] += 1
     clone_futures: dict[PrefectFuture, tuple[str, str]] = {}
+    voice_futures: dict[str, PrefectFuture] = {}
 
     def voice_prepared(spec: VoiceSpec) -> None:
         if not open_providers[spec.slug]:
             return
         inputs = load_voice.submit(spec.slug, [c for c in ready[spec.slug] if c.ok], store_root)
+        voice_futures[spec.slug] = inputs
         for p in open_providers[spec.slug]:
             future = clone_voice.submit(
                 spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
@@ -317,6 +339,7 @@ def clone_voices(
         results[(voice, provider)] = result
         progress.advance(f"{result.status} {provider}/{voice}")
     progress.close()
+    clips = _with_speaker_checks(clips, voice_futures)
 
     # 3. Write the summary, the artifacts and (when anything changed) the report.
     run = summary.build(
@@ -429,6 +452,31 @@ def _process_pool(options: RunOptions, n_clips: int) -> ProcessPoolExecutor | No
         mp_context=multiprocessing.get_context("spawn"),
         initializer=warm_up,
     )
+
+
+def _with_speaker_checks(
+    clips: list[PreparedClip], voice_futures: dict[str, PrefectFuture]
+) -> list[PreparedClip]:
+    """Each checked clip's similarity into its metrics; another speaker's clip is `excluded`."""
+    from audio.metrics import with_speaker
+
+    checks = {}
+    for voice, future in voice_futures.items():
+        loaded = future.result(raise_on_failure=False)
+        if isinstance(loaded, VoiceInputs):
+            checks.update({(voice, sha): check for sha, check in loaded.checks.items()})
+    out = []
+    for clip in clips:
+        check = checks.get((clip.voice, clip.prepared_sha256 or ""))
+        if check is not None and clip.metrics is not None:
+            clip = dataclasses.replace(
+                clip,
+                metrics=with_speaker(clip.metrics, check.similarity),
+                status="excluded" if check.excluded else clip.status,
+                error=check.reason if check.excluded else clip.error,
+            )
+        out.append(clip)
+    return out
 
 
 def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedClip:

@@ -14,7 +14,7 @@ from typing import Any
 from flows.ledger import store
 
 # Bump when the processing changes in a way that should invalidate stored prepared clips.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
 
 
 def settings_dict(**overrides: Any) -> dict[str, Any]:
@@ -50,7 +50,8 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     from audio import encode
     from audio.chain import Settings
     from audio.chain import prepare_file as prepare_path
-    from audio.metrics import measure, with_source_defects
+    from audio.metrics import measure, with_quality, with_source_defects
+    from audio.speaker import embed
 
     info, source_metrics, prepared = prepare_path(Path(path), Settings(**settings))
     data = encode.encode(prepared.audio, "wav")
@@ -60,8 +61,15 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "source_metrics": dataclasses.asdict(source_metrics),
         "prepared_sha256": sha,
         "metrics": dataclasses.asdict(
-            with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
+            with_quality(
+                with_source_defects(
+                    measure(prepared.audio, levels=prepared.levels), source_metrics
+                ),
+                prepared.quality,
+            )
         ),
         "steps": [dataclasses.asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
+        # Here, in the worker process, so the voice's speaker check costs no time on the flow.
+        "embedding": [round(float(v), 6) for v in embed(prepared.audio)],
     }

@@ -86,7 +86,8 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
 def counts(run: dict) -> dict[str, Any]:
     return {
         "clips_ok": sum(c["status"] == "ok" for c in run["clips"]),
-        "clips_failed": sum(c["status"] != "ok" for c in run["clips"]),
+        "clips_excluded": sum(c["status"] == "excluded" for c in run["clips"]),
+        "clips_failed": sum(c["status"] == "error" for c in run["clips"]),
         "problems": len(run["problems"]),
         "results": dict(Counter(r["status"] for r in run["results"])),
         "changed": run.get("changed", True),
@@ -97,7 +98,7 @@ def failed(run: dict) -> bool:
     """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
     return bool(
         run["problems"]
-        or any(c["status"] != "ok" for c in run["clips"])
+        or any(c["status"] == "error" for c in run["clips"])
         or any(r["status"] not in SETTLED for r in run["results"])
     )
 
@@ -123,12 +124,20 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "SNR dB": _num(s.get("snr_db"), ".1f"),
                 "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
                 "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
+                "OVRL in→out": f"{_num(_dnsmos_before(c), '.2f')}→{_num(m.get('dnsmos_ovrl'), '.2f')}",
+                "speaker": _num(m.get("speaker_similarity"), ".2f"),
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
                 "verdicts": " ".join(f"{p}:{v['level']}" for p, v in c.get("verdicts", {}).items()),
                 "error": c.get("error") or "",
             }
         )
     return rows
+
+
+def _dnsmos_before(clip: dict) -> float | None:
+    """DNSMOS OVRL of the source, as the chain's quality step measured it (None when not scored)."""
+    step = next((st for st in clip.get("steps") or () if st["name"] == "quality"), None)
+    return step["before"].get("ovrl") if step else None
 
 
 def result_rows(run: dict) -> list[dict[str, Any]]:
