@@ -416,7 +416,11 @@ def _summary_run() -> dict:
             "loudness_lufs": -20.0,
             "true_peak_dbtp": -3.0,
         },
-        "verdicts": {p: {"level": "pass", "reasons": []} for p in ("elevenlabs", "cartesia")},
+        "verdicts": {
+            "elevenlabs": {"level": "pass", "reasons": []},
+            "cartesia": {"level": "warn", "reasons": ["short"]},
+            "althea": {"level": "warn", "reasons": ["short"]},
+        },
     }
     result = _result(
         "ana-maria-de-los-angeles",
@@ -440,7 +444,7 @@ def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally():
     lines = text.splitlines()
     assert all(len(line) <= summary.PIPE_WIDTH and line == line.rstrip() for line in lines)
     # the cells the old fixed-width printer cut mid-word are whole
-    for word in ("elevenlabs:pass", "cartesia:pass", "3.9→3.1", "-23.1→-20.0", "attempt(s)"):
+    for word in ("warn: cartesia,", "elevenlabs", "3.9→3.1", "-23.1→-20.0", "attempt(s)"):
         assert word in text, word
     # rich markup in data is text, not a style
     assert "[red]HTTP" in text and "[/red]" in text

@@ -124,14 +124,37 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "SNR dB": _num(s.get("snr_db"), ".1f"),
                 "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
                 "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
-                "OVRL in→out": f"{_num(_dnsmos_before(c), '.2f')}→{_num(m.get('dnsmos_ovrl'), '.2f')}",
-                "speaker": _num(m.get("speaker_similarity"), ".2f"),
+                "OVRL in→out": _pair(_dnsmos_before(c), m.get("dnsmos_ovrl"), ".2f"),
+                "speaker": _num(m.get("speaker_similarity"), ".2f")
+                if m.get("speaker_similarity") is not None
+                else "",
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
-                "verdicts": " ".join(f"{p}:{v['level']}" for p, v in c.get("verdicts", {}).items()),
+                "verdicts": _verdict_line(c.get("verdicts", {})),
                 "error": c.get("error") or "",
             }
         )
     return rows
+
+
+def _pair(before: float | None, after: float | None, fmt: str) -> str:
+    """'2.73→2.66'; empty when neither was measured, so the column drops out of the table."""
+    if before is None and after is None:
+        return ""
+    return f"{_num(before, fmt)}→{_num(after, fmt)}"
+
+
+def _verdict_line(verdicts: dict[str, dict]) -> str:
+    """'pass' when every provider agrees, else 'warn: althea, cartesia · pass: the rest'."""
+    by_level: dict[str, list[str]] = {}
+    for provider, v in verdicts.items():
+        by_level.setdefault(v["level"], []).append(provider)
+    if len(by_level) == 1:
+        return next(iter(by_level))
+    return " · ".join(
+        f"{level}: {', '.join(by_level[level])}"
+        for level in ("fail", "warn", "pass")
+        if level in by_level
+    )
 
 
 def _dnsmos_before(clip: dict) -> float | None:
