@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import providers
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import secrets
+from flows.pipeline import limits, secrets
 from flows.pipeline.inbox import VoiceSpec
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -197,7 +197,8 @@ def clone_once(
                 ledger.finish(eng, key, "held", reason)
                 return {**result, "status": "held", "error": reason}
         try:
-            voice = providers.clone(client, req)
+            with limits.provider_slot(provider):  # the cap across processes when there are several
+                voice = providers.clone(client, req)
         except OutcomeUnknown as e:
             ledger.finish(eng, key, "held", str(e))
             return {**result, "status": "held", "error": str(e)}

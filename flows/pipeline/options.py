@@ -16,13 +16,44 @@ ALL_PROVIDERS: list[ProviderName] = list(providers_package.NAMES)  # type: ignor
 class RunOptions(BaseModel):
     """Everything a run can be told, validated before it starts (and shown as a form in the UI)."""
 
-    target_lufs: float = Field(-20.0, ge=-40.0, le=-10.0, description="integrated loudness target")
-    ceiling_dbtp: float = Field(-3.0, ge=-12.0, le=0.0, description="true-peak ceiling")
-    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = 44100
-    denoise: Literal["auto", "always", "never"] = "auto"
-    dry_run: bool = Field(False, description="do everything but send; show what would be sent")
-    force: bool = Field(False, description="send requests held because their outcome is unknown")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
-    cpu_pool: bool = Field(True, description="prepare clips in a local process pool")
-    report: bool = True
-    progress_bar: bool = False
+    target_lufs: float = Field(
+        -20.0, ge=-40.0, le=-10.0, description="Integrated loudness target of each clip, in LUFS."
+    )
+    ceiling_dbtp: float = Field(
+        -3.0, ge=-12.0, le=0.0, description="True-peak ceiling after loudness, in dBTP."
+    )
+    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = Field(
+        44100, description="Sample rate of the prepared clips, in Hz."
+    )
+    denoise: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Denoise clips: 'auto' only when the noise floor is high, 'always', or 'never'.",
+    )
+    dry_run: bool = Field(
+        False, description="Do everything but send; show what would be sent to each provider."
+    )
+    force: bool = Field(
+        False,
+        description="Send requests held because an earlier attempt's outcome is unknown "
+        "(may create a duplicate voice).",
+    )
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        le=64,
+        description="CPU worker processes for preparing clips (default: the number of cores).",
+    )
+    cpu_pool: bool = Field(
+        True,
+        description="Prepare clips in a local process pool (off when the task runner is Dask).",
+    )
+    report: bool = Field(True, description="Write the HTML report and link it as an artifact.")
+    progress_bar: bool = Field(False, description="Draw a progress bar on the terminal.")
+    provider_limits: Literal["auto", "process", "server"] = Field(
+        "auto",
+        description="Where each provider's concurrency cap (VOXCLONE_<PROVIDER>_CONCURRENCY, "
+        "default 4) is held: 'process' = this process only; 'server' = Prefect global "
+        "concurrency limits named provider:<name>, shared by every process on this Prefect "
+        "server; 'auto' = 'server' when tasks run outside the flow's process (Dask) or the run "
+        "was started by a deployment, else 'process'.",
+    )
