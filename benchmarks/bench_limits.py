@@ -39,7 +39,7 @@ class Measured:
     wall_s: float
 
 
-def child(provider: str, tasks: int, mode: str) -> None:
+def child(provider: str, tasks: int, mode: str, barrier: str, processes: int) -> None:
     """One process: a flow whose tasks each make one request while holding a provider slot."""
     from prefect import flow, task
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -55,6 +55,11 @@ def child(provider: str, tasks: int, mode: str) -> None:
 
     @flow(name="bench-limits", task_runner=ThreadPoolTaskRunner(max_workers=tasks))
     def hold(options: dict, tasks: int) -> None:
+        # Start sending only when every process's flow is running, so their requests overlap.
+        (Path(barrier) / str(os.getpid())).touch()
+        deadline = time.monotonic() + 300
+        while len(list(Path(barrier).iterdir())) < processes and time.monotonic() < deadline:
+            time.sleep(0.05)
         for future in [one_request.submit(i) for i in range(tasks)]:
             future.result()
 
@@ -86,7 +91,11 @@ def measure(
         f"{provider.upper()}_API_KEY": KEY,
         **server.base_urls(emulator_url),
     }
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench_limits import child; child({provider!r}, {tasks}, {mode!r})"
+    barrier = tempfile.mkdtemp(prefix="bench-limits-")
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench_limits import child;"
+        f" child({provider!r}, {tasks}, {mode!r}, {barrier!r}, {processes})"
+    )
     started = time.perf_counter()
     running = [
         subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
