@@ -10,8 +10,11 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Bytecode is compiled once here: otherwise every process compiles scipy & co. again (seconds per
+# command), and never saves it where PYTHONDONTWRITEBYTECODE=1 (CI, containers).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-extras --quiet
+	$(UV) sync --frozen --all-extras --quiet --compile-bytecode
+	$(BIN)/python -m compileall -q -j 0 audio providers flows
 	touch $@
 
 install: .venv/.synced
@@ -37,6 +40,7 @@ emulator: install
 	$(BIN)/voxclone emulator --port 8765
 
 bench: install
+	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_audio.py
 	$(BIN)/python benchmarks/bench_providers.py
 	$(BIN)/python benchmarks/bench_flow.py

@@ -21,7 +21,7 @@ class Settings:
     pause_to_s: float = 0.5
     highpass_hz: float = 70.0
     resample_quality: str = "HQ"
-    max_limit_db: float = 12.0
+    max_limit_db: float = 4.0  # peak limiting beyond this audibly squashes the voice
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Prepared:
     audio: Audio
     steps: list[Step] = field(default_factory=list)
     speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
+    levels: loudness.Levels | None = None  # of `audio`, from the loudness step (no re-measure)
 
 
 MIN_DURATION_S = 0.5
@@ -86,8 +87,8 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
         audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s
     )
     records.append(step)
-    audio, step = loudness.normalize(
+    audio, step, levels = loudness.normalize_with_levels(
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
     )
     records.append(step)
-    return Prepared(audio, records, speech)
+    return Prepared(audio, records, speech, levels)

@@ -1,171 +1,336 @@
-"""BS.1770 loudness, 4x-oversampled true peak, a look-ahead limiter and the loudness step.
+"""BS.1770-4 loudness and loudness range, 4x-oversampled true peak, a look-ahead limiter and the
+loudness step — in numpy alone (no scipy.signal: importing it costs more than a whole clip).
 
-Loudness uses pyloudnorm's own K-weighting filters and its exact gating-block arithmetic, but runs
-the filter in chunks (float32 in, small float64 blocks) and sums blocks from cumulative sums:
-pyloudnorm copies the whole signal to float64 and loops over blocks in Python, which costs GBs and
-seconds on a 30-minute input. `tests/audio/test_loudness.py` checks both agree.
+- K-weighting: the two biquads of BS.1770-4, re-derived for any sample rate from the analog
+  prototype behind the standard's 48 kHz table (as libebur128 does), run once per signal. What is
+  kept is the K-weighted energy of every 100 ms segment (a few numbers per second): integrated
+  loudness (400 ms blocks, 75 % overlap) and loudness range (EBU Tech 3342: 3 s windows at 10 Hz)
+  both come from it, and a plain gain only rescales it.
+- True peak: the polyphase 4x interpolator `scipy.signal.resample_poly(x, 4, 1)` would use (81-tap
+  Kaiser), evaluated only around samples that could reach the peak: an interpolated value never
+  exceeds (sum of |taps|) x the largest sample in reach, so everything else is skipped exactly.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from audio import iir
 from audio.types import Audio, AudioError, Step
 
 MIN_LOUDNESS_S = 0.4  # one BS.1770 gating block
+SEGMENT_S = 0.1  # hop of both the 400 ms gating blocks and the 3 s short-term windows
 _CHUNK = 1 << 18
-_TP_PAD = 64  # samples of context around each true-peak chunk (resample_poly filter half-length)
+_GATHER = 1 << 15  # sample positions interpolated per numpy gather
+
+# BS.1770-4 K-weighting, analog prototype of the 48 kHz coefficients (stage 1 shelf, stage 2 RLB).
+SHELF_HZ, SHELF_GAIN_DB, SHELF_Q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+SHELF_VB_EXPONENT = 0.4996667741545416
+RLB_HZ, RLB_Q = 38.13547087602444, 0.5003270373238773
 
 
-def _k_weighted_square_cumsum(samples: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
-    """Cumulative sum of the squared K-weighted signal, taken at the sample indices in `bounds`."""
-    import pyloudnorm
-    from scipy.signal import lfilter, lfilter_zi
-
-    meter = pyloudnorm.Meter(rate)
-    stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
-    states = [lfilter_zi(b, a) * 0.0 for b, a, _ in stages]
-    out = np.empty(len(bounds), dtype=np.float64)
-    order = np.argsort(bounds, kind="stable")
-    sorted_bounds = bounds[order]
-    pos = 0  # next bound to fill
-    total = 0.0
-    n = len(samples)
-    for start in range(0, max(n, 1), _CHUNK):
-        block = samples[start : start + _CHUNK].astype(np.float64)
-        for i, (b, a, g) in enumerate(stages):
-            block, states[i] = lfilter(b, a, block, zi=states[i])
-            block = block * g if g != 1.0 else block
-        csum = np.cumsum(np.square(block))
-        end = start + len(block)
-        while pos < len(sorted_bounds) and sorted_bounds[pos] <= end:
-            idx = sorted_bounds[pos] - start
-            out[order[pos]] = total + (csum[idx - 1] if idx > 0 else 0.0)
-            pos += 1
-        total += float(csum[-1]) if len(csum) else 0.0
-    while pos < len(sorted_bounds):
-        out[order[pos]] = total
-        pos += 1
-    return out
+@lru_cache(maxsize=16)
+def k_weighting(rate: int) -> iir.Sos:
+    """The K-weighting biquads at `rate`; at 48 kHz they are BS.1770-4 Tables 1 and 2."""
+    k = math.tan(math.pi * SHELF_HZ / rate)
+    vh = 10 ** (SHELF_GAIN_DB / 20)
+    vb = vh**SHELF_VB_EXPONENT
+    a0 = 1.0 + k / SHELF_Q + k * k
+    shelf = (
+        (vh + vb * k / SHELF_Q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / SHELF_Q + k * k) / a0,
+        1.0,
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / SHELF_Q + k * k) / a0,
+    )
+    k = math.tan(math.pi * RLB_HZ / rate)
+    a0 = 1.0 + k / RLB_Q + k * k
+    # The standard's RLB numerator is exactly (1, -2, 1), not normalised by a0.
+    rlb = (1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / RLB_Q + k * k) / a0)
+    return (shelf, rlb)
 
 
-def _block_powers(
-    samples: np.ndarray, rate: int, block: float, overlap: float, length: int | None = None
-) -> np.ndarray:
-    """Mean square per gating block; `length` > len(samples) means trailing zeros (no copy)."""
-    length = len(samples) if length is None else length
-    step = 1.0 - overlap
-    duration = length / rate
-    count = int(np.round((duration - block) / (block * step))) + 1
-    j = np.arange(count)
-    lower = (block * (j * step) * rate).astype(np.int64)
-    upper = (block * (j * step + 1) * rate).astype(np.int64)
-    upper = np.minimum(upper, length)
-    sums = _k_weighted_square_cumsum(samples, rate, np.concatenate([lower, upper]))
-    return (sums[count:] - sums[:count]) / (block * rate)
+@dataclass(frozen=True)
+class Scan:
+    """K-weighted energy (sum of squares, channel-weighted) of each whole 100 ms segment."""
+
+    rate: int
+    segments: np.ndarray  # float64, one value per segment
+
+    def scaled(self, gain: float) -> Scan:
+        """The scan of the same signal times a linear `gain` (no second filter pass)."""
+        return Scan(self.rate, self.segments * (gain * gain))
 
 
-def integrated_loudness(samples: np.ndarray, rate: int) -> float:
-    """Integrated loudness in LUFS (BS.1770-4 gating, as pyloudnorm computes it); -inf for silence."""
-    if len(samples) < MIN_LOUDNESS_S * rate:
-        raise ValueError(f"loudness needs at least {MIN_LOUDNESS_S} s of audio")
-    z = _block_powers(samples, rate, 0.4, 0.75)
+def _bounds(n: int, rate: int) -> np.ndarray:
+    count = int(n / (SEGMENT_S * rate) + 1e-9)
+    return (np.arange(count + 1) * (SEGMENT_S * rate) + 1e-6).astype(np.int64)
+
+
+def _channel_energy(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
+    """K-weighted energy of one channel between consecutive `bounds` (chunked: no full-length
+    float64 copy of the signal)."""
+    sos = k_weighting(rate)
+    state = None
+    energy = np.zeros(len(bounds) + 1)
+    for start in range(0, len(x), _CHUNK):
+        y, state = iir.sosfilt(sos, x[start : start + _CHUNK], state)
+        end = start + len(y)
+        first = int(np.searchsorted(bounds, start, side="right"))  # segment holding `start`
+        last = int(np.searchsorted(bounds, end, side="left"))
+        cuts = np.concatenate([[0], bounds[first:last] - start])
+        energy[first : first + len(cuts)] += np.add.reduceat(np.square(y, dtype=np.float64), cuts)
+    return energy[1 : len(bounds)]  # before bounds[0] and after bounds[-1] are not segments
+
+
+def scan(samples: np.ndarray, rate: int, weights: tuple[float, ...] | None = None) -> Scan:
+    """K-weight once; `samples` is mono (n,) or (n, channels) with BS.1770 channel `weights`
+    (1.0 for L, R, C; 1.41 for the surrounds)."""
+    x = samples[:, None] if samples.ndim == 1 else samples
+    weights = weights or (1.0,) * x.shape[1]
+    bounds = _bounds(len(x), rate)
+    energy = np.zeros(max(len(bounds) - 1, 0))
+    for ch, weight in enumerate(weights):
+        if weight:
+            energy += weight * _channel_energy(x[:, ch], rate, bounds)
+    return Scan(rate, energy)
+
+
+def _windows(s: Scan, segments: int) -> np.ndarray:
+    """Mean square of every window of `segments` consecutive segments (hop one segment)."""
+    if len(s.segments) < segments:
+        return np.zeros(0)
+    csum = np.concatenate([[0.0], np.cumsum(s.segments)])
+    return (csum[segments:] - csum[:-segments]) / (segments * SEGMENT_S * s.rate)
+
+
+def _lufs(z: np.ndarray | float) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        lj = -0.691 + 10.0 * np.log10(z)
-    gated = z[lj >= -70.0]
+        return -0.691 + 10.0 * np.log10(z)
+
+
+SETTLE_S = 0.3  # K-weighting forgets its past to below 1e-20 within this (38 Hz double pole)
+
+
+def _rescan(y: np.ndarray, base: Scan, gain: float, starts: np.ndarray, ends: np.ndarray) -> Scan:
+    """The scan of y, which equals `gain` x the signal of `base` except in [starts, ends):
+    only segments within reach of a change are K-weighted again, each stretch from SETTLE_S
+    earlier (where y's filter state is exactly the rescaled one's, to float precision)."""
+    rate = base.rate
+    bounds = _bounds(len(y), rate)
+    count = len(bounds) - 1
+    out = base.segments * (gain * gain)
+    if len(starts) == 0 or count <= 0:
+        return Scan(rate, out)
+    settle = int(SETTLE_S * rate)
+    first = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, count)
+    last = np.clip(np.searchsorted(bounds, ends + settle, side="left"), 0, count)  # exclusive
+    touched = np.zeros(count + 1, np.int32)
+    np.add.at(touched, first, 1)
+    np.add.at(touched, last, -1)
+    mask = np.cumsum(touched)[:count] > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    for s0, s1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        warm = max(0, int(bounds[s0]) - settle)
+        out[s0:s1] = _channel_energy(y[warm : int(bounds[s1])], rate, bounds[s0 : s1 + 1] - warm)
+    return Scan(rate, out)
+
+
+def integrated_from(s: Scan) -> float:
+    """Gated integrated loudness (BS.1770-4): absolute gate -70 LUFS, relative gate -10 LU."""
+    z = _windows(s, round(MIN_LOUDNESS_S / SEGMENT_S))
+    if len(z) == 0:
+        raise ValueError(f"loudness needs at least {MIN_LOUDNESS_S} s of audio")
+    gated = z[_lufs(z) > -70.0]
     if len(gated) == 0:
         return float("-inf")
-    gamma_r = -0.691 + 10.0 * math.log10(gated.mean()) - 10.0
-    gated = z[(lj > gamma_r) & (lj > -70.0)]
-    if len(gated) == 0:
-        return float("-inf")
-    return float(-0.691 + 10.0 * math.log10(gated.mean()))
+    gate = float(_lufs(gated.mean())) - 10.0
+    gated = gated[_lufs(gated) > gate]
+    return float(_lufs(gated.mean()))
+
+
+def range_from(s: Scan) -> float | None:
+    """EBU Tech 3342 loudness range: 3 s windows at 10 Hz, gates -70 LUFS and -20 LU, P95 - P10;
+    None below 3 s or when everything is gated."""
+    st = _lufs(_windows(s, round(3.0 / SEGMENT_S)))
+    st = st[st > -70.0]
+    if len(st) == 0:
+        return None
+    gate = float(_lufs(np.mean(10 ** ((st + 0.691) / 10)))) - 20.0
+    st = st[st > gate]
+    if len(st) == 0:
+        return None
+    return float(np.percentile(st, 95) - np.percentile(st, 10))
+
+
+def integrated_loudness(
+    samples: np.ndarray, rate: int, weights: tuple[float, ...] | None = None
+) -> float:
+    """Integrated loudness in LUFS; -inf for silence; ValueError under one 400 ms block."""
+    return integrated_from(scan(samples, rate, weights))
 
 
 def loudness_range(samples: np.ndarray, rate: int) -> float | None:
-    """EBU Tech 3342 loudness range (pyloudnorm's method: 3 s blocks at 10 Hz); None when undefined."""
-    padded_len = len(samples) + int(1.5 * rate)  # pyloudnorm appends 1.5 s of silence
-    if padded_len < 3.0 * rate:
-        return None
-    z = _block_powers(samples, rate, 3.0, 0.97, length=padded_len)
-    with np.errstate(divide="ignore"):
-        stl = -0.691 + 10.0 * np.log10(z)
-    stl = stl[stl >= -70]
-    if len(stl) == 0:
-        return None
-    integrated = 10 * np.log10(np.mean(np.power(10, stl / 10)))
-    stl = stl[stl >= integrated - 20]
-    if len(stl) == 0:
-        return None
-    return float(np.percentile(stl, 95) - np.percentile(stl, 10))
+    """Loudness range in LU (EBU Tech 3342); None when undefined."""
+    return range_from(scan(samples, rate))
 
 
-def _oversampled_chunks(samples: np.ndarray, per_sample: bool = True):
-    """Yield (start, end, |peak|) per chunk: per input sample over its 4 oversampled points when
-    `per_sample`, else the chunk's 4x-oversampled signal itself."""
-    from scipy.signal import resample_poly
-
-    n = len(samples)
-    for start in range(0, n, _CHUNK):
-        end = min(n, start + _CHUNK)
-        lo, hi = max(0, start - _TP_PAD), min(n, end + _TP_PAD)
-        up = resample_poly(samples[lo:hi].astype(np.float32, copy=False), 4, 1)
-        up = up[(start - lo) * 4 : (end - lo) * 4]
-        if not per_sample:
-            yield start, end, up
-            continue
-        up = np.abs(up)
-        peak = np.maximum(np.maximum(up[0::4], up[1::4]), np.maximum(up[2::4], up[3::4]))
-        yield start, end, np.maximum(peak, np.abs(samples[start:end]))
+# --- true peak -------------------------------------------------------------------------------
 
 
-def true_peak(samples: np.ndarray) -> float:
-    """True peak in dBTP from a 4x oversampled copy (BS.1770 annex 2), computed chunk by chunk."""
-    peak = max((float(samples.max()), -float(samples.min())), default=0.0) if len(samples) else 0.0
-    for _, _, up in _oversampled_chunks(samples, per_sample=False):
-        peak = max(peak, float(up.max()), -float(up.min()))
-    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+@lru_cache(maxsize=1)
+def _interpolator() -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, taps[offset, phase]) of resample_poly's 4x filter: firwin(81, 1/4, kaiser 5)."""
+    n_taps, up = 81, 4
+    m = np.arange(n_taps) - (n_taps - 1) / 2
+    h = 0.25 * np.sinc(0.25 * m) * np.kaiser(n_taps, 5.0)
+    h = h / h.sum() * up
+    offsets = np.arange(-10, 11)
+    taps = np.zeros((len(offsets), up))
+    for i, d in enumerate(offsets):
+        for p in range(up):
+            j = p + (n_taps - 1) // 2 - up * d
+            if 0 <= j < n_taps:
+                taps[i, p] = h[j]
+    return offsets, taps.astype(np.float32)
 
 
-def _true_peak_near(samples: np.ndarray, idx: np.ndarray, merge: int = 4096) -> float:
-    """True peak (dBTP) over the neighbourhoods of the sorted sample indices `idx` only."""
-    from scipy.signal import resample_poly
+def _reach() -> float:
+    """Largest possible |interpolated| / largest |sample| in reach (L1 norm of a phase)."""
+    return float(np.abs(_interpolator()[1]).sum(axis=0).max())
 
-    n = len(samples)
-    if len(idx) == 0 or n == 0:
-        return float("-inf")
-    breaks = np.flatnonzero(np.diff(idx) > merge) + 1
-    firsts = np.concatenate([idx[:1], idx[breaks]])
-    lasts = np.concatenate([idx[breaks - 1], idx[-1:]])
-    peak = 0.0
-    for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
-        a, b = max(0, first - 2), min(n, last + 3)
-        lo, hi = max(0, a - _TP_PAD), min(n, b + _TP_PAD)
-        up = resample_poly(samples[lo:hi], 4, 1)[(a - lo) * 4 : (b - lo) * 4]
-        peak = max(peak, float(up.max()), -float(up.min()))
-    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+def _dilate(idx: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
+    """Sorted indices in [0, n) within `offsets` of any index in `idx`."""
+    mask = np.zeros(n, dtype=bool)
+    for d in offsets:
+        shifted = idx + d
+        mask[shifted[(shifted >= 0) & (shifted < n)]] = True
+    return np.flatnonzero(mask)
+
+
+def _peaks_at(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per-sample true peak at sorted sample indices `idx`: max |.| over the sample and its 3
+    interpolated successors (zeros outside the signal, as resample_poly pads).
+
+    The neighbourhoods of `idx` are copied once into a compact signal, in which every index of
+    `idx` has its whole filter reach contiguous; the 4 phases are then 21 shifted multiply-adds.
+    """
+    offsets, taps = _interpolator()
+    n, reach = len(samples), int(offsets.max())
+    if len(idx) == 0:
+        return np.zeros(0, np.float32)
+    ext = _dilate(idx, offsets, n + reach) if n else idx  # may run past the end: zeros there
+    # ext reaches index 0 whenever an idx is near the start: the leading zeros stand in for x[<0]
+    compact = np.zeros(len(ext) + 2 * reach, np.float32)
+    inside = ext < n
+    compact[reach : reach + len(ext)][inside] = samples[ext[inside]]
+    pos = np.searchsorted(ext, idx) + reach
+    width = len(compact) - 2 * reach
+    best = np.abs(samples[idx]).astype(np.float32)
+    for p in range(taps.shape[1]):
+        y = np.zeros(width, np.float32)
+        for d, w in zip(offsets.tolist(), taps[:, p].tolist(), strict=True):
+            if w:
+                y += np.float32(w) * compact[reach + d : reach + d + width]
+        np.maximum(best, np.abs(y[pos - reach]), out=best)
+    return best
+
+
+def _candidates(samples: np.ndarray, floor: float) -> np.ndarray:
+    """Sorted sample indices whose per-sample true peak may reach `floor` (all others cannot)."""
+    offsets, _ = _interpolator()
+    threshold = floor / _reach()
+    hits = [
+        np.flatnonzero(np.abs(samples[s : s + _CHUNK]) >= threshold) + s
+        for s in range(0, len(samples), _CHUNK)
+    ]
+    loud = np.concatenate(hits) if hits else np.zeros(0, np.int64)
+    if len(loud) == 0:
+        return loud
+    return _dilate(loud, -offsets, len(samples))  # n is in reach of loud sample k when k = n + d
+
+
+def _sample_peak(samples: np.ndarray) -> float:
+    if len(samples) == 0:
+        return 0.0
+    return max(float(samples.max()), -float(samples.min()))
 
 
 def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """Max true peak plus the (index, peak) of every sample within `depth_db` of it.
-
-    Only those samples can ever need limiting, so the limiter never re-oversamples the signal.
-    """
-    peak_max = 0.0
-    idx: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    factor = 10 ** (-depth_db / 20)
-    for start, _, up in _oversampled_chunks(samples):
-        chunk_max = float(up.max()) if len(up) else 0.0
-        peak_max = max(peak_max, chunk_max)
-        sel = np.flatnonzero(up > chunk_max * factor)
-        idx.append(sel + start)
-        vals.append(up[sel])
-    if not idx:
+    """Max true peak (linear) plus the (index, per-sample peak) of every sample within
+    `depth_db` of it: only those can ever need limiting, so nothing is oversampled twice."""
+    peak = _sample_peak(samples)
+    if peak <= 0:
         return 0.0, np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return peak_max, np.concatenate(idx), np.concatenate(vals).astype(np.float32)
+    # The sample peak is a lower bound of the true peak, so one pass over these candidates
+    # finds the true peak and everything within depth_db of it.
+    idx = _candidates(samples, peak * 10 ** (-depth_db / 20))
+    vals = _peaks_at(samples, idx)
+    tp = max(peak, float(vals.max())) if len(vals) else peak
+    keep = vals >= tp * 10 ** (-depth_db / 20)
+    return tp, idx[keep], vals[keep]
+
+
+def true_peak(samples: np.ndarray) -> float:
+    """True peak in dBTP (BS.1770-4 annex 2, 4x oversampling); -inf for digital silence."""
+    tp, _, _ = _peak_scan(samples, 0.0)
+    return 20 * math.log10(tp) if tp > 0 else float("-inf")
+
+
+def _true_peak_near(samples: np.ndarray, idx: np.ndarray) -> float:
+    """True peak (dBTP) over the reach of the sample indices `idx` only."""
+    if len(idx) == 0 or len(samples) == 0:
+        return float("-inf")
+    offsets, _ = _interpolator()
+    peak = float(_peaks_at(samples, _dilate(idx, -offsets, len(samples))).max())
+    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Loudness (LUFS; None under 0.4 s, -inf for silence), range (LU) and true peak (dBTP)."""
+
+    lufs: float | None
+    lra: float | None
+    true_peak_dbtp: float
+
+
+def levels(samples: np.ndarray, rate: int) -> Levels:
+    """All three level measures with one K-weighting pass and one true-peak pass."""
+    s = scan(samples, rate)
+    lufs = integrated_from(s) if len(s.segments) >= MIN_LOUDNESS_S / SEGMENT_S else None
+    return Levels(lufs, range_from(s), true_peak(samples))
+
+
+# --- limiter and the loudness step ------------------------------------------------------------
+
+
+def _sliding_min(values: np.ndarray, before: int, after: int) -> np.ndarray:
+    """out[i] = min(values[i - before : i + after + 1]), 1.0 beyond the ends (van Herk/Gil-Werman:
+    two cumulative minima, no per-sample Python)."""
+    w = before + after + 1
+    n = len(values)
+    total = -(-(n + w - 1) // w) * w
+    padded = np.ones(total, dtype=values.dtype)
+    padded[before : before + n] = values
+    blocks = padded.reshape(-1, w)
+    forward = np.minimum.accumulate(blocks, axis=1).reshape(-1)
+    backward = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    return np.minimum(backward[:n], forward[w - 1 : w - 1 + n])
+
+
+def _moving_average(values: np.ndarray, half: int) -> np.ndarray:
+    """Centred mean over 2*half+1 samples, edges padded with the edge value."""
+    padded = np.concatenate([np.full(half, values[0]), values, np.full(half, values[-1])])
+    csum = np.concatenate([[0.0], np.cumsum(padded, dtype=np.float64)])
+    size = 2 * half + 1
+    return ((csum[size:] - csum[:-size]) / size).astype(np.float32)
 
 
 def _apply_limiter(
@@ -177,40 +342,46 @@ def _apply_limiter(
     out: np.ndarray,
     lookahead_ms: float = 5.0,
     release_ms: float = 60.0,
-) -> float:
-    """out = samples * gain * envelope; returns the deepest envelope gain (linear).
+) -> tuple[float, np.ndarray, int, int]:
+    """out = samples * gain * envelope; returns the deepest envelope gain (linear), and the
+    limited sample indices with the envelope's reach before and after each (only there does
+    `out` differ from samples * gain).
 
-    Required gain per sample comes from the 4x-oversampled peaks. A minimum filter spanning
-    [n - look-ahead, n + release] then a centred moving average of 2*look-ahead+1 samples gives a
-    smooth envelope that is provably at or below the required gain at every peak: no hard clipping.
+    The required gain per sample comes from its 4x-oversampled peak. Holding the lowest
+    requirement over [peak - look-ahead, peak + release], then a centred moving average of
+    2*look-ahead+1 samples, gives a smooth envelope at or below the requirement at every peak:
+    no hard clipping.
     """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
     idx, vals = peaks
     la = max(1, int(rate * lookahead_ms / 1000))
     rel = max(la, int(rate * release_ms / 1000))
     margin = rel + 3 * la
-    size = rel + la + 1
-    origin = size // 2 - la  # the held-low region spans [peak - look-ahead, peak + release]
     over = vals * np.float32(gain) > ceiling
     idx, need_at = idx[over], np.minimum(1.0, ceiling / (vals[over] * gain)).astype(np.float32)
     deepest = 1.0
     n = len(samples)
     g32 = np.float32(gain)
     for start in range(0, n, _CHUNK):
-        end = min(n, start + _CHUNK)
-        lo, hi = max(0, start - margin), min(n, end + margin)
-        a, b = np.searchsorted(idx, lo), np.searchsorted(idx, hi)
-        if a == b:
-            np.multiply(samples[start:end], g32, out=out[start:end])
+        np.multiply(samples[start : start + _CHUNK], g32, out=out[start : start + _CHUNK])
+    # Islands of limited peaks, apart by more than the envelope's reach: only there is the
+    # envelope below 1, and each is computed exactly from its own neighbourhood.
+    breaks = np.flatnonzero(np.diff(idx) > 2 * margin) + 1
+    for first, last in zip(
+        np.concatenate([[0], breaks]).tolist(),
+        np.concatenate([breaks, [len(idx)]]).tolist(),
+        strict=True,
+    ):
+        if first == last:
             continue
+        start, end = max(0, int(idx[first]) - 2 * la), min(n, int(idx[last - 1]) + rel + la + 1)
+        lo, hi = max(0, start - margin), min(n, end + margin)
         need = np.ones(hi - lo, dtype=np.float32)
-        need[idx[a:b] - lo] = need_at[a:b]
-        held = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
-        env = uniform_filter1d(held, size=2 * la + 1, mode="nearest")[start - lo : end - lo]
+        need[idx[first:last] - lo] = need_at[first:last]
+        held = _sliding_min(need, rel, la)
+        env = _moving_average(held, la)[start - lo : end - lo]
         np.multiply(samples[start:end], env * g32, out=out[start:end])
         deepest = min(deepest, float(env.min()))
-    return deepest
+    return deepest, idx, 2 * la, rel + la
 
 
 def limit(
@@ -224,7 +395,7 @@ def limit(
     ceiling = 10 ** (ceiling_dbtp / 20)
     _, idx, vals = _peak_scan(samples, 60.0)
     out = np.empty(len(samples), dtype=np.float32)
-    deepest = _apply_limiter(
+    deepest, _, _, _ = _apply_limiter(
         samples, rate, 1.0, ceiling, (idx, vals), out, lookahead_ms, release_ms
     )
     return out, -20 * math.log10(deepest)
@@ -236,44 +407,68 @@ def normalize(
     ceiling_dbtp: float = -3.0,
     tolerance_lu: float = 0.1,
     max_iterations: int = 8,
-    max_limit_db: float = 12.0,
+    max_limit_db: float = 4.0,
 ) -> tuple[Audio, Step]:
     """Gain to the target loudness; when that would break the true-peak ceiling, limit and make up.
 
-    A target that needs more than `max_limit_db` of limiting is not forced (that would squash the
-    voice): the step then stops at the loudest transparent result and says `target_reached: false`.
+    Limiting is capped at `max_limit_db` (more audibly squashes the voice: DNSMOS drops from
+    about 6 dB of limiting on): a target that needs more is not forced; the step lands as close
+    as the cap allows and says `target_reached: false`. Never hard clips.
     """
-    x = audio.samples
+    out, step, _ = normalize_with_levels(
+        audio, target_lufs, ceiling_dbtp, tolerance_lu, max_iterations, max_limit_db
+    )
+    return out, step
+
+
+def normalize_with_levels(
+    audio: Audio,
+    target_lufs: float = -20.0,
+    ceiling_dbtp: float = -3.0,
+    tolerance_lu: float = 0.1,
+    max_iterations: int = 8,
+    max_limit_db: float = 4.0,
+) -> tuple[Audio, Step, Levels]:
+    """`normalize`, plus the output's Levels, so the take's metrics need no second pass."""
+    x, rate = audio.samples, audio.rate
     if audio.duration < MIN_LOUDNESS_S:
         raise AudioError(
             audio.source or "<audio>",
             f"too short to measure loudness ({audio.duration:.2f} s; BS.1770 needs "
             f"at least {MIN_LOUDNESS_S} s)",
         )
-    before_lufs = integrated_loudness(x, audio.rate)
+    source_scan = scan(x, rate)
+    before_lufs = integrated_from(source_scan)
     if not math.isfinite(before_lufs):
         raise AudioError(audio.source or "<audio>", "silent: loudness below the -70 LUFS gate")
     peak_max, idx, vals = _peak_scan(x, max_limit_db + 1.0)
     before_tp = 20 * math.log10(peak_max) if peak_max > 0 else float("-inf")
-    params = {"target_lufs": target_lufs, "ceiling_dbtp": ceiling_dbtp, "method": "BS.1770-4"}
+    params = {
+        "target_lufs": target_lufs,
+        "ceiling_dbtp": ceiling_dbtp,
+        "max_limit_db": max_limit_db,
+        "method": "BS.1770-4",
+    }
     gain_db = target_lufs - before_lufs
     limited_db = 0.0
     y = np.multiply(x, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
     tp = before_tp + gain_db  # gain is linear: the true peak moves with it exactly
     iterations = 0
-    if tp <= ceiling_dbtp:
-        lufs = integrated_loudness(y, audio.rate)
-    else:
+    out_scan = source_scan.scaled(10 ** (gain_db / 20))
+    if tp > ceiling_dbtp:
         # Limit a little below the ceiling, then make up the lost loudness. Limiting flattens the
         # loudness-vs-gain curve, so the make-up gain follows a secant step, not a plain difference.
         ceiling = 10 ** ((ceiling_dbtp - 0.1) / 20)
-        gain_cap = ceiling_dbtp - before_tp + max_limit_db
         history: list[tuple[float, float]] = []
+        # Never more limiting than the cap: the loudest peak may go at most max_limit_db over.
+        gain_db = min(gain_db, 20 * math.log10(ceiling) + max_limit_db - before_tp)
         for attempt in range(1, max_iterations + 1):
             iterations = attempt
-            deepest = _apply_limiter(x, audio.rate, 10 ** (gain_db / 20), ceiling, (idx, vals), y)
+            gain = 10 ** (gain_db / 20)
+            deepest, hits, before, after = _apply_limiter(x, rate, gain, ceiling, (idx, vals), y)
             limited_db = -20 * math.log10(deepest)
-            lufs = integrated_loudness(y, audio.rate)
+            out_scan = _rescan(y, source_scan, gain, hits - before, hits + after)
+            lufs = integrated_from(out_scan)
             # Elsewhere the gain keeps peaks >= 1 dB under the ceiling, so checking the
             # neighbourhoods of the loud samples is enough (and much cheaper than a full pass).
             near = idx[vals * np.float32(10 ** ((gain_db + 1.0) / 20)) > ceiling]
@@ -288,9 +483,13 @@ def normalize(
                     slope = min(1.0, max(0.05, (l1 - l0) / (g1 - g0)))
             if tp > ceiling_dbtp:  # envelope interpolation let a peak through: go lower
                 ceiling *= 10 ** ((ceiling_dbtp - tp - 0.05) / 20)
-            if gain_db >= gain_cap and tp <= ceiling_dbtp:
-                break  # the target needs more than max_limit_db of limiting: stop transparent
+            gain_cap = 20 * math.log10(ceiling) + max_limit_db - before_tp
+            if gain_db >= gain_cap - 1e-6 and tp <= ceiling_dbtp and lufs < target_lufs:
+                break  # the target needs more limiting than the cap allows: stop here
             gain_db = min(gain_cap, gain_db + (target_lufs - lufs) / slope)
+    lufs = integrated_from(out_scan)
+    lra = range_from(out_scan)
+    reached = bool(abs(lufs - target_lufs) <= tolerance_lu + 1e-9 and tp <= ceiling_dbtp)
     step = Step(
         name="loudness",
         params=params,
@@ -301,7 +500,7 @@ def normalize(
             "gain_db": round(gain_db, 2),
             "limited_db": round(limited_db, 2),
             "limiter_rounds": iterations,
-            "target_reached": bool(abs(lufs - target_lufs) <= 0.5 and tp <= ceiling_dbtp),
+            "target_reached": reached,
         },
     )
-    return Audio(y.astype(np.float32, copy=False), audio.rate, audio.source), step
+    return Audio(y, rate, audio.source), step, Levels(lufs, lra, tp)

@@ -59,14 +59,19 @@ def bandwidth(samples: np.ndarray, rate: int, threshold_db: float = -50.0) -> fl
 
     Mean power spectrum, n_fft 512, Blackman-Harris, over the first 30 s.
     """
-    from scipy.signal import get_window
-
     n_fft, hop = 512, 256
     x = samples[: int(30 * rate)].astype(np.float32)
     if len(x) < n_fft:
         x = np.pad(x, (0, n_fft - len(x)))
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    window = get_window("blackmanharris", n_fft).astype(np.float32)
+    # 4-term Blackman-Harris, periodic (scipy's get_window default), without importing scipy.signal
+    phase = 2 * np.pi * np.arange(n_fft) / n_fft
+    window = (
+        0.35875
+        - 0.48829 * np.cos(phase)
+        + 0.14128 * np.cos(2 * phase)
+        - 0.01168 * np.cos(3 * phase)
+    ).astype(np.float32)
     power = np.mean(np.abs(np.fft.rfft(frames * window, axis=1)) ** 2, axis=0)
     if power.max() <= 0:
         return 0.0
@@ -75,21 +80,19 @@ def bandwidth(samples: np.ndarray, rate: int, threshold_db: float = -50.0) -> fl
     return float(idx[-1] * rate / n_fft)
 
 
-def measure(audio: Audio, *, channels: int = 1) -> Metrics:
-    """All QC metrics of one mono clip; `channels` records the source layout."""
+def measure(audio: Audio, *, channels: int = 1, levels: loudness.Levels | None = None) -> Metrics:
+    """All QC metrics of one mono clip; `channels` records the source layout. `levels` of this
+    very audio (from the loudness step) saves measuring loudness and true peak again."""
     x, rate = audio.samples, audio.rate
     x16 = vad.analysis_copy(x, rate)
     powers = vad.frame_powers(x16)
     decisions = vad.raw_decisions(x16, powers)
     speech = vad.smooth(decisions)
     speech_s = min(audio.duration, float(speech.sum()) * vad.FRAME_S)
-    lufs = lra = None
-    if audio.duration >= loudness.MIN_LOUDNESS_S:
-        value = loudness.integrated_loudness(x, rate)
-        lufs = round(value, 2) if math.isfinite(value) else None
-        lra_value = loudness.loudness_range(x, rate)
-        lra = None if lra_value is None else round(lra_value, 2)
-    tp = loudness.true_peak(x) if len(x) else float("-inf")
+    lv = levels or loudness.levels(x, rate)
+    lufs = round(lv.lufs, 2) if lv.lufs is not None and math.isfinite(lv.lufs) else None
+    lra = None if lv.lra is None else round(lv.lra, 2)
+    tp = lv.true_peak_dbtp
     snr = _snr_from(x16, powers, decisions)
     return Metrics(
         duration_s=round(audio.duration, 3),

@@ -26,15 +26,15 @@ def highpass(
 
     `in_place` overwrites the input samples (for callers that own them, like `prepare_file`).
     """
-    from scipy.signal import butter, sosfilt, sosfilt_zi
+    from audio import iir  # numpy only: scipy.signal costs ~1 s to import
 
     x = audio.samples
     dc = float(np.mean(x, dtype=np.float64)) if len(x) else 0.0
-    sos = butter(order, cutoff_hz, btype="highpass", fs=audio.rate, output="sos")
-    zi = sosfilt_zi(sos) * (x[0] if len(x) else 0.0)  # start settled on the first sample
+    sos = iir.butter_highpass(order, cutoff_hz, audio.rate)
+    state = iir.steady_state(sos, float(x[0]) if len(x) else 0.0)  # settled on the first sample
     out = x if in_place and x.dtype == np.float32 else np.empty_like(x, dtype=np.float32)
     for start in range(0, len(x), _CHUNK):
-        block, zi = sosfilt(sos, x[start : start + _CHUNK].astype(np.float64), zi=zi)
+        block, state = iir.sosfilt(sos, x[start : start + _CHUNK], state)
         out[start : start + len(block)] = block
     step = Step(
         "highpass",

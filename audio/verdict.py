@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from audio.profiles import display_name
-from audio.types import Metrics, Profile, Verdict
+from audio.types import Metrics, Profile, Step, Verdict
 
 # Quality rules: (level, test on one clip's metrics, message). Warn-level unless noted.
 QualityRule = tuple[str, Callable[[Metrics], bool], Callable[[Metrics], str]]
@@ -62,8 +62,10 @@ def judge(
     profile: Profile,
     *,
     file_bytes: Sequence[int] = (),
+    steps: Sequence[Step] = (),
 ) -> Verdict:
-    """Judge one clip, or several files sent together (their speech adds up)."""
+    """Judge one clip, or several files sent together (their speech adds up); `steps` of the
+    preparation let a loudness target the capped limiter could not reach be said."""
     clips = [metrics] if isinstance(metrics, Metrics) else list(metrics)
     name = display_name(profile.provider)
     found: list[tuple[str, str]] = []
@@ -111,6 +113,17 @@ def judge(
         for level, test, message in QUALITY_RULES:
             if test(m):
                 found.append((level, message(m)))
+    for step in steps:  # a capped limiter: a note when within 1 LU of the target, else a warning
+        if step.name == "loudness" and step.after.get("target_reached") is False:
+            short = float(step.params["target_lufs"]) - float(step.after["lufs"])  # type: ignore[arg-type]
+            found.append(
+                (
+                    "warn" if short > 1.0 else "pass",
+                    f"loudness {step.after['lufs']:.1f} LUFS, short of the "
+                    f"{step.params['target_lufs']:g} LUFS target: reaching it would need "
+                    f"more than {step.params.get('max_limit_db', 4):g} dB of peak limiting",
+                )
+            )
     reasons = tuple(dict.fromkeys(msg for _, msg in found))  # dedupe, keep order
     level = max((lvl for lvl, _ in found), key=_RANK.__getitem__, default="pass")
     return Verdict(level, reasons)  # type: ignore[arg-type]

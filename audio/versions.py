@@ -11,7 +11,6 @@ _PACKAGES = {
     "scipy": "scipy",
     "soundfile": "soundfile",
     "soxr": "soxr",
-    "pyloudnorm": "pyloudnorm",
     "noisereduce": "noisereduce",
     "webrtcvad": "webrtcvad-wheels",
     "imageio-ffmpeg": "imageio-ffmpeg",

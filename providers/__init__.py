@@ -10,9 +10,8 @@ import importlib
 import logging
 import os
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .http import Client
 from .redact import register_secret
 from .types import (
     AudioFile,
@@ -42,6 +41,18 @@ NAMES: tuple[str, ...] = ("anam", "althea", "faseeh", "callers", "elevenlabs", "
 
 log = logging.getLogger("providers")
 
+if TYPE_CHECKING:
+    from .http import Client
+
+
+def __getattr__(name: str) -> Any:
+    """`Client` is imported on first use: httpx costs 0.1 s that `voxclone prepare` never needs."""
+    if name == "Client":
+        from .http import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def get(name: str) -> ModuleType:
     if name not in NAMES:
@@ -58,6 +69,8 @@ def connect(
     if not key.strip():
         raise ProviderError(name, f"no API key: set {module.KEY_ENV}")
     register_secret(key)
+    from .http import Client
+
     return Client(name, base_url or base_url_of(name), module.headers(key), **client_options)
 
 

@@ -7,7 +7,8 @@ import importlib
 import os
 import sys
 
-# name -> (module, one-line help). Modules import their heavy dependencies inside `run`.
+# name -> (module, one-line help). Only the module of the command being run is imported, and
+# modules import their heavy dependencies inside `run`: `voxclone prepare` never loads Prefect.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("flows.cli.prepare", "prepare recordings into provider-ready takes, with QC"),
     "emulator": ("flows.cli.emulator", "serve the local emulator of all six provider APIs"),
@@ -21,21 +22,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 PREFECT_COMMANDS = frozenset({"run", "demo", "serve"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: every command is listed, but only the one named in `argv` (all of
+    them when `argv` is None) gets its options, so only that command's module is imported."""
+    words = set(argv) if argv is not None else set(COMMANDS)
     parser = argparse.ArgumentParser(prog="voxclone", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        if name in words:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     # Prefect's start-up telemetry insert races on SQLite ("database is locked"); it sends nothing here anyway.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         if args.command in PREFECT_COMMANDS:
             from flows.cli.server import run_with_server

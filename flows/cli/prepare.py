@@ -1,12 +1,14 @@
 """`voxclone prepare INPUT... --out DIR`: prepare recordings into takes and print a QC table.
 
-Only argparse at import time: numpy, scipy and friends load inside `run`.
+Only argparse at import time: numpy and friends load inside `run`. Files are prepared on every
+core (a process pool, `--workers` to cap it); the table and the JSON report keep input order.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-mb", type=float, default=1024.0, help="refuse larger inputs")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="refuse longer inputs")
     parser.add_argument("--json", action="store_true", help="JSON report on stdout")
+    parser.add_argument(
+        "--workers", type=_positive_int, default=None, metavar="N",
+        help=f"worker processes (default: one per core, here {os.cpu_count() or 1})",
+    )  # fmt: skip
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _expand(inputs: list[str]) -> list[Path]:
@@ -70,11 +83,11 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
         path, settings, max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60
     )
     size = encode.write(prepared.audio, target, args.format)
-    metrics = with_source_defects(measure(prepared.audio), source_metrics)
+    metrics = with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
     providers = [args.provider] if args.provider else list(PROVIDERS)
     verdicts = {}
     for name in providers:
-        v = judge(metrics, PROFILES[name], file_bytes=[size])
+        v = judge(metrics, PROFILES[name], file_bytes=[size], steps=prepared.steps)
         verdicts[name] = {"level": v.level, "reasons": list(v.reasons)}
     return {
         "status": "ok",
@@ -134,11 +147,50 @@ def _table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines + (["", *notes] if notes else []))
 
 
+def _entry(path: Path, target: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One input's report entry; a bad file becomes an error entry, never an exception."""
+    from audio.types import AudioError
+
+    entry: dict[str, Any] = {"input": str(path)}
+    try:
+        entry.update(_prepare_one(path, args, target))
+    except AudioError as exc:
+        entry.update(status="error", error=exc.reason)
+    except Exception as exc:  # no traceback for a user's bad file; say what happened
+        entry.update(status="error", error=f"unexpected {type(exc).__name__}: {exc}")
+    return entry
+
+
+def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: int):
+    """Yield the entries in input order, preparing up to `workers` files at a time."""
+    if workers <= 1:
+        for path, target in jobs:
+            yield _entry(path, target, args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Pay the imports once in this process: forked workers inherit them instead of each
+    # importing numpy, soundfile, soxr and the chain again.
+    import audio.chain
+    import audio.metrics
+    import audio.verdict  # noqa: F401
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        # Longest first keeps every core busy to the end; results still come back in order.
+        sizes = [path.stat().st_size if path.is_file() else 0 for path, _ in jobs]
+        order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
+        futures = {i: pool.submit(_entry, *jobs[i], args) for i in order}
+        for i in range(len(jobs)):
+            yield futures[i].result()
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from audio.chain import Settings
-    from audio.types import AudioError
     from audio.versions import versions
 
     paths = _expand(args.inputs)
@@ -148,19 +200,14 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     progress = sys.stderr.isatty() and len(paths) > 1
     used: set[str] = set()
+    jobs = [(path, _output_path(args.out, path.stem, args.format, used)) for path in paths]
+    workers = min(len(jobs), args.workers or os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
-    for i, path in enumerate(paths, 1):
-        if progress:
-            print(f"\r[{i}/{len(paths)}] {path.name[:60]:<60}", end="", file=sys.stderr, flush=True)
-        target = _output_path(args.out, path.stem, args.format, used)
-        entry: dict[str, Any] = {"input": str(path)}
-        try:
-            entry.update(_prepare_one(path, args, target))
-        except AudioError as exc:
-            entry.update(status="error", error=exc.reason)
-        except Exception as exc:  # no traceback for a user's bad file; say what happened
-            entry.update(status="error", error=f"unexpected {type(exc).__name__}: {exc}")
+    for i, entry in enumerate(_entries(jobs, args, workers), 1):
         results.append(entry)
+        if progress:
+            name = Path(entry["input"]).name[:60]
+            print(f"\r[{i}/{len(paths)}] {name:<60}", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     failed = sum(r["status"] != "ok" for r in results)

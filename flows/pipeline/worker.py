@@ -59,7 +59,9 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "source": dataclasses.asdict(info),
         "source_metrics": dataclasses.asdict(source_metrics),
         "prepared_sha256": sha,
-        "metrics": dataclasses.asdict(with_source_defects(measure(prepared.audio), source_metrics)),
+        "metrics": dataclasses.asdict(
+            with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
+        ),
         "steps": [dataclasses.asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
     }

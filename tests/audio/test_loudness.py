@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
 import numpy as np
-import pyloudnorm
 import pytest
+import soundfile as sf
 from conftest import ALL_CLIPS, ARCTIC, MALE, read
 from scipy.signal import resample_poly
 
@@ -17,34 +22,56 @@ def reference_true_peak(x: np.ndarray) -> float:
     return float(20 * np.log10(np.max(np.abs(resample_poly(x.astype(np.float64), 4, 1)))))
 
 
+def ffmpeg_ebur128(ffmpeg: str, x: np.ndarray, rate: int) -> tuple[float, float]:
+    """(integrated LUFS, LRA) by ffmpeg's own EBU R128 meter, an independent implementation."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.wav"
+        sf.write(str(path), x, rate, subtype="FLOAT")
+        err = subprocess.run(
+            [ffmpeg, "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+            capture_output=True, text=True, check=True,
+        ).stderr  # fmt: skip
+    lufs = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", err)[-1])
+    lra = float(re.findall(r"LRA:\s+([\d.]+) LU", err)[-1])
+    return lufs, lra
+
+
 @pytest.mark.parametrize("path", ALL_CLIPS, ids=lambda p: p.name[:20])
-def test_meter_matches_pyloudnorm(path):
+def test_meter_agrees_with_ffmpeg_ebur128(path, ffmpeg):
     x, rate = read(path)
-    meter = pyloudnorm.Meter(rate)
-    assert abs(integrated_loudness(x, rate) - meter.integrated_loudness(x.astype(float))) < 0.01
-    assert abs(loudness_range(x, rate) - meter.loudness_range(x.astype(float))) < 0.01
+    lufs, lra = ffmpeg_ebur128(ffmpeg, x, rate)
+    assert integrated_loudness(x, rate) == pytest.approx(lufs, abs=0.1)
+    assert loudness_range(x, rate) == pytest.approx(lra, abs=0.15)  # ffmpeg prints 0.1 LU steps
     assert abs(true_peak(x) - reference_true_peak(x)) < 0.01
 
 
 @pytest.mark.parametrize("path", ALL_CLIPS, ids=lambda p: p.name[:20])
-def test_prepared_clips_hit_target_under_ceiling(path):
+def test_prepared_clips_hit_target_under_ceiling(path, ffmpeg):
+    """On target within 0.2 LU, or, when that needs more limiting than the cap, exactly at the
+    cap and saying so; true peak under the ceiling either way."""
     settings = Settings()
     prepared = prepare(decode(path)[0], settings)
     y, rate = prepared.audio.samples, prepared.audio.rate
-    lufs = pyloudnorm.Meter(rate).integrated_loudness(y.astype(float))
-    assert abs(lufs - settings.target_lufs) <= 0.5
+    lufs, _ = ffmpeg_ebur128(ffmpeg, y, rate)
+    after = prepared.steps[-1].after
+    assert after["lufs"] == pytest.approx(lufs, abs=0.1)
+    if after["target_reached"]:
+        assert abs(lufs - settings.target_lufs) <= 0.2
+    else:
+        assert after["limited_db"] == pytest.approx(settings.max_limit_db, abs=0.3)
+        assert lufs < settings.target_lufs
     assert reference_true_peak(y) <= settings.ceiling_dbtp + 0.01
-    assert prepared.steps[-1].after["target_reached"] is True
+    assert prepared.levels is not None and prepared.levels.lufs == pytest.approx(lufs, abs=0.1)
 
 
-def test_limiter_handles_transients_without_clipping():
+def test_limiter_handles_transients_without_clipping(ffmpeg):
     x, rate = read(ARCTIC)
     x = x.copy()
     for pos in (15000, 30000, 45000):  # three sharp clicks far above the speech
         x[pos : pos + 8] = np.array([0.9, -0.9] * 4, np.float32)
-    out, step = normalize(Audio(x, rate), target_lufs=-16.0, ceiling_dbtp=-3.0)
+    out, step = normalize(Audio(x, rate), target_lufs=-16.0, ceiling_dbtp=-3.0, max_limit_db=20)
     assert step.after["limited_db"] > 1.0
-    assert abs(pyloudnorm.Meter(rate).integrated_loudness(out.samples.astype(float)) + 16) <= 0.5
+    assert abs(ffmpeg_ebur128(ffmpeg, out.samples, rate)[0] + 16) <= 0.2
     assert reference_true_peak(out.samples) <= -3.0 + 0.01
     assert clipping_ratio(out.samples, peak_floor_db=-6.0) == 0.0  # no flat tops: not clipped
 
@@ -69,3 +96,49 @@ def test_unreachable_target_is_reported_not_forced():
     out, step = normalize(Audio(x, rate), target_lufs=-8.0, ceiling_dbtp=-3.0)
     assert step.after["target_reached"] is False
     assert reference_true_peak(out.samples) <= -3.0 + 0.01
+
+
+@pytest.mark.parametrize("cap_db", [2.0, 4.0, 6.0])
+def test_limiting_is_capped_and_lands_as_close_as_the_cap_allows(cap_db, ffmpeg):
+    """A target 10 dB louder than the peaks allow: exactly `cap_db` of limiting, no more, the
+    loudness reached recorded truthfully, peaks under the ceiling, no flat tops."""
+    x, rate = read(MALE)
+    peak_room = -3.0 - true_peak(x)
+    target = integrated_loudness(x, rate) + peak_room + 10.0
+    out, step = normalize(Audio(x, rate), target_lufs=target, max_limit_db=cap_db)
+    after = step.after
+    assert after["target_reached"] is False
+    assert cap_db - 0.3 <= after["limited_db"] <= cap_db + 0.05
+    assert after["lufs"] == pytest.approx(ffmpeg_ebur128(ffmpeg, out.samples, rate)[0], abs=0.1)
+    assert after["lufs"] < target - 3.0
+    assert reference_true_peak(out.samples) <= -3.0 + 0.01
+    assert clipping_ratio(out.samples, peak_floor_db=-6.0) == 0.0
+    assert step.params["max_limit_db"] == cap_db
+
+
+def test_a_small_overshoot_is_limited_within_the_cap_and_reached():
+    x, rate = read(MALE)
+    peak_room = -3.0 - true_peak(x)
+    target = integrated_loudness(x, rate) + peak_room + 1.5  # needs about 1.5 dB of limiting
+    out, step = normalize(Audio(x, rate), target_lufs=target, max_limit_db=4.0)
+    assert step.after["target_reached"] is True
+    assert 0.5 < step.after["limited_db"] <= 4.0
+    assert integrated_loudness(out.samples, rate) == pytest.approx(target, abs=0.1)
+    assert reference_true_peak(out.samples) <= -3.0 + 0.01
+
+
+def test_verdict_says_when_the_capped_limiter_fell_short():
+    from audio.metrics import measure
+    from audio.profiles import PROFILES
+    from audio.verdict import judge
+
+    x, rate = read(MALE)
+    out, step = normalize(Audio(x, rate), target_lufs=-10.0, max_limit_db=4.0)
+    metrics = measure(out)
+    plain = judge(metrics, PROFILES["cartesia"])
+    told = judge(metrics, PROFILES["cartesia"], steps=[step])
+    short = [r for r in told.reasons if "short of the -10 LUFS target" in r]
+    assert len(short) == 1 and "more than 4 dB of peak limiting" in short[0]
+    assert f"{step.after['lufs']:.1f} LUFS" in short[0]
+    assert not any("short of the" in r for r in plain.reasons)
+    assert told.level in ("warn", "fail")  # 4 dB of limiting leaves it far below -10 LUFS

@@ -31,7 +31,7 @@ def test_metrics_are_plain_json(male):
     assert male.sample_rate == 16000 and male.channels == 1
     raw = measure(decode(MALE)[0])
     assert -19.5 < raw.loudness_lufs < -18 and -1.0 < raw.true_peak_dbtp < -0.5
-    assert 2 < raw.loudness_range_lu < 6
+    assert 1.5 < raw.loudness_range_lu < 6  # ffmpeg ebur128 reads 1.9 LU
 
 
 def test_snr_separates_noisy_from_clean():
@@ -140,6 +140,6 @@ def test_versions_are_recorded():
     from audio.versions import versions
 
     v = versions()
-    for key in ("numpy", "scipy", "soundfile", "libsndfile", "soxr", "pyloudnorm", "noisereduce",
+    for key in ("numpy", "scipy", "soundfile", "libsndfile", "soxr", "noisereduce",
                 "webrtcvad", "ffmpeg"):  # fmt: skip
         assert v[key] and "not installed" not in v[key] and "unavailable" not in v[key]

@@ -1,0 +1,174 @@
+"""Cascaded biquad (IIR) filtering in plain numpy, exact and fast, without importing scipy.signal.
+
+Why: `import scipy.signal` costs about 1 s even from compiled bytecode, more than a whole one-file
+`voxclone prepare` may take. The filter is run as a state-space system in blocks of `_BLOCK`
+samples: inside a block the zero-state response is an FFT convolution with the (exact) first
+`_BLOCK` samples of the impulse response, and the past enters through the 4-number state carried
+from block to block. That is the same recursion as `scipy.signal.sosfilt`, to float64 rounding,
+and about as fast (numpy's FFT instead of a C loop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+_BLOCK = 1024
+_BLOCKS_PER_PASS = 64  # 64k samples per FFT pass keeps temporaries small (no full-length float64)
+
+Sos = tuple[tuple[float, float, float, float, float, float], ...]  # (b0, b1, b2, 1, a1, a2) rows
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """Everything about one filter that does not depend on the signal."""
+
+    spectrum: np.ndarray  # rfft of the first _BLOCK impulse-response samples, length 2*_BLOCK
+    to_state: np.ndarray  # (_BLOCK, order): block input -> state contribution at block end
+    from_state: np.ndarray  # (order, _BLOCK): state at block start -> output in the block
+    carry: np.ndarray  # A**_BLOCK
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: float
+
+
+def _state_space(sos: Sos) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A, B, C, D of the cascade (controllable canonical form per section, chained)."""
+    a = np.zeros((0, 0))
+    b = np.zeros((0, 1))
+    c = np.zeros((1, 0))
+    d = 1.0
+    for b0, b1, b2, a0, a1, a2 in sos:
+        b0, b1, b2, a1, a2 = b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0
+        sa = np.array([[-a1, -a2], [1.0, 0.0]])
+        sb = np.array([[1.0], [0.0]])
+        sc = np.array([[b1 - b0 * a1, b2 - b0 * a2]])
+        n = a.shape[0]
+        # section input = previous output = c x + d u
+        na = np.zeros((n + 2, n + 2))
+        na[:n, :n] = a
+        na[n:, :n] = sb @ c
+        na[n:, n:] = sa
+        nb = np.vstack([b, sb * d])
+        nc = np.hstack([b0 * c, sc])
+        a, b, c, d = na, nb, nc, b0 * d
+    return a, b, c, d
+
+
+@lru_cache(maxsize=32)
+def _plan(sos: Sos) -> _Plan:
+    a, b, c, d = _state_space(sos)
+    order = a.shape[0]
+    from_state = np.empty((order, _BLOCK))
+    row = c.copy()
+    for k in range(_BLOCK):  # row = C A^k
+        from_state[:, k] = row[0]
+        row = row @ a
+    impulse = np.empty(_BLOCK)
+    impulse[0] = d
+    impulse[1:] = (from_state[:, : _BLOCK - 1].T @ b)[:, 0]  # h[k] = C A^(k-1) B
+    to_state = np.empty((_BLOCK, order))
+    col = b.copy()
+    for k in range(_BLOCK - 1, -1, -1):  # column for input k is A^(L-1-k) B
+        to_state[k] = col[:, 0]
+        col = a @ col
+    carry = np.linalg.matrix_power(a, _BLOCK)
+    spectrum = np.fft.rfft(impulse, 2 * _BLOCK)
+    return _Plan(spectrum, to_state, from_state, carry, a, b, c, d)
+
+
+def steady_state(sos: Sos, value: float) -> np.ndarray:
+    """The state of a filter that has seen `value` forever (no start-up transient)."""
+    p = _plan(sos)
+    eye = np.eye(p.a.shape[0])
+    return np.linalg.solve(eye - p.a, p.b[:, 0] * value)
+
+
+def sosfilt(
+    sos: Sos,
+    x: np.ndarray,
+    state: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Filter `x` (any float dtype) through the cascade; returns (y, final state).
+
+    `out` (float32 or float64, may be `x` itself) receives y; passing the returned state to the
+    next call filters a long signal piece by piece.
+    """
+    p = _plan(sos)
+    s = np.zeros(p.a.shape[0]) if state is None else np.asarray(state, dtype=np.float64)
+    n = len(x)
+    y = (
+        np.empty(n, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        if out is None
+        else out
+    )
+    step = _BLOCK * _BLOCKS_PER_PASS
+    for start in range(0, n, step):
+        seg = x[start : start + step]
+        m = len(seg)
+        nb = -(-m // _BLOCK)
+        u = np.zeros(nb * _BLOCK)
+        u[:m] = seg
+        u = u.reshape(nb, _BLOCK)
+        zs = np.fft.irfft(np.fft.rfft(u, 2 * _BLOCK, axis=1) * p.spectrum, 2 * _BLOCK, axis=1)
+        gains = u @ p.to_state  # (nb, order): each block's own contribution to its end state
+        full = nb if m == nb * _BLOCK else nb - 1
+        starts = _block_starts(p, s, gains[:full], nb)
+        s = starts[full] if full < nb else p.carry @ starts[-1] + gains[-1]
+        block_out = zs[:, :_BLOCK] + starts @ p.from_state
+        y[start : start + m] = block_out.reshape(-1)[:m]
+        if full < nb:  # last partial block: advance the state sample by sample's worth, exactly
+            r = m - full * _BLOCK
+            tail = u[full, :r]
+            s = np.linalg.matrix_power(p.a, r) @ starts[full] + _partial_gain(p, tail)
+    return y, s
+
+
+def _block_starts(p: _Plan, s0: np.ndarray, gains: np.ndarray, count: int) -> np.ndarray:
+    """State at the start of each of `count` blocks: x[i+1] = carry @ x[i] + gains[i], x[0] = s0,
+    solved as a parallel prefix scan (log2(count) matrix products instead of a Python loop)."""
+    x = np.empty((count, len(s0)))
+    x[0] = s0
+    x[1:] = gains[: count - 1]
+    power = p.carry
+    shift = 1
+    while shift < count:
+        x[shift:] += x[:-shift] @ power.T
+        power = power @ power
+        shift *= 2
+    return x
+
+
+def _partial_gain(p: _Plan, tail: np.ndarray) -> np.ndarray:
+    """State contribution of a block shorter than _BLOCK: A^(r-1-k) B weights, from to_state."""
+    r = len(tail)
+    return tail @ p.to_state[_BLOCK - r :]
+
+
+def butter_highpass(order: int, cutoff_hz: float, rate: int) -> Sos:
+    """Butterworth high-pass as biquads (bilinear transform with pre-warping), like scipy's
+    `butter(order, cutoff, 'highpass', fs=rate, output='sos')`; even orders only."""
+    if order % 2 or order <= 0:
+        raise ValueError("order must be a positive even number")
+    k = math.tan(math.pi * cutoff_hz / rate)
+    sections = []
+    for i in range(order // 2):
+        theta = math.pi * (2 * i + 1) / (2 * order)
+        q = 1.0 / (2.0 * math.sin(theta))  # section Q of the Butterworth pole pair
+        a0 = 1.0 + k / q + k * k
+        sections.append(
+            (
+                1.0 / a0,
+                -2.0 / a0,
+                1.0 / a0,
+                1.0,
+                2.0 * (k * k - 1.0) / a0,
+                (1.0 - k / q + k * k) / a0,
+            )
+        )
+    return tuple(sections)
