@@ -384,3 +384,85 @@ def test_report_size(document: str):
     print(f"report size: {size} bytes")
     # 4 players over ~11 s of audio at 64 kbit/s is ~120 KB of base64
     assert size < 250_000
+
+
+def test_css_lives_in_its_own_file_and_is_inlined(document: str):
+    css = (Path(report.__file__).with_name("templates") / "report.css").read_text(encoding="utf-8")
+    style = re.search(r"<style>(.*?)</style>", document, re.S)
+    assert style and style.group(1).strip() == css.strip()
+    # our CSS is the one thing not escaped: its child combinators survive as ">"
+    assert ".cols > div" in style.group(1)
+
+
+# -- terminal tables ------------------------------------------------------------------------------
+
+
+def _summary_run() -> dict:
+    """A run as the flow returns it (metrics as dicts), with cells long enough to need wrapping."""
+    clip = {
+        "voice": "ana-maria-de-los-angeles",
+        "clip": "a-very-long-recording-name-from-the-phone.m4a",
+        "status": "ok",
+        "reused": False,
+        "source_metrics": {
+            "duration_s": 3.88,
+            "snr_db": 31.0,
+            "loudness_lufs": -23.1,
+            "bandwidth_hz": 7800.0,
+        },
+        "metrics": {
+            "duration_s": 3.08,
+            "speech_s": 2.46,
+            "loudness_lufs": -20.0,
+            "true_peak_dbtp": -3.0,
+        },
+        "verdicts": {p: {"level": "pass", "reasons": []} for p in ("elevenlabs", "cartesia")},
+    }
+    result = _result(
+        "ana-maria-de-los-angeles",
+        "elevenlabs",
+        "failed",
+        error="[red]HTTP 500[/red] from https://api.elevenlabs.io/v1/voices/add after 3 attempt(s)",
+    )
+    return {"providers": ["elevenlabs", "cartesia"], "clips": [clip], "results": [result]}
+
+
+def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally():
+    from flows.report import summary
+
+    run = _summary_run()
+    out = io.StringIO()
+    summary.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    summary.print_table(summary.result_rows(run), "Results", out)
+    text = out.getvalue()
+    assert "…" not in text, "a cell was truncated"
+    assert "\x1b[" not in text, "colour codes written to something that is not a TTY"
+    lines = text.splitlines()
+    assert all(len(line) <= summary.PIPE_WIDTH and line == line.rstrip() for line in lines)
+    # the cells the old fixed-width printer cut mid-word are whole
+    for word in ("elevenlabs:pass", "cartesia:pass", "3.9→3.1", "-23.1→-20.0", "attempt(s)"):
+        assert word in text, word
+    # rich markup in data is text, not a style
+    assert "[red]HTTP" in text and "[/red]" in text
+
+
+def test_a_long_cell_folds_over_lines_and_loses_nothing():
+    from flows.report import summary
+
+    value = "elevenlabs:pass cartesia:warn " + "x" * 45
+    out = io.StringIO()
+    summary.print_table([{"verdicts": value}], out=out, width=20)
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 20 for line in lines)
+    body = [line.strip() for line in lines[2:] if line.strip()]  # below the header rule
+    assert len(body) > 2 and "".join(body).replace(" ", "") == value.replace(" ", "")
+
+
+def test_table_text_and_empty_tables():
+    from flows.report import summary
+
+    assert summary.table_text([]) == "(none)"
+    header = summary.table_text([{"voice": "ana", "error": ""}, {"voice": "bo", "error": ""}])
+    assert "voice" in header and "error" not in header, "a column empty in every row is left out"
+    text = summary.table_text([{"provider": "anam", "voice id": "v_1"}])
+    assert "provider" in text and "v_1" in text and "\x1b[" not in text

@@ -13,20 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flows.pipeline.inbox import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
 from providers import NAMES as PROVIDERS
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4",
-                  ".webm", ".aif", ".aiff", ".wma", ".mka"}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    parser.add_argument("--target-lufs", type=float, default=-20.0, help="default -20 LUFS")
-    parser.add_argument("--ceiling-dbtp", type=float, default=-3.0, help="default -3 dBTP")
+    from flows.cli.model_options import add_model_options  # defaults and limits: RunOptions
+    from flows.cli.run import AUDIO_FLAGS
+    from flows.pipeline.options import RunOptions
+
+    add_model_options(parser, RunOptions, AUDIO_FLAGS)
     parser.add_argument("--provider", choices=PROVIDERS, help="judge for one provider only")
-    parser.add_argument("--denoise", choices=("auto", "always", "never"), default="auto")
-    parser.add_argument("--rate", type=int, default=44100, help="output sample rate")
     parser.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
     parser.add_argument("--max-mb", type=float, default=1024.0, help="refuse larger inputs")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="refuse longer inputs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TextIO
 
 from providers import NAMES as PROVIDERS
 
@@ -21,33 +22,57 @@ def providers_arg(value: str) -> list[str]:
     return names
 
 
+# flag -> RunOptions field: the CLI's defaults, choices, limits and help all come from the model.
+RUN_FLAGS = {
+    "--target-lufs": "target_lufs",
+    "--ceiling-dbtp": "ceiling_dbtp",
+    "--rate": "sample_rate",
+    "--denoise": "denoise",
+    "--workers": "workers",
+    "--provider-limits": "provider_limits",
+}
+AUDIO_FLAGS = {f: RUN_FLAGS[f] for f in ("--target-lufs", "--ceiling-dbtp", "--rate", "--denoise")}
+SEND_FLAGS = {"--dry-run": "dry_run", "--force": "force"}  # `run` only
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `run`, `demo` and `serve`."""
+    """Options shared by `run`, `demo` and `serve`, derived from `RunOptions`."""
+    from flows.cli.model_options import add_model_options
+    from flows.pipeline.options import RunOptions
+
     parser.add_argument(
         "--providers",
         type=providers_arg,
         default=list(PROVIDERS),
         help="comma-separated, or 'all' (default)",
     )
-    parser.add_argument("--target-lufs", type=float, default=-20.0)
-    parser.add_argument("--ceiling-dbtp", type=float, default=-3.0)
-    parser.add_argument("--rate", type=int, default=44100, help="output sample rate")
-    parser.add_argument("--denoise", choices=["auto", "always", "never"], default="auto")
-    parser.add_argument("--workers", type=int, default=None, help="CPU worker processes")
+    add_model_options(parser, RunOptions, RUN_FLAGS)
+
+
+def options_from(args: argparse.Namespace, **extra: object) -> dict:
+    """The `RunOptions` keyword arguments the command line asked for."""
+    from flows.cli.model_options import model_values
+
+    return {**model_values(args, {**RUN_FLAGS, **SEND_FLAGS}), **extra}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from flows import config
+
     parser.add_argument(
-        "inbox", nargs="?", default="data/inbox", help="folder with one sub-folder per voice"
+        "inbox",
+        nargs="?",
+        default=str(config.inbox_dir()),
+        help="folder with one sub-folder per voice (default: $VOXCLONE_DATA_DIR/inbox, %(default)s)",
     )
     parser.add_argument(
         "--manifest", help="a TOML file listing voices and their clips anywhere on disk"
     )
     add_run_options(parser)
-    parser.add_argument("--dry-run", action="store_true", help="do everything but send")
-    parser.add_argument(
-        "--force", action="store_true", help="send requests held as 'outcome unknown'"
-    )
+    from flows.cli.model_options import add_model_options
+    from flows.pipeline.options import RunOptions
+
+    add_model_options(parser, RunOptions, SEND_FLAGS)
     parser.add_argument("--task-runner", choices=["local", "dask"], default="local")
     parser.add_argument(
         "--dask-address",
@@ -55,19 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
-
-
-def options_from(args: argparse.Namespace, **extra: object) -> dict:
-    opts = {
-        "target_lufs": args.target_lufs,
-        "ceiling_dbtp": args.ceiling_dbtp,
-        "sample_rate": args.rate,
-        "denoise": args.denoise,
-        **extra,
-    }
-    if args.workers:
-        opts["workers"] = args.workers
-    return opts
 
 
 def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
@@ -89,13 +101,14 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
     return flow(inbox=inbox, providers=args.providers, options=options, manifest=manifest)
 
 
-def print_run(run: dict, out: object = sys.stdout) -> None:
+def print_run(run: dict, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     from flows.report import summary
 
-    print("\nClips", file=out)
-    print(summary.table_text(summary.clip_rows(run, run["providers"])), file=out)
-    print("\nResults per voice × provider", file=out)
-    print(summary.table_text(summary.result_rows(run)), file=out)
+    print(file=out)
+    summary.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    print(file=out)
+    summary.print_table(summary.result_rows(run), "Results per voice × provider", out)
     for p in run["problems"]:
         print(f"refused: {p['path']}: {p['reason']}", file=out)
     if run.get("report"):

@@ -10,10 +10,16 @@ from flows.cli.run import add_run_options, options_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from flows import config
+
     parser.add_argument(
         "--cron", default="*/15 * * * *", help="schedule (default every 15 minutes)"
     )
-    parser.add_argument("--inbox", default="data/inbox")
+    parser.add_argument(
+        "--inbox",
+        default=str(config.inbox_dir()),
+        help="folder to watch (default: $VOXCLONE_DATA_DIR/inbox, %(default)s)",
+    )
     parser.add_argument("--name", default="inbox-watch", help="deployment name")
     add_run_options(parser)
     parser.add_argument("--task-runner", choices=["local", "dask"], default="local")

@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
         }
         for r in rows
     ]
-    print(summary.table_text(table))
+    summary.print_table(table)
     return 0

@@ -181,13 +181,14 @@ def _run_name() -> str:
     validate_parameters=True,
 )
 def clone_voices(
-    inbox: str = "data/inbox",
+    inbox: str | None = None,  # None: $VOXCLONE_DATA_DIR/inbox, read when the run starts
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
 ) -> dict[str, Any]:
     """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe."""
     global _pool
+    inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
     run_id = _run_id()
     started = datetime.now(UTC)

@@ -11,18 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-AUDIO_EXTENSIONS = {
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".mp3",
-    ".m4a",
-    ".aac",
-    ".opus",
-    ".webm",
-    ".mp4",
-}
+# The one list of audio file extensions (inbox discovery and `voxclone prepare` folders); ffmpeg
+# decodes them all.
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm",
+     ".aif", ".aiff", ".wma", ".mka"}
+)  # fmt: skip
 MANIFEST = "voice.toml"
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FIELDS = {"name", "language", "description", "gender", "consent", "providers", "options", "clips"}

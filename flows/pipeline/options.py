@@ -5,28 +5,43 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import providers as providers_package
+from audio.chain import Settings
 
 ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
 ALL_PROVIDERS: list[ProviderName] = list(providers_package.NAMES)  # type: ignore[assignment]
+
+# The preparation chain owns its defaults (−20 LUFS, −3 dBTP, 44.1 kHz, denoise auto); the flow's
+# options and the CLI flags derived from them start from the same values.
+PREPARE_DEFAULTS = Settings()
 
 
 class RunOptions(BaseModel):
     """Everything a run can be told, validated before it starts (and shown as a form in the UI)."""
 
+    # defaults come from elsewhere (Settings): check them against these fields' own limits
+    model_config = ConfigDict(validate_default=True)
+
     target_lufs: float = Field(
-        -20.0, ge=-40.0, le=-10.0, description="Integrated loudness target of each clip, in LUFS."
+        PREPARE_DEFAULTS.target_lufs,
+        ge=-40.0,
+        le=-10.0,
+        description="Integrated loudness target of each clip, in LUFS.",
     )
     ceiling_dbtp: float = Field(
-        -3.0, ge=-12.0, le=0.0, description="True-peak ceiling after loudness, in dBTP."
+        PREPARE_DEFAULTS.ceiling_dbtp,
+        ge=-12.0,
+        le=0.0,
+        description="True-peak ceiling after loudness, in dBTP.",
     )
     sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = Field(
-        44100, description="Sample rate of the prepared clips, in Hz."
+        PREPARE_DEFAULTS.target_rate,  # type: ignore[arg-type]
+        description="Sample rate of the prepared clips, in Hz.",
     )
     denoise: Literal["auto", "always", "never"] = Field(
-        "auto",
+        PREPARE_DEFAULTS.denoise,  # type: ignore[arg-type]
         description="Denoise clips: 'auto' only when the noise floor is high, 'always', or 'never'.",
     )
     dry_run: bool = Field(

@@ -1,15 +1,18 @@
 """One self-contained HTML report per flow run: what each clip looked and sounded like before and
 after preparation, what was measured, what each provider's checks said, and what the clone calls did.
 
-The file must open offline years later, so everything is inline: CSS in a <style> block, waveforms
-as inline SVG, audio as base64 data: URIs. There is no JavaScript at all, and a Content-Security-Policy
-forbids loading anything from outside the document. Every string that comes from data (file names,
-voice names, provider errors, URLs) is escaped; only http(s) preview URLs ever become links.
-"""
+The markup is templates/report.html.j2, rendered by jinja2 with autoescape on; this module
+computes what the template shows (numbers as text, waveform points, audio as data: URIs) and
+registers the formatting filters. The file must open offline years later, so everything is
+inline: the CSS (templates/report.css) in a <style> block, waveforms as inline SVG, audio as
+base64 data: URIs. There is no JavaScript at all, and a Content-Security-Policy forbids loading
+anything from outside the document. Every string that comes from data (file names, voice names,
+provider errors, URLs) is escaped; only http(s) preview URLs ever become links (`_safe_link`)."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
+import markupsafe
 import numpy as np
 
 WAVE_COLUMNS = 800  # envelope columns for the longer of before/after
@@ -67,97 +72,69 @@ CSP = (
     "base-uri 'none'; form-action 'none'"
 )
 
-CSS = """
-:root { --fg:#1d2330; --muted:#5d6675; --line:#dde1e7; --bg:#f6f7f9; --card:#fff;
-  --good:#1e7b3a; --good-bg:#e3f4e8; --warn:#8a5a00; --warn-bg:#fdf1d6;
-  --bad:#a4161a; --bad-bg:#fde4e4; --info:#1f4e99; --info-bg:#e2ecfb;
-  --before:#8795a8; --after:#2866c9; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-  background: var(--bg); margin: 0 auto; padding: 1.5rem; max-width: 1100px; }
-h1 { font-size: 1.4rem; margin: 0 0 .3rem; }
-h2 { font-size: 1.15rem; margin: 1.8rem 0 .6rem; }
-h3 { font-size: 1rem; margin: 0 0 .5rem; word-break: break-all; }
-h4 { font-size: .85rem; margin: .9rem 0 .3rem; color: var(--muted); text-transform: uppercase;
-  letter-spacing: .04em; }
-.meta, .muted, figcaption { color: var(--muted); }
-.meta span { margin-right: 1.2rem; }
-code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .92em;
-  word-break: break-all; }
-.banner { background: var(--info-bg); color: var(--info); border: 1px solid var(--info);
-  padding: .6rem .9rem; border-radius: 6px; font-weight: 600; margin: 1rem 0; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1rem;
-  margin: 0 0 1rem; }
-.clip.error { border-left: 5px solid var(--bad); }
-.errorbox { background: var(--bad-bg); color: var(--bad); border: 1px solid var(--bad);
-  border-radius: 6px; padding: .6rem .8rem; white-space: pre-wrap; word-break: break-word;
-  font-weight: 600; }
-table { border-collapse: collapse; width: 100%; background: var(--card); }
-th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
-  vertical-align: top; }
-th { font-weight: 600; color: var(--muted); font-size: .85rem; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.metrics { width: auto; min-width: 22rem; }
-.badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .8rem;
-  font-weight: 600; border: 1px solid currentColor; white-space: nowrap; }
-.good { color: var(--good); background: var(--good-bg); }
-.warn { color: var(--warn); background: var(--warn-bg); }
-.bad { color: var(--bad); background: var(--bad-bg); }
-.info { color: var(--info); background: var(--info-bg); }
-.neutral { color: var(--muted); background: var(--bg); }
-.waves { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
-@media (max-width: 800px) { .waves { grid-template-columns: 1fr; } }
-figure { margin: 0; }
-svg.wave { display: block; width: 100%; height: 120px; background: #fbfcfd;
-  border: 1px solid var(--line); border-radius: 4px; }
-svg.wave .env-before { fill: var(--before); stroke: var(--before); }
-svg.wave .env-after { fill: var(--after); stroke: var(--after); }
-svg.wave .grid { stroke: #d5dae1; stroke-width: 1; }
-svg.wave .zero { stroke: #b6bec9; stroke-width: 1; }
-audio { width: 100%; margin-top: .4rem; }
-.cols { display: flex; flex-wrap: wrap; gap: 1.5rem; }
-.cols > div { flex: 1 1 20rem; min-width: 0; }
-ul.steps, ul.verdicts, ul.reasons { margin: 0; padding-left: 1.1rem; }
-ul.steps li, ul.verdicts li { margin: .2rem 0; }
-ul.reasons { color: var(--muted); }
-.index { columns: 2 18rem; margin: 0; padding-left: 1.1rem; }
-.counts span { margin-right: .5rem; }
-"""
+TEMPLATES = Path(__file__).with_name("templates")
 
 
-def _e(value: object) -> str:
-    """Escape anything that came from data; `None` becomes an em dash."""
-    return EM_DASH if value is None else html.escape(str(value), quote=True)
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """Autoescape everywhere: a value from data can only ever become text, never markup."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+    )
+    env.filters.update(
+        dash=_dash,
+        num=_num,
+        metric=_metric,
+        step_text=_step_text,
+        takes=_takes,
+        reason_list=_reason_list,
+        safe_link=_safe_link,
+    )
+    env.globals.update(
+        METRICS=METRICS,
+        LEVELS=LEVELS,
+        STATUS_CLASSES=STATUS_CLASSES,
+        CSP=CSP,
+        WAVE_COLUMNS=WAVE_COLUMNS,
+        WAVE_HEIGHT=WAVE_HEIGHT,
+        WAVE_MID=WAVE_HEIGHT / 2,
+        extra_metric_keys=_extra_metric_keys,
+    )
+    return env
 
 
-def _badge(text: object, css: str) -> str:
-    return f'<span class="badge {css}">{_e(text)}</span>'
+# -- filters: text for values; the template does the markup ------------------------------------
 
 
-def _status_badge(status: object) -> str:
-    return _badge(status, STATUS_CLASSES.get(str(status), "neutral"))
+def _finalize(value: object) -> object:
+    """Escape each `{{ value }}` as the stdlib does (`&quot;`, `&#x27;`), as the report always has;
+    markup we built ourselves (macros, `Markup`) passes through, anything else is still escaped."""
+    if hasattr(value, "__html__"):
+        return value
+    return markupsafe.Markup(html.escape(str(_dash(value)), quote=True))
 
 
-def _level_badge(label: object, level: object) -> str:
-    return _badge(label, LEVELS.get(str(level), "neutral"))
+def _dash(value: object) -> object:
+    """`None` becomes an em dash; everything else is left for autoescape."""
+    return EM_DASH if value is None else value
 
 
-def _safe_link(url: object) -> str:
+def _safe_link(url: object) -> bool:
     """Only absolute http(s) URLs become links; `javascript:`, `data:` and the rest stay text."""
     if url is None:
-        return EM_DASH
+        return False
     text = str(url)
     clean = text == text.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in text)
     try:
         parts = urlsplit(text)
     except ValueError:
-        return f'<span class="mono">{_e(text)}</span>'
-    if clean and parts.scheme.lower() in ("http", "https") and parts.netloc:
-        return f'<a href="{_e(text)}" rel="noopener noreferrer nofollow">{_e(text)}</a>'
-    return f'<span class="mono">{_e(text)}</span>'
-
-
-# -- numbers -------------------------------------------------------------------------------------
+        return False
+    return clean and parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def _is_number(value: object) -> bool:
@@ -180,37 +157,19 @@ def _num(value: object, decimals: int = 2, scale: float = 1.0, sign: bool = Fals
     return f"{x:+.{decimals}f}" if sign else f"{x:.{decimals}f}"
 
 
-def _metric_cell(
-    metrics: dict[str, Any] | None, key: str, unit: str, scale: float, dec: int
-) -> str:
+def _metric(metrics: dict[str, Any] | None, key: str, unit: str, scale: float, dec: int) -> str:
+    """One metrics-table cell: the number with its unit, or an em dash."""
     value = None if metrics is None else metrics.get(key)
     text = _num(value, dec, scale)
     if text != EM_DASH and unit and _is_number(value):
         text = f"{text} {unit}"
-    return f'<td class="num">{_e(text)}</td>'
+    return text
 
 
-def _metrics_table(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
-    """Before | after per metric, with units; keys we do not know yet are still shown, raw."""
-    if before is None and after is None:
-        return '<p class="muted">no metrics</p>'
-    rows = []
+def _extra_metric_keys(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """Keys we do not know yet are still shown, raw, after the known ones."""
     known = {m[0] for m in METRICS}
-    for key, label, unit, scale, dec in METRICS:
-        rows.append(
-            f"<tr><th>{_e(label)}</th>{_metric_cell(before, key, unit, scale, dec)}"
-            f"{_metric_cell(after, key, unit, scale, dec)}</tr>"
-        )
-    extra = sorted(({*(before or {})} | {*(after or {})}) - known)
-    for key in extra:
-        rows.append(
-            f"<tr><th>{_e(key)}</th>{_metric_cell(before, key, '', 1.0, 3)}"
-            f"{_metric_cell(after, key, '', 1.0, 3)}</tr>"
-        )
-    return (
-        '<table class="metrics"><thead><tr><th></th><th>before</th><th>after</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+    return sorted(({*(before or {})} | {*(after or {})}) - known)
 
 
 # Step keys carry their unit as a suffix (gain_db, true_peak_dbtp, ...): label, unit, scale.
@@ -260,8 +219,8 @@ def _plain(value: object) -> str:
     return EM_DASH if value is None else str(value)
 
 
-def _step_line(step: dict[str, Any]) -> str:
-    """`loudness: lufs -23.1 → -20.0 LUFS, gain +3.1 dB, limited 0.0 dB (target lufs -20, …)`."""
+def _step_text(step: dict[str, Any]) -> tuple[str, str]:
+    """(measurements, params) of one step: `lufs -23.1 → -20.0 LUFS, gain +3.1 dB`, `target_lufs=-20`."""
     before = step.get("before") or {}
     after = step.get("after") or {}
     parts = []
@@ -278,17 +237,19 @@ def _step_line(step: dict[str, Any]) -> str:
             parts.append(f"{label} {text} (before)")
     params = step.get("params") or {}
     param_text = ", ".join(f"{k}={_plain(v)}" for k, v in params.items())
-    line = f"<b>{_e(step.get('name', '?'))}</b>: {_e(', '.join(parts) or 'no measurements')}"
-    if param_text:
-        line += f' <span class="muted mono">({_e(param_text)})</span>'
-    return f"<li>{line}</li>"
+    return ", ".join(parts) or "no measurements", param_text
 
 
-def _reasons(reasons: object) -> str:
-    items = [r for r in (reasons or []) if r is not None] if isinstance(reasons, list) else []
-    if not items:
-        return ""
-    return '<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in items) + "</ul>"
+def _reason_list(reasons: object) -> list[object]:
+    return [r for r in reasons if r is not None] if isinstance(reasons, list) else []
+
+
+def _takes(takes: object) -> str:
+    if not isinstance(takes, list) or not takes:
+        return EM_DASH
+    seconds = sum(float(t.get("duration_s") or 0) for t in takes if isinstance(t, dict))
+    size = sum(int(t.get("bytes") or 0) for t in takes if isinstance(t, dict))
+    return f"{len(takes)} · {seconds:.1f} s · {size / 1e6:.1f} MB"
 
 
 # -- waveforms -----------------------------------------------------------------------------------
@@ -311,33 +272,21 @@ def _duration(audio: dict[str, Any] | None) -> float:
     return len(audio["samples"]) / float(audio["rate"])
 
 
-def _waveform_svg(samples: np.ndarray, width_fraction: float, css: str, label: str) -> str:
+def _polygon_points(samples: np.ndarray, width_fraction: float) -> str:
     """Envelope polygon on a fixed ±1.0 full-scale axis; its width is the clip's share of the time
     axis shared with its sibling, so trimming shows as a shorter shape and gain as a taller one."""
-    w, h = WAVE_COLUMNS, WAVE_HEIGHT
-    mid = h / 2
-    grid = (
-        f'<line class="zero" x1="0" y1="{mid}" x2="{w}" y2="{mid}"/>'
-        f'<line class="grid" x1="0" y1="{mid * (1 - 0.5):.1f}" x2="{w}" y2="{mid * (1 - 0.5):.1f}"/>'
-        f'<line class="grid" x1="0" y1="{mid * (1 + 0.5):.1f}" x2="{w}" y2="{mid * (1 + 0.5):.1f}"/>'
-    )
+    w, mid = WAVE_COLUMNS, WAVE_HEIGHT / 2
     columns = max(1, round(w * min(1.0, max(0.0, width_fraction))))
     lo, hi = _envelope(samples, columns)
-    shape = ""
-    if len(lo):
-        n = len(lo)
-        xs = (np.arange(n) + 0.5) * (w * width_fraction / n)
-        top = mid * (1 - np.clip(hi, -1.0, 1.0))
-        bottom = mid * (1 - np.clip(lo, -1.0, 1.0))
-        px = np.concatenate([xs, xs[::-1]])
-        py = np.concatenate([top, bottom[::-1]])
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px.tolist(), py.tolist(), strict=True))
-        shape = f'<polygon class="{css}" stroke-width="0.6" points="{points}"/>'
-    return (
-        f'<svg class="wave" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '
-        f'aria-label="{_e(label)}">'
-        f"<title>{_e(label)}</title>{grid}{shape}</svg>"
-    )
+    if not len(lo):
+        return ""
+    n = len(lo)
+    xs = (np.arange(n) + 0.5) * (w * width_fraction / n)
+    top = mid * (1 - np.clip(hi, -1.0, 1.0))
+    bottom = mid * (1 - np.clip(lo, -1.0, 1.0))
+    px = np.concatenate([xs, xs[::-1]])
+    py = np.concatenate([top, bottom[::-1]])
+    return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px.tolist(), py.tolist(), strict=True))
 
 
 def _peak_dbfs(samples: np.ndarray) -> float | None:
@@ -417,173 +366,6 @@ def _audio_data_uri(audio: dict[str, Any]) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _player(uri: str | None, label: str) -> str:
-    if uri is None:
-        return ""
-    return f'<audio controls preload="metadata" aria-label="{_e(label)}" src="{_e(uri)}"></audio>'
-
-
-# -- sections ------------------------------------------------------------------------------------
-
-
-def _figure(
-    kind: str, audio: dict[str, Any] | None, longest: float, uri: str | None, note: str
-) -> str:
-    if not audio or not audio.get("rate") or audio.get("samples") is None:
-        return f'<figure><p class="muted">no {kind} audio</p></figure>'
-    samples = np.asarray(audio["samples"]).reshape(-1)
-    duration = _duration(audio)
-    fraction = duration / longest if longest > 0 else 1.0
-    label = f"{kind}: {duration:.2f} s"
-    svg = _waveform_svg(samples, fraction, f"env-{kind}", label)
-    peak = _peak_dbfs(samples)
-    caption = (
-        f"<b>{kind}</b> · {duration:.2f} s{note} · {_num(audio['rate'], 1, 0.001)} kHz · "
-        f"peak {_num(peak, 1)} dBFS"
-    )
-    return f"<figure>{svg}<figcaption>{caption}</figcaption>{_player(uri, label)}</figure>"
-
-
-def _trim_note(before_s: float, after_s: float) -> str:
-    delta = before_s - after_s
-    if abs(delta) < 0.005:
-        return " (same length)"
-    if delta > 0:
-        return f" (trimmed {delta:.2f} s, {100 * delta / before_s:.0f}%)" if before_s else ""
-    return f" (longer by {-delta:.2f} s)"
-
-
-def _verdicts(verdicts: dict[str, Any] | None) -> str:
-    if not verdicts:
-        return '<p class="muted">no verdicts</p>'
-    items = []
-    for provider, verdict in verdicts.items():
-        verdict = verdict or {}
-        level = verdict.get("level")
-        items.append(
-            f"<li>{_level_badge(f'{provider}: {level}', level)}"
-            f"{_reasons(verdict.get('reasons'))}</li>"
-        )
-    return f'<ul class="verdicts">{"".join(items)}</ul>'
-
-
-def _clip_section(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str]) -> str:
-    status = clip.get("status")
-    ok = status == "ok"
-    head = (
-        f"<h3>{_status_badge(status)} {_e(clip.get('voice'))} / {_e(clip.get('clip'))}</h3>"
-        f'<p class="muted">file <code>{_e(clip.get("source_path"))}</code>'
-        f" · sha256 <code>{_e(clip.get('source_sha256'))}</code></p>"
-    )
-    body = []
-    if not ok:
-        body.append(
-            f'<div class="errorbox" role="alert">error in <code>{_e(clip.get("source_path"))}'
-            f"</code>:\n{_e(clip.get('error') or 'no error text recorded')}</div>"
-        )
-    else:
-        before, after = clip.get("before"), clip.get("after")
-        before_s, after_s = _duration(before), _duration(after)
-        longest = max(before_s, after_s)
-        note = _trim_note(before_s, after_s) if before and after else ""
-        body.append(
-            '<div class="waves">'
-            f"{_figure('before', before, longest, uris.get((index, 'before')), '')}"
-            f"{_figure('after', after, longest, uris.get((index, 'after')), note)}"
-            "</div>"
-        )
-    steps = clip.get("steps") or []
-    steps_html = (
-        '<ul class="steps">' + "".join(_step_line(s) for s in steps) + "</ul>"
-        if steps
-        else '<p class="muted">no steps</p>'
-    )
-    metrics_html = ""
-    if ok or clip.get("source_metrics") or clip.get("metrics"):
-        metrics_html = (
-            f"<div><h4>metrics</h4>"
-            f"{_metrics_table(clip.get('source_metrics'), clip.get('metrics'))}</div>"
-        )
-    body.append(
-        f'<div class="cols">{metrics_html}'
-        f"<div><h4>verdicts</h4>{_verdicts(clip.get('verdicts'))}"
-        f"<h4>steps</h4>{steps_html}</div></div>"
-    )
-    css = "ok" if ok else "error"
-    return (
-        f'<section class="card clip {css}" id="clip-{index}" data-status="{_e(status)}">'
-        f"{head}{''.join(body)}</section>"
-    )
-
-
-def _takes(takes: object) -> str:
-    if not isinstance(takes, list) or not takes:
-        return EM_DASH
-    seconds = sum(float(t.get("duration_s") or 0) for t in takes if isinstance(t, dict))
-    size = sum(int(t.get("bytes") or 0) for t in takes if isinstance(t, dict))
-    return f"{len(takes)} · {seconds:.1f} s · {size / 1e6:.1f} MB"
-
-
-def _results_table(results: list[dict[str, Any]]) -> str:
-    if not results:
-        return '<p class="muted">no clone results</p>'
-    rows = []
-    for r in results:
-        notes = ""
-        if r.get("verdict"):
-            notes += _level_badge(f"verdict: {r['verdict']}", r["verdict"])
-        if r.get("error"):
-            notes += f'<div class="errorbox">{_e(r["error"])}</div>'
-        notes += _reasons(r.get("reasons"))
-        rows.append(
-            f"<tr><td>{_e(r.get('voice'))}</td><td>{_e(r.get('provider'))}</td>"
-            f"<td>{_status_badge(r.get('status'))}</td>"
-            f'<td class="mono">{_e(r.get("voice_id"))}</td>'
-            f"<td>{_safe_link(r.get('preview_url'))}</td>"
-            f'<td class="num">{_e(_takes(r.get("takes")))}</td>'
-            f"<td>{notes or EM_DASH}</td></tr>"
-        )
-    return (
-        '<table class="results"><thead><tr><th>voice</th><th>provider</th><th>status</th>'
-        "<th>voice id</th><th>preview</th><th>takes</th><th>reasons / error</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _counts(counter: Counter[str], classes: dict[str, str]) -> str:
-    if not counter:
-        return EM_DASH
-    return "".join(
-        f"<span>{_badge(f'{key} {n}', classes.get(key, 'neutral'))}</span>"
-        for key, n in sorted(counter.items())
-    )
-
-
-def _summary(run: dict[str, Any]) -> str:
-    clips = run.get("clips") or []
-    results = run.get("results") or []
-    ok = sum(1 for c in clips if c.get("status") == "ok")
-    levels = Counter(
-        str((v or {}).get("level")) for c in clips for v in (c.get("verdicts") or {}).values()
-    )
-    statuses = Counter(str(r.get("status")) for r in results)
-    index = "".join(
-        f'<li><a href="#clip-{i}">{_e(c.get("voice"))} / {_e(c.get("clip"))}</a> '
-        f"{_status_badge(c.get('status'))}</li>"
-        for i, c in enumerate(clips)
-    )
-    return (
-        '<section class="card summary"><h2>Summary</h2><table class="metrics"><tbody>'
-        f'<tr><th>clips</th><td class="counts">{_badge(f"ok {ok}", "good")} '
-        f"{_badge(f'failed {len(clips) - ok}', 'bad' if len(clips) - ok else 'neutral')}</td></tr>"
-        f'<tr><th>verdicts</th><td class="counts">{_counts(levels, LEVELS)}</td></tr>'
-        f'<tr><th>results</th><td class="counts">{_counts(statuses, STATUS_CLASSES)}</td></tr>'
-        "</tbody></table>"
-        + (f'<h4>clips</h4><ol class="index" start="0">{index}</ol>' if index else "")
-        + "</section>"
-    )
-
-
 def _encode_all(clips: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
     """Data URIs for the players of every ok clip; ffmpeg runs in parallel, one process per take."""
     jobs = [
@@ -601,38 +383,95 @@ def _encode_all(clips: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
     return {key: uri for (key, _), uri in zip(jobs, uris, strict=True)}
 
 
+# -- what the template is given ------------------------------------------------------------------
+
+
+def _trim_note(before_s: float, after_s: float) -> str:
+    delta = before_s - after_s
+    if abs(delta) < 0.005:
+        return " (same length)"
+    if delta > 0:
+        return f" (trimmed {delta:.2f} s, {100 * delta / before_s:.0f}%)" if before_s else ""
+    return f" (longer by {-delta:.2f} s)"
+
+
+def _figure(
+    kind: str, audio: dict[str, Any] | None, longest: float, uri: str | None, note: str
+) -> dict[str, Any] | None:
+    """Numbers for one before/after figure, or None when there is no audio to show."""
+    if not audio or not audio.get("rate") or audio.get("samples") is None:
+        return None
+    samples = np.asarray(audio["samples"]).reshape(-1)
+    duration = _duration(audio)
+    fraction = duration / longest if longest > 0 else 1.0
+    return {
+        "label": f"{kind}: {duration:.2f} s",
+        "points": _polygon_points(samples, fraction),
+        "duration": duration,
+        "note": note,
+        "rate": audio["rate"],
+        "peak": _peak_dbfs(samples),
+        "uri": uri,
+    }
+
+
+def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str]) -> dict:
+    ok = clip.get("status") == "ok"
+    view = {
+        "index": index,
+        "ok": ok,
+        "status": clip.get("status"),
+        "voice": clip.get("voice"),
+        "clip": clip.get("clip"),
+        "source_path": clip.get("source_path"),
+        "source_sha256": clip.get("source_sha256"),
+        "error": clip.get("error"),
+        "source_metrics": clip.get("source_metrics"),
+        "metrics": clip.get("metrics"),
+        "show_metrics": bool(ok or clip.get("source_metrics") or clip.get("metrics")),
+        "verdicts": clip.get("verdicts"),
+        "steps": clip.get("steps") or [],
+        "before": None,
+        "after": None,
+    }
+    if ok:
+        before, after = clip.get("before"), clip.get("after")
+        before_s, after_s = _duration(before), _duration(after)
+        longest = max(before_s, after_s)
+        note = _trim_note(before_s, after_s) if before and after else ""
+        view["before"] = _figure("before", before, longest, uris.get((index, "before")), "")
+        view["after"] = _figure("after", after, longest, uris.get((index, "after")), note)
+    return view
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    clips = run.get("clips") or []
+    ok = sum(1 for c in clips if c.get("status") == "ok")
+    levels = Counter(
+        str((v or {}).get("level")) for c in clips for v in (c.get("verdicts") or {}).values()
+    )
+    statuses = Counter(str(r.get("status")) for r in run.get("results") or [])
+    return {
+        "ok": ok,
+        "failed": len(clips) - ok,
+        "levels": sorted(levels.items()),
+        "statuses": sorted(statuses.items()),
+    }
+
+
 def render_report(run: dict[str, Any]) -> str:
     """The whole report as one HTML document with no external references and no JavaScript."""
     clips = run.get("clips") or []
     uris = _encode_all(clips)
-    providers = ", ".join(str(p) for p in run.get("providers") or []) or EM_DASH
-    meta = (
-        f"<span>inbox <code>{_e(run.get('inbox'))}</code></span>"
-        f"<span>providers {_e(providers)}</span>"
-        f"<span>started {_e(run.get('started_at'))}</span>"
-        f"<span>finished {_e(run.get('finished_at'))}</span>"
-        f"<span>flow run <code>{_e(run.get('flow_run_id'))}</code></span>"
-    )
-    banner = (
-        '<div class="banner">DRY RUN: nothing was sent to any provider; '
-        "results show what would have happened.</div>"
-        if run.get("dry_run")
-        else ""
-    )
-    sections = "".join(_clip_section(i, c, uris) for i, c in enumerate(clips))
-    title = _e(run.get("title") or "voxclone run")
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="referrer" content="no-referrer">'
-        f"<title>{title}</title><style>{CSS}</style></head>\n<body>"
-        f'<header><h1>{title}</h1><p class="meta">{meta}</p></header>{banner}'
-        f"{_summary(run)}"
-        f"<h2>Clone results</h2>{_results_table(run.get('results') or [])}"
-        f"<h2>Clips</h2>{sections or '<p class=muted>no clips</p>'}"
-        "</body></html>\n"
+    env = _environment()
+    return env.get_template("report.html.j2").render(
+        run=run,
+        title=run.get("title") or "voxclone run",
+        providers=", ".join(str(p) for p in run.get("providers") or []) or EM_DASH,
+        summary=_summary(run),
+        results=run.get("results") or [],
+        clips=[_clip_view(i, c, uris) for i, c in enumerate(clips)],
+        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
     )
 
 
