@@ -34,7 +34,13 @@ def test_without_the_server_limit_each_process_allows_the_cap(
 ) -> None:
     """The contrast that makes the test above mean something: per-process caps add up."""
     measured = bench_limits.measure(
-        prefect_server.api_url, emulator_url, mode="process", processes=2, tasks=4, cap=2
+        prefect_server.api_url,
+        emulator_url,
+        mode="process",
+        processes=2,
+        tasks=4,
+        cap=2,
+        delay_s=2.0,  # each process sends for ≥ 4 s after the barrier: they overlap even when loaded
     )
     assert measured.requests == 8
     assert measured.max_in_flight > 2
