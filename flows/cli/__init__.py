@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "voices": ("flows.cli.voices", "list the voices created, per provider"),
     "serve": ("flows.cli.serve", "serve the flow on a schedule over the inbox"),
 }
+# Commands that run the flow and so may start a temporary Prefect server.
+PREFECT_COMMANDS = frozenset({"run", "demo", "serve"})
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     try:
+        if args.command in PREFECT_COMMANDS:
+            from flows.cli.server import run_with_server
+
+            return run_with_server(lambda: int(args.run(args) or 0))
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

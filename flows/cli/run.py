@@ -29,6 +29,7 @@ RUN_FLAGS = {
     "--rate": "sample_rate",
     "--denoise": "denoise",
     "--workers": "workers",
+    "--provider-limits": "provider_limits",
 }
 AUDIO_FLAGS = {f: RUN_FLAGS[f] for f in ("--target-lufs", "--ceiling-dbtp", "--rate", "--denoise")}
 SEND_FLAGS = {"--dry-run": "dry_run", "--force": "force"}  # `run` only

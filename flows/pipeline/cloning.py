@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import providers
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import secrets
+from flows.pipeline import limits, secrets
 from flows.pipeline.inbox import VoiceSpec
 from flows.records import CloneResult, PreparedClip, Take, TakePart
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
@@ -283,7 +283,8 @@ def _clone_once(
                 ledger.finish(eng, key, "held", reason)
                 return {**result, "status": "held", "error": reason}
         try:
-            voice = providers.clone(client, req)
+            with limits.provider_slot(provider):  # the cap across processes when there are several
+                voice = providers.clone(client, req)
         except OutcomeUnknown as e:
             ledger.finish(eng, key, "held", str(e))
             return {**result, "status": "held", "error": str(e)}

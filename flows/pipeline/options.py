@@ -25,16 +25,50 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(validate_default=True)
 
     target_lufs: float = Field(
-        PREPARE_DEFAULTS.target_lufs, ge=-40.0, le=-10.0, description="integrated loudness target"
+        PREPARE_DEFAULTS.target_lufs,
+        ge=-40.0,
+        le=-10.0,
+        description="Integrated loudness target of each clip, in LUFS.",
     )
     ceiling_dbtp: float = Field(
-        PREPARE_DEFAULTS.ceiling_dbtp, ge=-12.0, le=0.0, description="true-peak ceiling"
+        PREPARE_DEFAULTS.ceiling_dbtp,
+        ge=-12.0,
+        le=0.0,
+        description="True-peak ceiling after loudness, in dBTP.",
     )
-    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = PREPARE_DEFAULTS.target_rate  # type: ignore[assignment]
-    denoise: Literal["auto", "always", "never"] = PREPARE_DEFAULTS.denoise  # type: ignore[assignment]
-    dry_run: bool = Field(False, description="do everything but send; show what would be sent")
-    force: bool = Field(False, description="send requests held because their outcome is unknown")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=64)
-    cpu_pool: bool = Field(True, description="prepare clips in a local process pool")
-    report: bool = True
-    progress_bar: bool = False
+    sample_rate: Literal[16000, 22050, 24000, 44100, 48000] = Field(
+        PREPARE_DEFAULTS.target_rate,  # type: ignore[arg-type]
+        description="Sample rate of the prepared clips, in Hz.",
+    )
+    denoise: Literal["auto", "always", "never"] = Field(
+        PREPARE_DEFAULTS.denoise,  # type: ignore[arg-type]
+        description="Denoise clips: 'auto' only when the noise floor is high, 'always', or 'never'.",
+    )
+    dry_run: bool = Field(
+        False, description="Do everything but send; show what would be sent to each provider."
+    )
+    force: bool = Field(
+        False,
+        description="Send requests held because an earlier attempt's outcome is unknown "
+        "(may create a duplicate voice).",
+    )
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        le=64,
+        description="CPU worker processes for preparing clips (default: the number of cores).",
+    )
+    cpu_pool: bool = Field(
+        True,
+        description="Prepare clips in a local process pool (off when the task runner is Dask).",
+    )
+    report: bool = Field(True, description="Write the HTML report and link it as an artifact.")
+    progress_bar: bool = Field(False, description="Draw a progress bar on the terminal.")
+    provider_limits: Literal["auto", "process", "server"] = Field(
+        "auto",
+        description="Where each provider's concurrency cap (VOXCLONE_<PROVIDER>_CONCURRENCY, "
+        "default 4) is held: 'process' = this process only; 'server' = Prefect global "
+        "concurrency limits named provider:<name>, shared by every process on this Prefect "
+        "server; 'auto' = 'server' when tasks run outside the flow's process (Dask) or the run "
+        "was started by a deployment, else 'process'.",
+    )
