@@ -235,6 +235,12 @@ def clone_voices(
     """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe.
 
     Returns the run summary as a dict, or a Failed state carrying it when any clone did not settle.
+
+    Args:
+        inbox: Folder with one sub-folder per voice (default: the inbox under VOXCLONE_DATA_DIR).
+        providers: The voice-cloning providers to clone every voice on.
+        options: Loudness, sample rate, denoising and how the run sends.
+        manifest: A TOML file listing voices whose clips live anywhere on disk (instead of inbox).
     """
     inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
