@@ -97,7 +97,16 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
             args, cpu_pool=cpu_pool, progress_bar=not getattr(args, "json", False), **extra
         )
     )
-    return flow(inbox=inbox, providers=args.providers, options=options, manifest=manifest)
+    state = flow(
+        inbox=inbox, providers=args.providers, options=options, manifest=manifest, return_state=True
+    )
+    # A Failed run (some clone did not settle) still carries its summary, so the tables print.
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if state.is_failed() and state.message:
+        print(f"voxclone run: {state.message}", file=sys.stderr)
+    return result
 
 
 def print_run(run: dict, out: TextIO | None = None) -> None:
@@ -112,6 +121,11 @@ def print_run(run: dict, out: TextIO | None = None) -> None:
         print(f"refused: {p['path']}: {p['reason']}", file=out)
     if run.get("report"):
         print(f"\nReport: {run['report']}", file=out)
+    elif not run.get("changed", True):
+        last = run.get("last_report")
+        print("\nNothing changed since the last run; no new report.", file=out)
+        if last:
+            print(f"Last report: {last}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:

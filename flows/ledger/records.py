@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from flows.ledger import store
 from flows.ledger.claims import now
-from flows.ledger.schema import clone_attempts, prepared, provider_voices, runs, sources, takes
+from flows.ledger.schema import answers as answers_table
+from flows.ledger.schema import (
+    clone_attempts,
+    prepared,
+    provider_voices,
+    runs,
+    source_files,
+    sources,
+    takes,
+)
 
 # --- sources, prepared clips, takes ---------------------------------------------------------
 
@@ -48,6 +61,27 @@ def find_prepared(eng: sa.Engine, source_sha: str, settings_hash: str) -> dict[s
             )
         ).first()
     return dict(row._mapping) if row else None
+
+
+def find_prepared_many(
+    eng: sa.Engine, source_shas: list[str], settings_hash: str
+) -> dict[str, dict[str, Any]]:
+    """Prepared rows by source sha, each with its source's metrics, in a few queries."""
+    out: dict[str, dict[str, Any]] = {}
+    with eng.connect() as c:
+        for chunk in _chunks(sorted(set(source_shas))):
+            for r in c.execute(
+                sa.select(prepared).where(
+                    prepared.c.source_sha256.in_(chunk), prepared.c.settings_hash == settings_hash
+                )
+            ):
+                out[r.source_sha256] = dict(r._mapping)
+            for r in c.execute(
+                sa.select(sources.c.sha256, sources.c.metrics).where(sources.c.sha256.in_(chunk))
+            ):
+                if r.sha256 in out:
+                    out[r.sha256]["source_metrics"] = r.metrics
+    return out
 
 
 def record_prepared(eng: sa.Engine, row: dict[str, Any]) -> None:
@@ -135,3 +169,99 @@ def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
             for r in c.execute(sa.select(sources).where(sources.c.sha256.in_(source_shas)))
         ]
     return {"voice": voice, "attempt": att, "takes": take_rows, "clips": clips, "sources": src}
+
+
+# --- what makes a no-op rerun cheap ---------------------------------------------------------
+
+
+def _chunks(items: list, n: int = 500) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def source_hashes(eng: sa.Engine, paths: list[Path]) -> dict[str, str | OSError]:
+    """sha256 per path, read from the ledger when (size, mtime_ns) are unchanged, else hashed now.
+
+    A file that cannot be read maps to its OSError, so the caller can name it and go on.
+    """
+    stats: dict[str, os.stat_result | OSError] = {}
+    for p in paths:
+        try:
+            stats[str(p)] = p.stat()
+        except OSError as e:
+            stats[str(p)] = e
+    known: dict[str, tuple[int, int, str]] = {}
+    with eng.connect() as c:
+        for chunk in _chunks(list(stats)):
+            for r in c.execute(sa.select(source_files).where(source_files.c.path.in_(chunk))):
+                known[r.path] = (r.size, r.mtime_ns, r.sha256)
+    out: dict[str, str | OSError] = {}
+    fresh = []
+    for path, st in stats.items():
+        if isinstance(st, OSError):
+            out[path] = st
+            continue
+        hit = known.get(path)
+        if hit and hit[:2] == (st.st_size, st.st_mtime_ns):
+            out[path] = hit[2]
+            continue
+        try:
+            out[path] = store.sha256_file(Path(path))
+        except OSError as e:
+            out[path] = e
+            continue
+        fresh.append(
+            {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": out[path]}
+        )
+    if fresh:
+        with eng.begin() as c:
+            c.execute(
+                source_files.delete().where(source_files.c.path.in_([f["path"] for f in fresh]))
+            )
+            c.execute(source_files.insert(), [{**f, "seen_at": now()} for f in fresh])
+    return out
+
+
+def answers(eng: sa.Engine, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
+    """Settled results by fingerprint, only where the provider voice they name is still recorded."""
+    found: dict[str, dict[str, Any]] = {}
+    with eng.connect() as c:
+        for chunk in _chunks(fingerprints):
+            query = (
+                sa.select(answers_table.c.fingerprint, answers_table.c.result)
+                .join(
+                    provider_voices,
+                    sa.and_(
+                        provider_voices.c.provider == answers_table.c.provider,
+                        provider_voices.c.voice_id == answers_table.c.voice_id,
+                    ),
+                )
+                .where(answers_table.c.fingerprint.in_(chunk))
+            )
+            found.update({r.fingerprint: r.result for r in c.execute(query)})
+    return found
+
+
+def record_answer(eng: sa.Engine, fingerprint: str, result: dict[str, Any]) -> None:
+    with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
+        c.execute(
+            answers_table.insert().values(
+                fingerprint=fingerprint,
+                voice=result["voice"],
+                provider=result["provider"],
+                voice_id=result["voice_id"],
+                result=result,
+                created_at=now(),
+            )
+        )
+
+
+def last_report(eng: sa.Engine) -> str | None:
+    with eng.connect() as c:
+        row = c.execute(
+            sa.select(runs.c.report_path)
+            .where(runs.c.report_path.is_not(None))
+            .order_by(runs.c.finished_at.desc())
+            .limit(1)
+        ).first()
+    return row[0] if row else None

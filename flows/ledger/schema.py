@@ -105,3 +105,27 @@ runs = sa.Table(
     sa.Column("report_path", sa.Text),
     sa.Column("summary", sa.JSON),
 )
+
+# Source hashes by (path, size, mtime_ns): an unchanged file is not read again to learn its hash.
+source_files = sa.Table(
+    "source_files",
+    metadata,
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A settled voice × provider, keyed by everything that decides it (sources, settings, pipeline
+# version, voice fields, provider options and base URL): a rerun with the same key is answered here.
+answers = sa.Table(
+    "answers",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("voice", sa.String(200), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("voice_id", sa.String(200), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -5,10 +5,9 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -17,57 +16,81 @@ from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import secrets
 from flows.pipeline.inbox import VoiceSpec
+from flows.records import CloneResult, PreparedClip, Take, TakePart
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
+if TYPE_CHECKING:
+    from audio.takes import Clip
 
-def assemble(
-    spec: VoiceSpec, provider: str, clips: list[dict[str, Any]], store_root: Path
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Build and store the provider's takes from the voice's prepared clips; return takes and verdict."""
+
+def fingerprint(spec: VoiceSpec, provider: str, source_shas: list[str], settings_hash: str) -> str:
+    """Everything that decides a voice × provider: when it is unchanged, the answer is too."""
+    return ledger.stable_hash(
+        [
+            spec.slug,
+            provider,
+            providers.base_url_of(provider),
+            spec.name,
+            spec.language,
+            spec.description,
+            spec.gender,
+            spec.options.get(provider, {}),
+            sorted(source_shas),
+            settings_hash,
+        ]
+    )
+
+
+def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
+    """Read a voice's prepared clips from the store once; every provider's takes are cut from these."""
     import soundfile as sf
 
-    from audio import encode
-    from audio.metrics import measure
-    from audio.profiles import PROFILES
     from audio.takes import Clip
-    from audio.takes import assemble as assemble_takes
-    from audio.types import Audio, Metrics
-    from audio.verdict import judge
+    from audio.types import Audio
 
     inputs = []
     for clip in clips:
-        samples, rate = sf.read(
-            io.BytesIO(store.get(clip["prepared_sha256"], "wav", store_root)), dtype="float32"
-        )
+        assert clip.prepared_sha256 and clip.metrics, f"{clip.path}: not prepared"
+        data = store.get(clip.prepared_sha256, "wav", store_root)
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32")
         inputs.append(
             Clip(
-                id=clip["prepared_sha256"],
-                audio=Audio(samples, rate, clip["path"]),
-                speech=[tuple(s) for s in clip["speech"]],
-                metrics=Metrics(**clip["metrics"]),
+                id=clip.prepared_sha256,
+                audio=Audio(samples, rate, clip.path),
+                speech=list(clip.speech),
+                metrics=clip.metrics,
             )
         )
+    return inputs
+
+
+def assemble(
+    provider: str, inputs: list[Clip], store_root: Path
+) -> tuple[list[Take], dict[str, Any]]:
+    """Build and store the provider's takes from the voice's loaded clips; return takes and verdict."""
+    from audio import encode
+    from audio.metrics import measure
+    from audio.profiles import PROFILES
+    from audio.takes import assemble as assemble_takes
+    from audio.verdict import judge
+
     profile = PROFILES[provider]
-    built = assemble_takes(inputs, profile)
     takes, metrics, sizes = [], [], []
-    for take in built:
+    for take in assemble_takes(inputs, profile):
         data = encode.encode(take.audio, "wav")
         sha = store.put(data, "wav", store_root)
         m = measure(take.audio)
         metrics.append(m)
         sizes.append(len(data))
         takes.append(
-            {
-                "sha256": sha,
-                "format": "wav",
-                "bytes": len(data),
-                "duration_s": round(take.audio.duration, 3),
-                "metrics": dataclasses.asdict(m),
-                "parts": [
-                    {"prepared_sha256": p.clip_id, "start_s": p.start_s, "end_s": p.end_s}
-                    for p in take.parts
-                ],
-            }
+            Take(
+                sha256=sha,
+                format="wav",
+                bytes=len(data),
+                duration_s=round(take.audio.duration, 3),
+                metrics=m,
+                parts=tuple(TakePart(p.clip_id, p.start_s, p.end_s) for p in take.parts),
+            )
         )
     verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
     if verdict is None:
@@ -115,6 +138,33 @@ def clone_once(
     eng: sa.Engine,
     spec: VoiceSpec,
     provider: str,
+    takes: list[Take],
+    verdict: dict[str, Any],
+    store_root: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    flow_run_id: str | None = None,
+) -> CloneResult:
+    """Claim, reconcile, send and record; returns one row of the result table."""
+    row = _clone_once(
+        eng,
+        spec,
+        provider,
+        [t.to_dict() for t in takes],
+        verdict,
+        store_root,
+        dry_run=dry_run,
+        force=force,
+        flow_run_id=flow_run_id,
+    )
+    return CloneResult.from_dict(row)
+
+
+def _clone_once(
+    eng: sa.Engine,
+    spec: VoiceSpec,
+    provider: str,
     takes: list[dict[str, Any]],
     verdict: dict[str, Any],
     store_root: Path,
@@ -123,7 +173,6 @@ def clone_once(
     force: bool = False,
     flow_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Claim, reconcile, send and record; returns one row of the result table."""
     result: dict[str, Any] = {
         "voice": spec.slug,
         "provider": provider,

@@ -1,4 +1,10 @@
-"""The clone_voices flow: prepare every clip, judge, assemble per-provider takes, clone, record."""
+"""The clone_voices flow: prepare every clip, judge, assemble per-provider takes, clone, record.
+
+A voice × provider whose inputs are unchanged since it settled is answered from the ledger before
+any task is submitted. A voice's clone tasks start as soon as its own clips are prepared. A clip
+or clone that fails is a Failed task run and the others go on; the run ends Failed when any voice ×
+provider did not settle, after everything is written.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,19 @@ import functools
 import multiprocessing
 import subprocess
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from collections import defaultdict
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import config, ledger
@@ -26,53 +34,49 @@ from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import PIPELINE_VERSION, prepare_file, settings_dict, warm_up
+from flows.records import CloneResult, PreparedClip, Take
 from flows.report import summary
 
-# The process pool lives for one flow run; tasks in the same process reach it through this name.
-_pool: ProcessPoolExecutor | None = None
+if TYPE_CHECKING:
+    from audio.takes import Clip
 
 
 @task(task_run_name="prepare/{voice}/{clip_name}", cache_policy=NO_CACHE)
-def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_root: str) -> dict:
-    """One clip end to end on the CPU; reuses the ledger's result when this exact work was done."""
+def prepare_clip(
+    voice: str,
+    clip_name: str,
+    path: str,
+    settings: dict,
+    store_root: str,
+    source_sha256: str | None = None,
+    work: Future | None = None,
+) -> PreparedClip | State:
+    """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
+
+    `work` is the CPU job already queued in the run's process pool (in voice order, so one voice
+    is ready early); without it the clip is prepared in this thread.
+
+    A clip that cannot be prepared ends as a Failed task run whose message names the file and
+    why; its record (status "error") is the state's data so the run can still list it.
+    """
     logger = get_run_logger()
-    clip: dict[str, Any] = {
-        "voice": voice,
-        "clip": clip_name,
-        "path": path,
-        "status": "ok",
-        "error": None,
-    }
+    clip = PreparedClip(voice=voice, clip=clip_name, path=path)
     eng = ledger.engine()
     try:
-        sha = store.sha256_file(Path(path))
+        sha = source_sha256 or store.sha256_file(Path(path))
     except OSError as e:
-        logger.error("%s: cannot read: %s", path, e)
-        return {**clip, "status": "error", "error": f"{path}: cannot read: {e}"}
+        return _refused(clip, f"{path}: cannot read: {e}")
     settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
-    clip["source_sha256"] = sha
     done = ledger.find_prepared(eng, sha, settings_hash)
     if done and store.path_for(done["sha256"], "wav", Path(store_root)).exists():
         logger.info("%s: already prepared as %s", clip_name, done["sha256"][:12])
-        return {
-            **clip,
-            "reused": True,
-            "prepared_sha256": done["sha256"],
-            "metrics": done["metrics"],
-            "source_metrics": ledger.source_metrics(eng, sha),
-            "steps": done["steps"],
-            "speech": done["speech"],
-        }
+        return _from_ledger(clip, sha, done, ledger.source_metrics(eng, sha))
     try:
-        if _pool is not None:
-            out = _pool.submit(prepare_file, path, settings, store_root).result()
-        else:
-            out = prepare_file(path, settings, store_root)
+        out = work.result() if work is not None else prepare_file(path, settings, store_root)
     except Exception as e:  # a bad recording must not stop the run; say which file and why
-        reason = str(e) if type(e).__name__ == "AudioError" else f"{path}: {type(e).__name__}: {e}"
-        logger.error("%s", reason)
         logger.debug("%s", traceback.format_exc())
-        return {**clip, "status": "error", "error": reason}
+        reason = str(e) if type(e).__name__ == "AudioError" else f"{path}: {type(e).__name__}: {e}"
+        return _refused(clip, reason, sha)
     from audio.versions import versions
 
     info = out["source"]
@@ -103,35 +107,66 @@ def prepare_clip(voice: str, clip_name: str, path: str, settings: dict, store_ro
             "code_version": _code_version(),
         },
     )
-    return {
-        **clip,
-        "reused": False,
-        **{k: out[k] for k in ("prepared_sha256", "metrics", "source_metrics", "steps", "speech")},
-    }
+    return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
+
+
+def _refused(clip: PreparedClip, reason: str, sha: str | None = None) -> State:
+    record = PreparedClip(clip.voice, clip.clip, clip.path, "error", reason, source_sha256=sha)
+    return Failed(message=reason, data=record)
+
+
+def _from_ledger(
+    clip: PreparedClip, sha: str, row: dict[str, Any], source_metrics: dict | None
+) -> PreparedClip:
+    return PreparedClip.from_dict(
+        {
+            **clip.to_dict(),
+            "source_sha256": sha,
+            "reused": True,
+            "prepared_sha256": row["sha256"],
+            "metrics": row["metrics"],
+            "source_metrics": source_metrics,
+            "steps": row["steps"],
+            "speech": row["speech"],
+        }
+    )
+
+
+@task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
+def load_voice(voice: str, clips: list[PreparedClip], store_root: str) -> list[Clip] | str:
+    """Runs once per voice, after all its clips are prepared and before any clone task starts.
+
+    Reads the prepared clips once; every provider's takes are cut from these. Per-voice checks
+    (one speaker per voice, intruder clips left out) belong here, on `inputs`. Returns the reason
+    as a string instead of raising, so the clone tasks waiting on it fail with that reason.
+    """
+    try:
+        inputs = cloning.load_clips(clips, Path(store_root))
+    except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
+        get_run_logger().debug("%s", traceback.format_exc())
+        return f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}"
+    return inputs
 
 
 @task(task_run_name="clone/{provider}/{voice}", cache_policy=NO_CACHE)
 def clone_voice(
-    voice: str, provider: str, spec: VoiceSpec, clips: list[dict], options: dict, store_root: str
-) -> dict:
-    """Takes, QC and at most one clone request for this voice on this provider."""
+    voice: str,
+    provider: str,
+    spec: VoiceSpec,
+    inputs: list[Clip] | str,
+    options: dict,
+    store_root: str,
+    fingerprint: str,
+) -> CloneResult | State:
+    """Takes, QC and at most one clone request; Failed (with the reason) unless it settled."""
     logger = get_run_logger()
     eng = ledger.engine()
     try:
-        takes, verdict = cloning.assemble(spec, provider, clips, Path(store_root))
+        if isinstance(inputs, str):
+            raise RuntimeError(inputs)
+        takes, verdict = cloning.assemble(provider, inputs, Path(store_root))
         for take in takes:
-            ledger.record_take(
-                eng,
-                {
-                    "sha256": take["sha256"],
-                    "provider": provider,
-                    "voice": voice,
-                    "format": take["format"],
-                    "bytes": take["bytes"],
-                    "parts": take["parts"],
-                    "metrics": take["metrics"],
-                },
-            )
+            ledger.record_take(eng, _take_row(take, provider, voice))
         result = cloning.clone_once(
             eng,
             spec,
@@ -144,28 +179,20 @@ def clone_voice(
             flow_run_id=_run_id(),
         )
     except Exception as e:  # one provider failing must not stop the others
-        logger.error("clone/%s/%s failed: %s", provider, voice, e)
         logger.debug("%s", traceback.format_exc())
-        return {
-            "voice": voice,
-            "provider": provider,
-            "status": "failed",
-            "voice_id": None,
-            "preview_url": None,
-            "verdict": None,
-            "reasons": [],
-            "error": str(e),
-            "takes": [],
-        }
-    log = logger.warning if result["status"] in ("failed", "held", "busy") else logger.info
-    log(
-        "clone/%s/%s: %s %s",
-        provider,
-        voice,
-        result["status"],
-        result["error"] or result["voice_id"] or "",
-    )
+        result = CloneResult(voice, provider, "failed", error=str(e))
+    if result.voice_id and result.status in ("created", "reconciled", "exists"):
+        ledger.record_answer(eng, fingerprint, result.to_dict())
+    if not result.settled:
+        return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
+    logger.info("clone/%s/%s: %s %s", provider, voice, result.status, result.voice_id or "")
     return result
+
+
+def _take_row(take: Take, provider: str, voice: str) -> dict[str, Any]:
+    row = take.to_dict()
+    del row["duration_s"]  # the ledger derives it from the metrics
+    return {**row, "provider": provider, "voice": voice}
 
 
 def _run_name() -> str:
@@ -185,9 +212,11 @@ def clone_voices(
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
-) -> dict[str, Any]:
-    """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe."""
-    global _pool
+) -> dict[str, Any] | State:
+    """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe.
+
+    Returns the run summary as a dict, or a Failed state carrying it when any clone did not settle.
+    """
     inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
     run_id = _run_id()
@@ -204,74 +233,221 @@ def clone_voices(
         ceiling_dbtp=options.ceiling_dbtp,
         denoise=options.denoise,
     )
-    pairs = [(s, p) for s in specs for p in providers if s.providers is None or p in s.providers]
-    n_clips = sum(len(s.clips) for s in specs)
-    progress = RunProgress(n_clips + len(pairs), "preparing and cloning", options.progress_bar)
-    if options.cpu_pool and n_clips > 1 and options.workers > 1:
-        _pool = ProcessPoolExecutor(
-            max_workers=min(options.workers, n_clips),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=warm_up,
-        )
-    try:
-        futures = [
-            prepare_clip.submit(s.slug, clip.name, str(clip), settings, store_root)
-            for s in specs
-            for clip in s.clips
-        ]
-        clips: list[dict] = []
-        for future in as_completed(futures):
-            clip = future.result()
-            clips.append(clip)
-            progress.advance(f"prepared {clip['voice']}/{clip['clip']}")
-    finally:
-        if _pool is not None:
-            _pool.shutdown(cancel_futures=True)
-            _pool = None
-    clips.sort(key=lambda c: (c["voice"], c["clip"]))
-    by_voice = {
-        s.slug: [c for c in clips if c["voice"] == s.slug and c["status"] == "ok"] for s in specs
+    settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
+    wanted = {
+        s.slug: [p for p in providers if s.providers is None or p in s.providers] for s in specs
     }
-    flags = {"dry_run": options.dry_run, "force": options.force}
-    clone_futures = [
-        clone_voice.submit(s.slug, p, s, by_voice[s.slug], flags, store_root) for s, p in pairs
-    ]
-    results = []
-    for future in as_completed(clone_futures):
-        result = future.result()
-        results.append(result)
-        progress.advance(f"{result['status']} {result['provider']}/{result['voice']}")
-    progress.close()
-    results.sort(key=lambda r: (r["voice"], r["provider"]))
 
+    # 1. Answer from the ledger every voice × provider whose inputs have not changed.
+    hashes = ledger.source_hashes(eng, [c for s in specs for c in s.clips])
+    fingerprints = {
+        (s.slug, p): cloning.fingerprint(s, p, _shas(s, hashes), settings_hash)
+        for s in specs
+        for p in wanted[s.slug]
+    }
+    answered = ledger.answers(eng, list(fingerprints.values()))
+    results: dict[tuple[str, str], CloneResult] = {
+        pair: CloneResult.from_dict(
+            {**answered[fp], "status": "exists", "answered_from_ledger": True}
+        )
+        for pair, fp in fingerprints.items()
+        if fp in answered
+    }
+    open_providers = {
+        s.slug: [p for p in wanted[s.slug] if (s.slug, p) not in results] for s in specs
+    }
+    clips, to_prepare = _clips_known(eng, specs, open_providers, hashes, settings_hash)
+
+    # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
+    n_clones = sum(len(v) for v in open_providers.values())
+    progress = RunProgress(
+        len(to_prepare) + n_clones, "preparing and cloning", options.progress_bar
+    )
+    flags = {"dry_run": options.dry_run, "force": options.force}
+    by_slug = {s.slug: s for s in specs}
+    ready: dict[str, list[PreparedClip]] = defaultdict(list)
+    remaining = defaultdict(int)
+    for spec, _ in to_prepare:
+        remaining[spec.slug] += 1
+    clone_futures: dict[PrefectFuture, tuple[str, str]] = {}
+
+    def voice_prepared(spec: VoiceSpec) -> None:
+        if not open_providers[spec.slug]:
+            return
+        inputs = load_voice.submit(spec.slug, [c for c in ready[spec.slug] if c.ok], store_root)
+        for p in open_providers[spec.slug]:
+            future = clone_voice.submit(
+                spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
+            )
+            clone_futures[future] = (spec.slug, p)
+
+    pool = _process_pool(options, len(to_prepare))
+    try:
+        work = _queue_work(pool, eng, to_prepare, hashes, settings, settings_hash, store_root)
+        futures = {
+            prepare_clip.submit(
+                spec.slug,
+                path.name,
+                str(path),
+                settings,
+                store_root,
+                _sha(hashes, path),
+                work.get(_sha(hashes, path) or ""),
+            ): (spec, path)
+            for spec, path in to_prepare
+        }
+        for spec in specs:
+            if remaining[spec.slug] == 0:
+                voice_prepared(spec)
+        for future in as_completed(list(futures)):
+            spec, path = futures[future]
+            clip = _prepared(future, spec, path)
+            clips.append(clip)
+            ready[spec.slug].append(clip)
+            progress.advance(f"prepared {clip.voice}/{clip.clip}")
+            remaining[spec.slug] -= 1
+            if remaining[spec.slug] == 0:
+                voice_prepared(by_slug[spec.slug])
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    for future in as_completed(list(clone_futures)):
+        voice, provider = clone_futures[future]
+        result = _cloned(future, voice, provider)
+        results[(voice, provider)] = result
+        progress.advance(f"{result.status} {provider}/{voice}")
+    progress.close()
+
+    # 3. Write the summary, the artifacts and (when anything changed) the report.
     run = summary.build(
         run_id,
         started,
         manifest or inbox,
         list(providers),
         options.dry_run,
-        clips,
-        results,
+        sorted(clips, key=lambda c: (c.voice, c.clip)),
+        [results[k] for k in sorted(results)],
         problems,
+        changed=bool(clone_futures),
     )
     report_path = None
-    if options.report:
-        report_path = summary.write_html(run, config.reports_dir() / f"{run_id}.html", store_root)
+    if options.report and run.changed:
+        report_path = summary.write_html(
+            run.to_dict(), config.reports_dir() / f"{run_id}.html", store_root
+        )
         create_link_artifact(
             link=report_path.resolve().as_uri(), link_text="HTML report", key="clone-voices-report"
         )
+    elif not run.changed:
+        run = summary.unchanged(run, ledger.last_report(eng))
+    out = {**run.to_dict(), "report": str(report_path) if report_path else None}
     create_table_artifact(
-        table=summary.clip_rows(run, list(providers)), key="qc-per-clip", description="QC per clip"
+        table=summary.clip_rows(out, list(providers)), key="qc-per-clip", description="QC per clip"
     )
     create_table_artifact(
-        table=summary.result_rows(run),
+        table=summary.result_rows(out),
         key="clone-results",
         description="result per voice × provider",
     )
-    create_markdown_artifact(markdown=summary.markdown(run, report_path), key="run-summary")
-    run["report"] = str(report_path) if report_path else None
-    ledger.finish_run(eng, run_id, run["report"], summary.counts(run))
-    return run
+    create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
+    ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
+    unsettled = run.unsettled
+    if unsettled:
+        message = (
+            f"{len(unsettled)} of {len(run.results)} clones failed; see the clone-results artifact"
+        )
+        logger.error("%s", message)
+        return Failed(message=message, data=out)
+    return out
+
+
+def _shas(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:
+    return [str(hashes.get(str(c))) for c in spec.clips]
+
+
+def _sha(hashes: dict[str, str | OSError], path: Path) -> str | None:
+    sha = hashes.get(str(path))
+    return sha if isinstance(sha, str) else None
+
+
+def _clips_known(
+    eng: Any,
+    specs: list[VoiceSpec],
+    open_providers: dict[str, list[str]],
+    hashes: dict[str, str | OSError],
+    settings_hash: str,
+) -> tuple[list[PreparedClip], list[tuple[VoiceSpec, Path]]]:
+    """Clip records of settled voices straight from the ledger; the rest are to be prepared."""
+    settled = [s for s in specs if not open_providers[s.slug]]
+    rows = ledger.find_prepared_many(
+        eng, [_sha(hashes, c) or "" for s in settled for c in s.clips], settings_hash
+    )
+    known, to_prepare = [], []
+    for spec in specs:
+        for path in spec.clips:
+            row = rows.get(_sha(hashes, path) or "") if not open_providers[spec.slug] else None
+            if row is None:
+                to_prepare.append((spec, path))
+                continue
+            clip = PreparedClip(spec.slug, path.name, str(path))
+            known.append(_from_ledger(clip, row["source_sha256"], row, row.get("source_metrics")))
+    return known, to_prepare
+
+
+def _queue_work(
+    pool: Executor | None,
+    eng: Any,
+    to_prepare: list[tuple[VoiceSpec, Path]],
+    hashes: dict[str, str | OSError],
+    settings: dict,
+    settings_hash: str,
+    store_root: str,
+) -> dict[str, Future]:
+    """Queue the CPU work in voice order, once per distinct source, skipping what the ledger has.
+
+    Queued here rather than from the tasks' threads, whose start order is arbitrary: the first
+    voice's clips finish first and its clones start while later voices are still being prepared.
+    """
+    if pool is None:
+        return {}
+    shas = [sha for _, path in to_prepare if (sha := _sha(hashes, path))]
+    done = ledger.find_prepared_many(eng, shas, settings_hash)
+    work: dict[str, Future] = {}
+    for _, path in to_prepare:
+        sha = _sha(hashes, path)
+        if sha and sha not in done and sha not in work:
+            work[sha] = pool.submit(prepare_file, str(path), settings, store_root)
+    return work
+
+
+def _process_pool(options: RunOptions, n_clips: int) -> ProcessPoolExecutor | None:
+    """A pool for this run only (no global two runs in one process could share)."""
+    if not (options.cpu_pool and n_clips > 1 and options.workers > 1):
+        return None
+    return ProcessPoolExecutor(
+        max_workers=min(options.workers, n_clips),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=warm_up,
+    )
+
+
+def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedClip:
+    future.wait()
+    state = future.state
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, PreparedClip):
+        return value
+    reason = state.message or f"{path}: {value}"
+    return PreparedClip(spec.slug, path.name, str(path), "error", reason)
+
+
+def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:
+    future.wait()
+    state = future.state
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, CloneResult):
+        return value
+    return CloneResult(voice, provider, "failed", error=state.message or str(value))
 
 
 def _run_id() -> str:

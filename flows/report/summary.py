@@ -18,6 +18,7 @@ from rich.text import Text
 
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
+from flows.records import SETTLED, CloneResult, PreparedClip, RunSummary
 
 PIPE_WIDTH = 160  # columns when printing to a file or a pipe (no terminal to ask)
 
@@ -39,40 +40,45 @@ def build(
     inbox: str,
     providers: list[str],
     dry_run: bool,
-    clips: list[dict],
-    results: list[dict],
+    clips: list[PreparedClip],
+    results: list[CloneResult],
     problems: list[Problem],
-) -> dict[str, Any]:
-    clips = [{**c, "verdicts": clip_verdicts(c, providers)} for c in clips]
-    return {
-        "title": f"clone-voices · {Path(inbox).name} · {started:%Y-%m-%d %H:%M} UTC",
-        "flow_run_id": run_id,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inbox": inbox,
-        "providers": providers,
-        "dry_run": dry_run,
-        "clips": clips,
-        "results": results,
-        "problems": [dataclasses.asdict(p) for p in problems],
-    }
+    *,
+    changed: bool = True,
+) -> RunSummary:
+    return RunSummary(
+        title=f"clone-voices · {Path(inbox).name} · {started:%Y-%m-%d %H:%M} UTC",
+        flow_run_id=run_id,
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        inbox=inbox,
+        providers=tuple(providers),
+        dry_run=dry_run,
+        clips=tuple(dataclasses.replace(c, verdicts=clip_verdicts(c, providers)) for c in clips),
+        results=tuple(results),
+        problems=tuple({"path": p.path, "reason": p.reason} for p in problems),
+        changed=changed,
+    )
 
 
-def clip_verdicts(clip: dict, providers: list[str]) -> dict[str, dict]:
+def unchanged(run: RunSummary, last_report: str | None) -> RunSummary:
+    """A run that changed nothing writes no report; it points at the last one instead."""
+    return dataclasses.replace(run, changed=False, last_report=last_report)
+
+
+def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
     """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
-    if clip["status"] != "ok":
+    if not clip.ok or clip.metrics is None:
         return {}
     from audio.profiles import PROFILES
-    from audio.types import Metrics
     from audio.verdict import judge
 
-    metrics = Metrics(**clip["metrics"])
     out = {}
     for provider in providers:
         quality_only = dataclasses.replace(
             PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
         )
-        verdict = judge(metrics, quality_only)
+        verdict = judge(clip.metrics, quality_only)
         out[provider] = {"level": verdict.level, "reasons": list(verdict.reasons)}
     return out
 
@@ -83,6 +89,7 @@ def counts(run: dict) -> dict[str, Any]:
         "clips_failed": sum(c["status"] != "ok" for c in run["clips"]),
         "problems": len(run["problems"]),
         "results": dict(Counter(r["status"] for r in run["results"])),
+        "changed": run.get("changed", True),
     }
 
 
@@ -91,7 +98,7 @@ def failed(run: dict) -> bool:
     return bool(
         run["problems"]
         or any(c["status"] != "ok" for c in run["clips"])
-        or any(r["status"] in ("failed", "held", "busy") for r in run["results"])
+        or any(r["status"] not in SETTLED for r in run["results"])
     )
 
 
@@ -201,6 +208,12 @@ def markdown(run: dict, report: Path | None) -> str:
     )
     if report:
         lines.append(f"Report: `{report}`")
+    elif not run.get("changed", True):
+        last = run.get("last_report")
+        lines.append(
+            "Nothing changed since the last run: every voice × provider was answered from the ledger."
+            + (f" Last report: `{last}`" if last else "")
+        )
     lines += ["", "| voice | provider | status | voice id | why |", "|---|---|---|---|---|"]
     for r in run["results"]:
         why = (r["error"] or "; ".join(r["reasons"])).replace("|", "\\|").replace("\n", " ")

@@ -63,9 +63,14 @@ class FaultInjector:
         self, fault: Fault, provider: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         kind = fault.kind
-        if kind in ("429", "500", "503"):
+        if kind in ("400", "429", "500", "503"):
             status = int(kind)
-            messages = {429: "Too many requests", 500: "Internal server error", 503: "Unavailable"}
+            messages = {
+                400: "Request refused by the emulator",
+                429: "Too many requests",
+                500: "Internal server error",
+                503: "Unavailable",
+            }
             response = common.error(provider, status, messages[status], f"emulated_{status}")
             if status == 429:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"

@@ -13,7 +13,7 @@ PREFIXES: dict[str, str] = {
     "elevenlabs": "/elevenlabs",
     "cartesia": "/cartesia",
 }
-FAULT_KINDS = ("429", "500", "503", "delay", "drop", "malformed", "lost")
+FAULT_KINDS = ("400", "429", "500", "503", "delay", "drop", "malformed", "lost")
 
 
 @dataclass

@@ -45,21 +45,27 @@ def test_sigkill_mid_fan_out_then_rerun_creates_nothing_twice(
     prefect_api, env, inbox: Path, emulator, tmp_path: Path
 ) -> None:
     url = emulator.url
-    for provider in PROVIDERS:  # slow every answer down so the kill lands inside the fan-out
-        control.inject(url, provider, "delay", count=-1, delay_s=2.0)
+    # Slow every answer down so the kill lands inside the fan-out: one provider answers first and
+    # the others 2 s later, so some intent is still pending when the first voice appears.
+    for provider in PROVIDERS:
+        delay = 2.0 if provider == PROVIDERS[0] else 4.0
+        control.inject(url, provider, "delay", count=-1, delay_s=delay)
     log = tmp_path / "run1.log"
     proc = _start_run(env, prefect_api, inbox, log)
     _wait_for(lambda: sum(map(len, emulator_voices(url).values())) >= 1, 240, proc, log)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
     control.clear_faults(url)
-    time.sleep(2.5)  # let requests already inside the emulator finish creating their voices
+    time.sleep(4.5)  # let requests already inside the emulator finish creating their voices
 
     with ledger.engine().connect() as c:
         statuses = [r.status for r in c.execute(sa.select(clone_attempts.c.status))]
     assert "pending" in statuses, "the kill should leave at least one intent pending"
 
-    run = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    state = clone_voices(
+        inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2), return_state=True
+    )
+    run = state.result(raise_on_failure=False)  # Failed when Callers is held; still a summary
     results = {r["provider"]: r["status"] for r in run["results"]}
     voices = emulator_voices(url)
     for provider in LISTABLE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flow_cases import CLIPS, KEY, PROVIDERS, emulator_requests, emulator_voices
@@ -11,11 +12,32 @@ from flow_cases import CLIPS, KEY, PROVIDERS, emulator_requests, emulator_voices
 from flows import ledger
 from flows.pipeline.flow import clone_voices
 from flows.pipeline.options import RunOptions
+from flows.records import RunSummary
 from providers.emulator import control
+
+if TYPE_CHECKING:
+    from prefect.states import State
 
 
 def _by_provider(run: dict) -> dict[str, dict]:
     return {r["provider"]: r for r in run["results"]}
+
+
+def _run(**kw: object) -> tuple[dict, State]:
+    """The flow's summary and its final state (a Failed run still carries its summary)."""
+    state = clone_voices(**kw, return_state=True)
+    return state.result(raise_on_failure=False), state
+
+
+def _task_states(flow_run_id: str) -> dict[str, tuple[str, str | None]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {r.name: (r.state.type.value, r.state.message) for r in runs}
 
 
 def _artifact_keys(flow_run_id: str) -> set[str]:
@@ -83,7 +105,8 @@ def test_provider_faults_end_in_a_clean_result_table(
     control.inject(url, "althea", "500", count=1)
     control.inject(url, "elevenlabs", "lost", count=1)
     control.inject(url, "callers", "lost", count=1)
-    run = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    run, state = _run(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    assert state.is_failed() and state.message.startswith("2 of 6 clones failed")
     results = _by_provider(run)
     assert results["cartesia"]["status"] == "failed"
     assert "after 3 attempt(s)" in results["cartesia"]["error"]
@@ -100,7 +123,7 @@ def test_provider_faults_end_in_a_clean_result_table(
     control.clear_faults(url)
     sent_callers = control.state(url)["requests"]["callers"]
     again = _by_provider(
-        clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+        _run(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))[0]
     )
     assert again["callers"]["status"] == "held"
     assert control.state(url)["requests"]["callers"] == sent_callers
@@ -133,13 +156,74 @@ def test_a_missing_key_fails_that_provider_only_and_names_where_keys_come_from(
 ) -> None:
     monkeypatch.delenv("ANAM_API_KEY")
     results = _by_provider(
-        clone_voices(
-            inbox=str(inbox), providers=["anam", "cartesia"], options=RunOptions(workers=2)
-        )
+        _run(inbox=str(inbox), providers=["anam", "cartesia"], options=RunOptions(workers=2))[0]
     )
     assert results["anam"]["status"] == "failed"
     assert "set ANAM_API_KEY or a Prefect Secret block 'anam-api-key'" in results["anam"]["error"]
     assert results["cartesia"]["status"] == "created"
     assert (
         "anam" not in emulator_voices(emulator.url) or emulator_voices(emulator.url)["anam"] == []
+    )
+
+
+def test_a_refused_clone_and_a_bad_clip_are_failed_task_runs_and_the_rest_goes_on(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    (inbox / "breathe" / "zz-corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
+    control.inject(emulator.url, "cartesia", "400", count=-1)
+    run, state = _run(
+        inbox=str(inbox), providers=["elevenlabs", "cartesia"], options=RunOptions(workers=2)
+    )
+
+    assert state.is_failed()
+    assert state.message == "1 of 2 clones failed; see the clone-results artifact"
+    assert _by_provider(run)["elevenlabs"]["status"] == "created"
+    assert len(emulator_voices(emulator.url)["elevenlabs"]) == 1
+    tasks = _task_states(run["flow_run_id"])
+    kind, message = tasks["clone/cartesia/breathe"]
+    assert kind == "FAILED" and "Request refused by the emulator" in message
+    assert tasks["clone/elevenlabs/breathe"][0] == "COMPLETED"
+    kind, message = tasks["prepare/breathe/zz-corrupt.wav"]
+    assert kind == "FAILED" and "zz-corrupt.wav" in message
+    assert {tasks[f"prepare/breathe/{c}"][0] for c in CLIPS} == {"COMPLETED"}
+    # Everything was still written: the summary, the artifacts, the report.
+    assert RunSummary.from_dict(run).unsettled[0].provider == "cartesia"
+    assert Path(run["report"]).exists()
+    assert {"clone-results", "run-summary"} <= _artifact_keys(run["flow_run_id"])
+
+
+def test_a_rerun_with_nothing_changed_is_answered_from_the_ledger(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    import sqlalchemy as sa
+
+    from flows.ledger.schema import takes
+
+    providers = ["elevenlabs", "cartesia"]
+    first, state = _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))
+    assert state.is_completed() and first["report"]
+    with ledger.engine().connect() as c:
+        take_rows = c.execute(sa.select(sa.func.count()).select_from(takes)).scalar()
+    sent = emulator_requests(emulator.url)
+
+    again, state = _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))
+
+    assert state.is_completed()
+    assert emulator_requests(emulator.url) == sent
+    with ledger.engine().connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(takes)).scalar() == take_rows
+    names = set(_task_states(again["flow_run_id"]))
+    assert not {n for n in names if n.startswith(("clone/", "voice/", "prepare/"))}
+    assert {r["status"] for r in again["results"]} == {"exists"}
+    assert [r["voice_id"] for r in again["results"]] == [r["voice_id"] for r in first["results"]]
+    assert again["report"] is None and again["changed"] is False
+    assert again["last_report"] == first["report"]
+    assert [c["clip"] for c in again["clips"]] == [c["clip"] for c in first["clips"]]
+
+    # Touching one source (same bytes, new mtime) is still no change.
+    clip = inbox / "breathe" / CLIPS[0]
+    clip.write_bytes(clip.read_bytes())
+    assert (
+        _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))[0]["changed"]
+        is False
     )

@@ -1,0 +1,273 @@
+"""Typed records for what crosses a package seam: a prepared clip, a take, a clone result, a run.
+
+Small frozen dataclasses with their provenance (hashes of what they came from), in the spirit of
+lhotse's manifests. Each has one `to_dict` (the JSON shape users and the ledger see) and one
+`from_dict` that tolerates missing or unknown optional keys, so older ledger rows and newer
+metrics fields both load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from audio.types import Metrics, Step
+
+# A clone result that needs nothing more from anyone.
+SETTLED = ("created", "reconciled", "exists", "would-send", "skipped")
+
+
+def metrics_from_dict(d: dict[str, Any] | None) -> Metrics | None:
+    """Metrics from a stored row: unknown keys dropped, missing ones None (older rows)."""
+    if d is None:
+        return None
+    known = {f.name for f in dataclasses.fields(Metrics)}
+    values = {k: v for k, v in d.items() if k in known}
+    for f in dataclasses.fields(Metrics):
+        if f.name not in values and f.default is dataclasses.MISSING:
+            values[f.name] = None
+    return Metrics(**values)
+
+
+def _metrics_dict(m: Metrics | None) -> dict[str, Any] | None:
+    return None if m is None else dataclasses.asdict(m)
+
+
+def _step_from_dict(d: dict[str, Any]) -> Step:
+    return Step(
+        name=d["name"],
+        params=dict(d.get("params") or {}),
+        before=dict(d.get("before") or {}),
+        after=dict(d.get("after") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class PreparedClip:
+    """One source clip after the chain: where it came from, what was done, what it measures."""
+
+    voice: str
+    clip: str
+    path: str
+    status: str = "ok"  # "ok" or "error"
+    error: str | None = None
+    source_sha256: str | None = None
+    prepared_sha256: str | None = None
+    metrics: Metrics | None = None
+    source_metrics: Metrics | None = None
+    steps: tuple[Step, ...] = ()
+    speech: tuple[tuple[float, float], ...] = ()
+    reused: bool = False
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "voice": self.voice,
+            "clip": self.clip,
+            "path": self.path,
+            "status": self.status,
+            "error": self.error,
+            "source_sha256": self.source_sha256,
+            "reused": self.reused,
+            "prepared_sha256": self.prepared_sha256,
+            "metrics": _metrics_dict(self.metrics),
+            "source_metrics": _metrics_dict(self.source_metrics),
+            "steps": [dataclasses.asdict(s) for s in self.steps],
+            "speech": [list(s) for s in self.speech],
+            "verdicts": self.verdicts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreparedClip:
+        return cls(
+            voice=d["voice"],
+            clip=d["clip"],
+            path=d["path"],
+            status=d.get("status", "ok"),
+            error=d.get("error"),
+            source_sha256=d.get("source_sha256"),
+            prepared_sha256=d.get("prepared_sha256"),
+            metrics=metrics_from_dict(d.get("metrics")),
+            source_metrics=metrics_from_dict(d.get("source_metrics")),
+            steps=tuple(_step_from_dict(s) for s in d.get("steps") or ()),
+            speech=tuple((float(a), float(b)) for a, b in d.get("speech") or ()),
+            reused=bool(d.get("reused", False)),
+            verdicts=dict(d.get("verdicts") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class TakePart:
+    """Where in which prepared clip a stretch of a take came from."""
+
+    prepared_sha256: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Take:
+    """What one provider receives for one voice, stored content-addressed."""
+
+    sha256: str
+    format: str
+    bytes: int
+    duration_s: float
+    metrics: Metrics
+    parts: tuple[TakePart, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "format": self.format,
+            "bytes": self.bytes,
+            "duration_s": self.duration_s,
+            "metrics": dataclasses.asdict(self.metrics),
+            "parts": [dataclasses.asdict(p) for p in self.parts],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Take:
+        metrics = metrics_from_dict(d["metrics"])
+        assert metrics is not None
+        return cls(
+            sha256=d["sha256"],
+            format=d.get("format", "wav"),
+            bytes=int(d["bytes"]),
+            duration_s=float(d.get("duration_s") or metrics.duration_s),
+            metrics=metrics,
+            parts=tuple(TakePart(**p) for p in d.get("parts") or ()),
+        )
+
+    def ref(self) -> TakeRef:
+        return TakeRef(self.sha256, self.duration_s, self.bytes)
+
+
+@dataclass(frozen=True)
+class TakeRef:
+    """A take as the result table shows it."""
+
+    sha256: str
+    duration_s: float
+    bytes: int
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    """One voice on one provider: what happened and why."""
+
+    voice: str
+    provider: str
+    status: str
+    voice_id: str | None = None
+    preview_url: str | None = None
+    verdict: str | None = None
+    reasons: tuple[str, ...] = ()
+    error: str | None = None
+    takes: tuple[TakeRef, ...] = ()
+    request: dict[str, Any] | None = None  # a dry run shows what would be sent
+    answered_from_ledger: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.status in SETTLED
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "voice": self.voice,
+            "provider": self.provider,
+            "status": self.status,
+            "voice_id": self.voice_id,
+            "preview_url": self.preview_url,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "error": self.error,
+            "takes": [dataclasses.asdict(t) for t in self.takes],
+        }
+        if self.request is not None:
+            out["request"] = self.request
+        if self.answered_from_ledger:
+            out["answered_from_ledger"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CloneResult:
+        return cls(
+            voice=d["voice"],
+            provider=d["provider"],
+            status=d["status"],
+            voice_id=d.get("voice_id"),
+            preview_url=d.get("preview_url"),
+            verdict=d.get("verdict"),
+            reasons=tuple(d.get("reasons") or ()),
+            error=d.get("error"),
+            takes=tuple(
+                TakeRef(t["sha256"], float(t["duration_s"]), int(t["bytes"]))
+                for t in d.get("takes") or ()
+            ),
+            request=d.get("request"),
+            answered_from_ledger=bool(d.get("answered_from_ledger", False)),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One flow run as people read it: every clip, every voice × provider, every refused input."""
+
+    title: str
+    flow_run_id: str
+    started_at: str
+    finished_at: str
+    inbox: str
+    providers: tuple[str, ...]
+    dry_run: bool
+    clips: tuple[PreparedClip, ...]
+    results: tuple[CloneResult, ...]
+    problems: tuple[dict[str, str], ...] = ()
+    report: str | None = None
+    changed: bool = True  # False when every voice × provider was answered from the ledger
+    last_report: str | None = None
+
+    @property
+    def unsettled(self) -> list[CloneResult]:
+        return [r for r in self.results if not r.settled]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "flow_run_id": self.flow_run_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "inbox": self.inbox,
+            "providers": list(self.providers),
+            "dry_run": self.dry_run,
+            "clips": [c.to_dict() for c in self.clips],
+            "results": [r.to_dict() for r in self.results],
+            "problems": [dict(p) for p in self.problems],
+            "report": self.report,
+            "changed": self.changed,
+            "last_report": self.last_report,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSummary:
+        return cls(
+            title=d["title"],
+            flow_run_id=d["flow_run_id"],
+            started_at=d["started_at"],
+            finished_at=d["finished_at"],
+            inbox=d["inbox"],
+            providers=tuple(d["providers"]),
+            dry_run=bool(d.get("dry_run", False)),
+            clips=tuple(PreparedClip.from_dict(c) for c in d.get("clips") or ()),
+            results=tuple(CloneResult.from_dict(r) for r in d.get("results") or ()),
+            problems=tuple(dict(p) for p in d.get("problems") or ()),
+            report=d.get("report"),
+            changed=bool(d.get("changed", True)),
+            last_report=d.get("last_report"),
+        )

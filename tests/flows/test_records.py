@@ -1,0 +1,62 @@
+"""The typed records: one clip walked through prepare → ledger → `--json` → report data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from flow_cases import CLIPS
+
+from audio.types import Metrics
+from flows import ledger
+from flows.cli import main
+from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
+from flows.records import CloneResult, PreparedClip, RunSummary, metrics_from_dict
+from flows.report import summary
+
+
+def test_metrics_from_an_older_or_newer_row_load() -> None:
+    full = {f.name: 1.0 for f in dataclasses.fields(Metrics)}
+    newer = {**full, "dnsmos_ovrl": 3.2}
+    older = {k: v for k, v in full.items() if k != "bandwidth_hz"}
+    assert metrics_from_dict(newer) == Metrics(**full)
+    assert metrics_from_dict(older).bandwidth_hz is None
+    assert metrics_from_dict(None) is None
+
+
+def test_a_failed_result_is_not_settled_and_round_trips() -> None:
+    row = {"voice": "v", "provider": "anam", "status": "held", "error": "unknown outcome"}
+    result = CloneResult.from_dict(row)
+    assert not result.settled
+    assert CloneResult.from_dict(result.to_dict()) == result
+    assert CloneResult.from_dict({**row, "status": "created"}).settled
+
+
+def test_one_clip_through_prepare_ledger_json_and_report(
+    prefect_api, env, inbox: Path, emulator, capsys
+) -> None:
+    code = main(["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0
+
+    run = RunSummary.from_dict(printed)
+    assert run.to_dict() == printed  # --json is exactly the record, nothing lost either way
+    clip = next(c for c in run.clips if c.clip == CLIPS[0])
+    assert clip.ok and clip.metrics and clip.steps and clip.speech and clip.verdicts["cartesia"]
+
+    # The ledger row for that clip reads back as the same record.
+    settings_hash = ledger.stable_hash([settings_dict(), PIPELINE_VERSION])
+    row = ledger.find_prepared(ledger.engine(), clip.source_sha256, settings_hash)
+    stored = PreparedClip.from_dict(
+        {**row, "voice": clip.voice, "clip": clip.clip, "path": clip.path}
+    )
+    assert stored.metrics == clip.metrics and stored.steps == clip.steps
+    assert stored.speech == clip.speech and row["sha256"] == clip.prepared_sha256
+
+    # The report's rows are built from the same record.
+    (report_row,) = [
+        r for r in summary.clip_rows(run.to_dict(), ["cartesia"]) if r["clip"] == clip.clip
+    ]
+    assert report_row["LUFS in→out"].endswith(f"{clip.metrics.loudness_lufs:.1f}")
+    assert run.results[0].status == "would-send" and run.results[0].request["files"]
