@@ -51,9 +51,13 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     from audio.chain import Settings
     from audio.chain import prepare_file as prepare_path
     from audio.metrics import measure, with_quality, with_source_defects
+    from audio.quality import Quality
     from audio.speaker import embed
 
     info, source_metrics, prepared = prepare_path(Path(path), Settings(**settings))
+    scored = next((s for s in prepared.steps if s.name == "quality"), None)
+    if scored is not None:  # the source's DNSMOS, as the chain scored it before the first step
+        source_metrics = with_quality(source_metrics, Quality(**scored.before))
     data = encode.encode(prepared.audio, "wav")
     sha = store.put(data, "wav", Path(store_root))
     return {

@@ -50,6 +50,10 @@ METRICS: tuple[tuple[str, str, str, float, int], ...] = (
     ("bandwidth_hz", "bandwidth", "kHz", 0.001, 1),
     ("sample_rate", "sample rate", "kHz", 0.001, 1),
     ("channels", "channels", "", 1.0, 0),
+    ("dnsmos_ovrl", "DNSMOS OVRL", "", 1.0, 2),
+    ("dnsmos_sig", "DNSMOS SIG", "", 1.0, 2),
+    ("dnsmos_bak", "DNSMOS BAK", "", 1.0, 2),
+    ("speaker_similarity", "speaker similarity", "", 1.0, 2),
 )
 
 # Badge colour classes; anything not listed renders neutral rather than trusting data as a class.

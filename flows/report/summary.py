@@ -124,7 +124,7 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "SNR dB": _num(s.get("snr_db"), ".1f"),
                 "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
                 "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
-                "OVRL in→out": _pair(_dnsmos_before(c), m.get("dnsmos_ovrl"), ".2f"),
+                "OVRL in→out": _pair(s.get("dnsmos_ovrl"), m.get("dnsmos_ovrl"), ".2f"),
                 "speaker": _num(m.get("speaker_similarity"), ".2f")
                 if m.get("speaker_similarity") is not None
                 else "",
@@ -155,12 +155,6 @@ def _verdict_line(verdicts: dict[str, dict]) -> str:
         for level in ("fail", "warn", "pass")
         if level in by_level
     )
-
-
-def _dnsmos_before(clip: dict) -> float | None:
-    """DNSMOS OVRL of the source, as the chain's quality step measured it (None when not scored)."""
-    step = next((st for st in clip.get("steps") or () if st["name"] == "quality"), None)
-    return step["before"].get("ovrl") if step else None
 
 
 def result_rows(run: dict) -> list[dict[str, Any]]:
