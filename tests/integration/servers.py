@@ -159,3 +159,27 @@ def global_limits(api_url: str) -> dict[str, int]:
     response = httpx.post(f"{api_url}/v2/concurrency_limits/filter", json={}, timeout=10)
     response.raise_for_status()
     return {row["name"]: row["limit"] for row in response.json()}
+
+
+NEVER = "0 0 1 1 *"  # a schedule that does not fire during a test
+
+
+def serve_and_run(
+    api_url: str, env: dict[str, str], inbox: Path, name: str, log: Path, *extra: str
+) -> dict:
+    """`voxclone serve` as a user starts it, one flow run created from its deployment through the
+    API and waited for; returns the finished flow run (the serve process is stopped either way)."""
+    serve = subprocess.Popen(
+        [
+            *(str(BIN / "voxclone"), "serve", "--inbox", str(inbox), *extra),
+            *("--providers", "cartesia,althea", "--name", name, "--cron", NEVER),
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        found = deployment(api_url, f"clone-voices/{name}")
+        return wait_for_final_state(api_url, create_flow_run(api_url, found["id"]))
+    finally:
+        stop(serve)

@@ -16,14 +16,13 @@ from servers import (
     deployment,
     global_limits,
     make_inbox,
-    stop,
+    serve_and_run,
     wait_for_final_state,
 )
 
 from providers.emulator import control
 
 pytestmark = pytest.mark.integration
-NEVER = "0 0 1 1 *"  # a schedule that does not fire during a test
 
 
 def test_served_deployment_runs_to_completed(
@@ -31,23 +30,7 @@ def test_served_deployment_runs_to_completed(
 ) -> None:
     inbox = make_inbox(tmp_path)
     env = client_env(prefect_server, emulator, tmp_path / "data")
-    log = (tmp_path / "serve.log").open("wb")
-    serve = subprocess.Popen(
-        [
-            *(str(BIN / "voxclone"), "serve", "--inbox", str(inbox)),
-            *("--providers", "cartesia,althea", "--name", "itest-serve", "--cron", NEVER),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        found = deployment(prefect_server.api_url, "clone-voices/itest-serve")
-        run = wait_for_final_state(
-            prefect_server.api_url, create_flow_run(prefect_server.api_url, found["id"])
-        )
-    finally:
-        stop(serve)
+    run = serve_and_run(prefect_server.api_url, env, inbox, "itest-serve", tmp_path / "serve.log")
     assert run["state"]["type"] == "COMPLETED", (
         run["state"],
         (tmp_path / "serve.log").read_text()[-3000:],

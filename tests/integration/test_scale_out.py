@@ -15,18 +15,14 @@ from servers import (
     BIN,
     PrefectServer,
     client_env,
-    create_flow_run,
-    deployment,
     global_limits,
     make_inbox,
-    stop,
-    wait_for_final_state,
+    serve_and_run,
 )
 
 from providers.emulator import control
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-NEVER = "0 0 1 1 *"
 
 
 @pytest.fixture
@@ -54,23 +50,15 @@ def test_served_dask_run_on_postgres_creates_voices_with_lineage(
     )
     # Both cartesia requests are held 1 s: without a cap across Dask workers they would overlap.
     control.inject(emulator_url, "cartesia", "delay", delay_s=1.0, count=2, method="POST")
-    log = (tmp_path / "serve.log").open("wb")
-    serve = subprocess.Popen(
-        [
-            *(str(BIN / "voxclone"), "serve", "--inbox", str(inbox), "--task-runner", "dask"),
-            *("--providers", "cartesia,althea", "--name", "itest-dask", "--cron", NEVER),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    run = serve_and_run(
+        prefect_server_pg.api_url,
+        env,
+        inbox,
+        "itest-dask",
+        tmp_path / "serve.log",
+        "--task-runner",
+        "dask",
     )
-    try:
-        found = deployment(prefect_server_pg.api_url, "clone-voices/itest-dask")
-        run = wait_for_final_state(
-            prefect_server_pg.api_url, create_flow_run(prefect_server_pg.api_url, found["id"])
-        )
-    finally:
-        stop(serve)
     assert run["state"]["type"] == "COMPLETED", (
         run["state"],
         (tmp_path / "serve.log").read_text()[-3000:],
