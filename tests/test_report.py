@@ -432,17 +432,17 @@ def _summary_run() -> dict:
 
 
 def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally():
-    from flows.report import summary
+    from flows.report import summary, tables
 
     run = _summary_run()
     out = io.StringIO()
-    summary.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
-    summary.print_table(summary.result_rows(run), "Results", out)
+    tables.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    tables.print_table(summary.result_rows(run), "Results", out)
     text = out.getvalue()
     assert "…" not in text, "a cell was truncated"
     assert "\x1b[" not in text, "colour codes written to something that is not a TTY"
     lines = text.splitlines()
-    assert all(len(line) <= summary.PIPE_WIDTH and line == line.rstrip() for line in lines)
+    assert all(len(line) <= tables.PIPE_WIDTH and line == line.rstrip() for line in lines)
     # the cells the old fixed-width printer cut mid-word are whole
     for word in ("warn: cartesia,", "elevenlabs", "3.9→3.1", "-23.1→-20.0", "attempt(s)"):
         assert word in text, word
@@ -451,11 +451,11 @@ def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally():
 
 
 def test_a_long_cell_folds_over_lines_and_loses_nothing():
-    from flows.report import summary
+    from flows.report import tables
 
     value = "elevenlabs:pass cartesia:warn " + "x" * 45
     out = io.StringIO()
-    summary.print_table([{"verdicts": value}], out=out, width=20)
+    tables.print_table([{"verdicts": value}], out=out, width=20)
     lines = out.getvalue().splitlines()
     assert all(len(line) <= 20 for line in lines)
     body = [line.strip() for line in lines[2:] if line.strip()]  # below the header rule
@@ -463,10 +463,10 @@ def test_a_long_cell_folds_over_lines_and_loses_nothing():
 
 
 def test_table_text_and_empty_tables():
-    from flows.report import summary
+    from flows.report import tables
 
-    assert summary.table_text([]) == "(none)"
-    header = summary.table_text([{"voice": "ana", "error": ""}, {"voice": "bo", "error": ""}])
+    assert tables.table_text([]) == "(none)"
+    header = tables.table_text([{"voice": "ana", "error": ""}, {"voice": "bo", "error": ""}])
     assert "voice" in header and "error" not in header, "a column empty in every row is left out"
-    text = summary.table_text([{"provider": "anam", "voice id": "v_1"}])
+    text = tables.table_text([{"provider": "anam", "voice id": "v_1"}])
     assert "provider" in text and "v_1" in text and "\x1b[" not in text

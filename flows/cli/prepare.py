@@ -112,16 +112,18 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _table(results: list[dict[str, Any]]) -> str:
+def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
+    """One row per input and, below the table, each reason once with the providers it concerns."""
     from audio.profiles import DISPLAY_NAMES
 
-    header = ["input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "bw kHz", "verdict"]
-    rows = [header]
+    rows: list[dict[str, str]] = []
     notes: list[str] = []
     for r in results:
         name = Path(r["input"]).name
+        row = dict.fromkeys(("input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "OVRL"), "")
+        row["input"] = name
         if r["status"] != "ok":
-            rows.append([name, "", "", "", "", "", "", "error"])
+            rows.append({**row, "bw kHz": "", "verdict": "error"})
             notes.append(f"{name}: {r['error']}")
             continue
         m = r["metrics"]
@@ -134,11 +136,12 @@ def _table(results: list[dict[str, Any]]) -> str:
             for level in ("fail", "warn", "pass")
             if level in by_level
         )
-        rows.append([
-            name, _fmt(m["duration_s"]), _fmt(m["speech_s"]), _fmt(m["snr_db"], 0),
-            _fmt(m["loudness_lufs"]), _fmt(m["true_peak_dbtp"]),
-            _fmt(m["bandwidth_hz"] / 1000), short,
-        ])  # fmt: skip
+        rows.append({
+            **row, "dur s": _fmt(m["duration_s"]), "speech s": _fmt(m["speech_s"]),
+            "SNR dB": _fmt(m["snr_db"], 0), "LUFS": _fmt(m["loudness_lufs"]),
+            "dBTP": _fmt(m["true_peak_dbtp"]), "OVRL": "" if m.get("dnsmos_ovrl") is None else _fmt(m["dnsmos_ovrl"], 2),
+            "bw kHz": _fmt(m["bandwidth_hz"] / 1000), "verdict": short,
+        })  # fmt: skip
         reasons: dict[str, list[str]] = {}
         for p, v in verdicts.items():
             for reason in v["reasons"]:
@@ -146,11 +149,7 @@ def _table(results: list[dict[str, Any]]) -> str:
         for reason, who in reasons.items():
             scope = "all providers" if len(who) == len(verdicts) > 1 else ", ".join(who)
             notes.append(f"{name}: {reason} ({scope})")
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]  # fmt: skip
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + (["", *notes] if notes else []))
+    return rows, notes
 
 
 def _entry(path: Path, target: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -233,6 +232,11 @@ def run(args: argparse.Namespace) -> int:
         json.dump(report, sys.stdout, indent=2, allow_nan=False)
         print()
     else:
-        print(_table(results))
+        from flows.report.tables import print_table
+
+        rows, notes = _table(results)
+        print_table(rows)
+        if notes:
+            print("\n" + "\n".join(notes))
         print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")
     return 1 if failed else 0

@@ -112,12 +112,12 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
 
 def print_run(run: dict, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    from flows.report import summary
+    from flows.report import summary, tables
 
     print(file=out)
-    summary.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    tables.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
     print(file=out)
-    summary.print_table(summary.result_rows(run), "Results per voice × provider", out)
+    tables.print_table(summary.result_rows(run), "Results per voice × provider", out)
     for p in run["problems"]:
         print(f"refused: {p['path']}: {p['reason']}", file=out)
     if run.get("report"):

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flows import ledger
-    from flows.report import summary
+    from flows.report import tables
 
     rows = ledger.voices(ledger.engine(), args.provider)
     if args.json:
@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
         }
         for r in rows
     ]
-    summary.print_table(table)
+    tables.print_table(table)
     return 0
