@@ -24,6 +24,10 @@ from flows.ledger.schema import (
     takes,
 )
 
+# A prepared row without its 192-float speaker embedding: only the voice check reads that
+# (`embeddings`), so reuse, no-op reruns and lineage do not carry it.
+_PREPARED = [col for col in prepared.c if col.name != "embedding"]
+
 # --- sources, prepared clips, takes ---------------------------------------------------------
 
 
@@ -57,7 +61,7 @@ def voice(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any] | None
 def find_prepared(eng: sa.Engine, source_sha: str, settings_hash: str) -> dict[str, Any] | None:
     with eng.connect() as c:
         row = c.execute(
-            sa.select(prepared).where(
+            sa.select(*_PREPARED).where(
                 prepared.c.source_sha256 == source_sha, prepared.c.settings_hash == settings_hash
             )
         ).first()
@@ -72,7 +76,7 @@ def find_prepared_many(
     with eng.connect() as c:
         for chunk in _chunks(sorted(set(source_shas))):
             for r in c.execute(
-                sa.select(prepared).where(
+                sa.select(*_PREPARED).where(
                     prepared.c.source_sha256.in_(chunk), prepared.c.settings_hash == settings_hash
                 )
             ):
@@ -188,10 +192,9 @@ def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
             ).first()
             take_rows.append(dict(take._mapping) if take else {"sha256": sha})
         clip_shas = {p["prepared_sha256"] for t in take_rows for p in t.get("parts", [])}
-        columns = [col for col in prepared.c if col.name != "embedding"]
         clips = [
             dict(r._mapping)
-            for r in c.execute(sa.select(*columns).where(prepared.c.sha256.in_(clip_shas)))
+            for r in c.execute(sa.select(*_PREPARED).where(prepared.c.sha256.in_(clip_shas)))
         ]
         checks = {
             r.prepared_sha256: {"similarity": r.similarity, "excluded": r.excluded}
