@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from audio import loudness, quality, steps
 from audio.quality import Quality
 from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
@@ -34,6 +36,7 @@ class Prepared:
     speech: list[tuple[float, float]] = field(default_factory=list)  # seconds, on `audio`
     levels: loudness.Levels | None = None  # of `audio`, from the loudness step (no re-measure)
     quality: Quality | None = None  # DNSMOS of `audio` when Settings.quality is on
+    prob: np.ndarray | None = None  # Silero per 32 ms frame of `audio`, carried through the trim
 
 
 MIN_DURATION_S = 0.5
@@ -45,8 +48,6 @@ def _lift_quiet(audio: Audio) -> tuple[Audio, float]:
     """A linear gain for very quiet recordings, so BS.1770's absolute -70 LUFS gate does not
     call a -40 dB recording silent; the loudness step's own gain replaces it exactly."""
     import math
-
-    import numpy as np
 
     peak = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
     if peak <= 0 or 20 * math.log10(peak) >= QUIET_PEAK_DB:
@@ -73,7 +74,7 @@ def _with_pre_gain(step: Step, pre_gain_db: float) -> Step:
 
 def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
     """Run the whole chain; AudioError when the clip is too short or has no speech."""
-    return _run([audio], settings, owned=False)
+    return _run([audio], settings, owned=False, prob=None)
 
 
 def prepare_file(
@@ -89,6 +90,7 @@ def prepare_file(
     so a 30-minute 48 kHz stereo file stays well under 1 GB peak.
     """
     from audio import decode as decode_module
+    from audio import vad
     from audio.metrics import measure
 
     caps: dict[str, float] = {}
@@ -97,21 +99,30 @@ def prepare_file(
     if max_duration_s is not None:
         caps["max_duration_s"] = max_duration_s
     audio, info = decode_module.decode(path, **caps)  # type: ignore[arg-type]
-    source_metrics = measure(audio, channels=info.channels)
+    prob = vad.speech_probabilities(audio.samples, audio.rate)
+    source_metrics = measure(audio, channels=info.channels, prob=prob)
     box = [audio]
     del audio
-    return info, source_metrics, _run(box, settings, owned=True)
+    return info, source_metrics, _run(box, settings, owned=True, prob=prob)
 
 
-def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
+def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | None) -> Prepared:
     """The chain over an audio handed over in `box`: each step's input is dropped as soon as
-    the next exists, so peak memory stays near two copies of the signal."""
+    the next exists, so peak memory stays near two copies of the signal.
+
+    `prob`, Silero's output on the source, serves every step until one changes what is heard
+    (denoise): high-pass and resampling keep the timeline and the speech on it.
+    """
+    from audio import vad
+
     audio = box.pop()
     if audio.duration < MIN_DURATION_S:
         raise AudioError(
             audio.source or "<audio>",
             f"too short: {audio.duration:.2f} s (at least {MIN_DURATION_S} s needed)",
         )
+    if prob is None:
+        prob = vad.speech_probabilities(audio.samples, audio.rate)
     records: list[Step] = []
     before = quality.score(audio) if settings.quality else None
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
@@ -119,11 +130,14 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
     audio, step = steps.denoise(
-        audio, settings.denoise, settings.snr_threshold_db, method=settings.denoise_method
-    )
+        audio, settings.denoise, settings.snr_threshold_db,
+        method=settings.denoise_method, prob=prob,
+    )  # fmt: skip
     records.append(step)
-    audio, step, speech = steps.trim_speech(
-        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s
+    if step.after.get("applied"):
+        prob = None  # speech is found again on the denoised signal
+    audio, step, speech, prob = steps.trim_speech(
+        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob
     )
     records.append(step)
     audio, pre_gain_db = _lift_quiet(audio)
@@ -138,4 +152,4 @@ def _run(box: list[Audio], settings: Settings, owned: bool) -> Prepared:
             Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
                  asdict(before), asdict(after))
         )  # fmt: skip
-    return Prepared(audio, records, speech, levels, after)
+    return Prepared(audio, records, speech, levels, after, prob)

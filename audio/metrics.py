@@ -48,11 +48,14 @@ def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> flo
     return min(MAX_SNR_DB, 10 * math.log10((p_speech - p_noise) / p_noise))
 
 
-def vad_snr(samples: np.ndarray, rate: int) -> float | None:
-    """SNR estimate in dB from VAD speech vs non-speech frames; None for silence or no speech."""
+def vad_snr(samples: np.ndarray, rate: int, prob: np.ndarray | None = None) -> float | None:
+    """SNR estimate in dB from VAD speech vs non-speech frames; None for silence or no speech.
+
+    `prob`: Silero's output on this timeline when already known (vad.speech_probabilities).
+    """
     x16 = vad.analysis_copy(samples, rate)
     powers = vad.frame_powers(x16)
-    return _snr_from(x16, powers, vad.raw_decisions(x16, powers))
+    return _snr_from(x16, powers, vad.raw_decisions(x16, powers, prob))
 
 
 def clipping_ratio(samples: np.ndarray, peak_floor_db: float = -0.2) -> float:
@@ -97,13 +100,19 @@ def bandwidth(samples: np.ndarray, rate: int, threshold_db: float = -50.0) -> fl
     return float(idx[-1] * rate / n_fft)
 
 
-def measure(audio: Audio, *, channels: int = 1, levels: loudness.Levels | None = None) -> Metrics:
-    """All QC metrics of one mono clip; `channels` records the source layout. `levels` of this
-    very audio (from the loudness step) saves measuring loudness and true peak again."""
+def measure(
+    audio: Audio,
+    *,
+    channels: int = 1,
+    levels: loudness.Levels | None = None,
+    prob: np.ndarray | None = None,
+) -> Metrics:
+    """All QC metrics of one mono clip; `channels` records the source layout. `levels` and
+    `prob` (vad.speech_probabilities) of this very audio save measuring them again."""
     x, rate = audio.samples, audio.rate
     x16 = vad.analysis_copy(x, rate)
     powers = vad.frame_powers(x16)
-    decisions = vad.raw_decisions(x16, powers)
+    decisions = vad.raw_decisions(x16, powers, prob)
     speech = vad.speech_mask(decisions)
     speech_s = min(audio.duration, float(speech.sum()) * vad.FRAME_S)
     lv = levels or loudness.levels(x, rate)

@@ -41,18 +41,21 @@ class VoiceCheck:
         return tuple(c.similarity for c in self.clips)
 
 
-def _speech_only(x16: np.ndarray) -> np.ndarray:
+def _speech_only(x16: np.ndarray, prob: np.ndarray | None) -> np.ndarray:
     powers = vad.frame_powers(x16)
-    mask = vad.speech_mask(vad.raw_decisions(x16, powers))
+    mask = vad.speech_mask(vad.raw_decisions(x16, powers, prob))
     if mask.sum() * vad.FRAME_S < MIN_SPEECH_S:
         return x16
     frames = x16[: len(mask) * vad.FRAME].reshape(len(mask), vad.FRAME)[mask]
     return frames.reshape(-1)[: int(MAX_SPEECH_S * vad.VAD_RATE)]
 
 
-def embed(audio: Audio) -> np.ndarray:
-    """192-d L2-normalised speaker embedding of the clip's speech (16 kHz CAM++)."""
-    x16 = _speech_only(vad.analysis_copy(audio.samples, audio.rate))
+def embed(audio: Audio, prob: np.ndarray | None = None) -> np.ndarray:
+    """192-d L2-normalised speaker embedding of the clip's speech (16 kHz CAM++).
+
+    `prob`: Silero's output on this timeline when already known (vad.speech_probabilities).
+    """
+    x16 = _speech_only(vad.analysis_copy(audio.samples, audio.rate), prob)
     # A fixed speech level, so the fbank's log floor treats a quiet recording like a loud one.
     loud = vad.loud_power(vad.frame_powers(x16))
     if loud > vad.SILENCE_POWER:

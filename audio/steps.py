@@ -62,7 +62,6 @@ DENOISE_METHODS = ("dfn3", "noisereduce")
 KEEP_MIN_GAIN = 0.1  # DNSMOS OVRL points a denoised clip must gain to be kept
 KEEP_MIN_VOICE_COS = 0.9  # speaker-embedding cosine to the input below which the voice "moved"
 STRENGTHS_DB = (None, 18.0, 12.0, 6.0)  # noise attenuation tried, strongest first (None: full)
-CHECK_MAX_S = 60.0  # the keep check listens to at most this much (bounded cost on long files)
 
 
 def _denoised(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
@@ -87,31 +86,68 @@ def _at_strength(x: np.ndarray, full: np.ndarray, limit_db: float | None) -> np.
     return (full + keep * (x - full)).astype(np.float32)
 
 
-def _choose_strength(x: Audio, full: np.ndarray) -> tuple[float | None, list[dict[str, object]]]:
+def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
+    """Where the keep check listens: the one DNSMOS window (9.01 s) holding the most speech,
+    as a sample slice of `x` and Silero's output for it.
+
+    One window bounds the check's cost on any clip length (DNSMOS is scored on 9.01 s windows,
+    so this is one model call per candidate), and the densest speech is what a take is made of.
+    """
+    from audio import quality
+
+    x16 = vad.analysis_copy(x.samples, x.rate)
+    powers = vad.frame_powers(x16)
+    prob = vad.probabilities(x16, powers) if prob is None else vad.fit_frames(prob, len(powers))
+    width = quality.WINDOW // vad.FRAME  # whole frames within one window
+    if len(powers) <= width:
+        return slice(0, len(x.samples)), prob
+    speech = vad.raw_decisions(x16, powers, prob).astype(np.int64)
+    sums = np.convolve(speech, np.ones(width, dtype=np.int64), mode="valid")
+    first = int(np.argmax(sums))
+    to_samples = x.rate * vad.FRAME / vad.VAD_RATE
+    span = slice(round(first * to_samples), round((first + width) * to_samples))
+    return span, prob[first : first + width]
+
+
+def _choose_strength(
+    x: Audio, full: np.ndarray, prob: np.ndarray | None = None
+) -> tuple[float | None, list[dict[str, object]]]:
     """Strongest attenuation that raises DNSMOS OVRL by KEEP_MIN_GAIN without moving the voice.
 
-    Both are measured on at most CHECK_MAX_S of the clip: DNSMOS at matched loudness, and the
-    cosine between the speaker embeddings of the input and the candidate. Returns the chosen
-    strength (or "none": nothing qualifies) and every candidate's numbers.
+    Both are measured on one excerpt (see _excerpt): DNSMOS at matched loudness, and the cosine
+    between the speaker embeddings of the input and the candidate, all on the input's speech
+    frames. The cosine falls as the attenuation grows, so the strongest candidate that keeps
+    the voice is found by bisection (two or three embeddings, not four), and only that one is
+    scored: milder ones gain even less. Returns the chosen strength (or "none": nothing
+    qualifies) and the numbers of every candidate measured, strongest first.
     """
     from audio import quality, speaker
 
-    n = int(CHECK_MAX_S * x.rate)
-    head = Audio(x.samples[:n], x.rate)
-    q_in, e_in = quality.score(head).ovrl, speaker.embed(head)
-    tried: list[dict[str, object]] = []
-    for limit_db in STRENGTHS_DB:
-        y = Audio(_at_strength(head.samples, full[:n], limit_db), x.rate)
-        cos = speaker.cosine(e_in, speaker.embed(y))
-        if cos < KEEP_MIN_VOICE_COS:  # the voice moved: no need to score it
-            tried.append({"limit_db": limit_db, "speaker_cosine": _r(cos)})
-            continue
+    span, prob_x = _excerpt(x, prob)
+    head = Audio(x.samples[span], x.rate)
+    e_in = speaker.embed(head, prob_x)
+    measured: dict[int, dict[str, object]] = {}
+    lo, hi = 0, len(STRENGTHS_DB)  # hi: the strongest candidate known to keep the voice
+    while lo < hi:
+        mid = (lo + hi) // 2
+        y = Audio(_at_strength(head.samples, full[span], STRENGTHS_DB[mid]), x.rate)
+        cos = speaker.cosine(e_in, speaker.embed(y, prob_x))
+        measured[mid] = {"limit_db": STRENGTHS_DB[mid], "speaker_cosine": _r(cos)}
+        if cos >= KEEP_MIN_VOICE_COS:
+            hi = mid
+        else:
+            lo = mid + 1
+    q_in = quality.score(head).ovrl
+    tried = [{"limit_db": "input", "dnsmos_ovrl": q_in}]
+    chosen: float | str | None = "none"
+    if hi < len(STRENGTHS_DB):
+        y = Audio(_at_strength(head.samples, full[span], STRENGTHS_DB[hi]), x.rate)
         q = quality.score(y).ovrl
-        tried.append({"limit_db": limit_db, "dnsmos_ovrl": q, "speaker_cosine": _r(cos)})
+        measured[hi]["dnsmos_ovrl"] = q
         if q >= q_in + KEEP_MIN_GAIN:
-            return limit_db, [{"limit_db": "input", "dnsmos_ovrl": q_in}, *tried]
-        break  # milder ones gain even less
-    return "none", [{"limit_db": "input", "dnsmos_ovrl": q_in}, *tried]  # type: ignore[return-value]
+            chosen = STRENGTHS_DB[hi]
+    tried += [measured[i] for i in sorted(measured)]
+    return chosen, tried  # type: ignore[return-value]
 
 
 def denoise(
@@ -120,6 +156,7 @@ def denoise(
     snr_threshold_db: float = 20.0,
     prop_decrease: float = 0.85,
     method: str = "dfn3",
+    prob: np.ndarray | None = None,
 ) -> tuple[Audio, Step]:
     """Denoise only when the input SNR says so (denoising clean speech hurts), and keep the
     result only when it is measurably better and the voice did not move.
@@ -129,7 +166,8 @@ def denoise(
     embedding keeps a cosine of KEEP_MIN_VOICE_COS to the input's is kept, else the input is;
     the numbers of every candidate and the decision are in the step. `always` keeps the full
     result regardless. `method`: `dfn3` (DeepFilterNet3, the default: better on every mixture in
-    benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating).
+    benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating). `prob`:
+    Silero's output on this timeline when already known (vad.speech_probabilities).
     """
     from audio.metrics import vad_snr
 
@@ -137,7 +175,7 @@ def denoise(
         raise ValueError(f"denoise mode must be auto, always or never, not {mode!r}")
     if method not in DENOISE_METHODS:
         raise ValueError(f"denoise method must be dfn3 or noisereduce, not {method!r}")
-    snr = vad_snr(audio.samples, audio.rate)
+    snr = vad_snr(audio.samples, audio.rate, prob)
     if mode == "always":
         apply, why = True, "always"
     elif mode == "never":
@@ -159,7 +197,7 @@ def denoise(
     if mode == "always":
         chosen, tried, decision = None, [], "kept at full strength (mode always)"
     else:
-        chosen, tried = _choose_strength(audio, full)
+        chosen, tried = _choose_strength(audio, full, prob)
         if chosen == "none":
             decision = (
                 f"discarded: no strength raised DNSMOS by {KEEP_MIN_GAIN:g} with the voice "
@@ -190,20 +228,28 @@ def trim(
     audio: Audio, pad_s: float = 0.15, max_pause_s: float = 1.0, pause_to_s: float = 0.5
 ) -> tuple[Audio, Step]:
     """Cut leading/trailing silence to `pad_s` and pauses over `max_pause_s` to `pause_to_s`."""
-    out, step, _ = trim_speech(audio, pad_s, max_pause_s, pause_to_s)
+    out, step, _, _ = trim_speech(audio, pad_s, max_pause_s, pause_to_s)
     return out, step
 
 
 def trim_speech(
-    audio: Audio, pad_s: float = 0.15, max_pause_s: float = 1.0, pause_to_s: float = 0.5
-) -> tuple[Audio, Step, list[tuple[float, float]]]:
+    audio: Audio,
+    pad_s: float = 0.15,
+    max_pause_s: float = 1.0,
+    pause_to_s: float = 0.5,
+    prob: np.ndarray | None = None,
+) -> tuple[Audio, Step, list[tuple[float, float]], np.ndarray]:
     """Cut leading/trailing silence to `pad_s` and long pauses to `pause_to_s`, by VAD.
 
     Cuts happen only outside the (already widened) VAD speech intervals. Also returns the speech
-    intervals mapped onto the trimmed audio.
+    intervals and Silero's output carried onto the trimmed audio, so what is measured after the
+    cut needs no model run. `prob`: Silero's output on this timeline when already known
+    (vad.speech_probabilities).
     """
     rate = audio.rate
-    speech = vad.speech_intervals(audio.samples, rate)
+    if prob is None:
+        prob = vad.speech_probabilities(audio.samples, rate)
+    speech = vad.speech_intervals(audio.samples, rate, prob)
     if not speech:
         raise AudioError(audio.source or "<audio>", "no speech found (silence or noise only)")
     n = len(audio.samples)
@@ -247,4 +293,4 @@ def trim_speech(
             "pause_s_removed": _r(removed_pause_s),
         },
     )
-    return Audio(out, rate, audio.source), step, mapped
+    return Audio(out, rate, audio.source), step, mapped, vad.carry(prob, keep, rate, len(out))

@@ -99,9 +99,43 @@ def hysteresis(prob: np.ndarray, on: float = ON_PROB, off: float = OFF_PROB) -> 
     return out
 
 
-def raw_decisions(x16: np.ndarray, powers: np.ndarray) -> np.ndarray:
-    """Per-frame speech decision: Silero with hysteresis, gated only relative to the loud frames."""
-    decisions = hysteresis(probabilities(x16, powers))
+def speech_probabilities(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Silero's probability per 32 ms frame of a signal at any rate.
+
+    The model is the one costly part of VAD, and steps that keep the timeline (high-pass,
+    resampling, gain) do not move speech: the chain computes this once per timeline and hands it
+    to the functions below as `prob`, instead of running the model on every copy.
+    """
+    return probabilities(analysis_copy(samples, rate))
+
+
+def fit_frames(prob: np.ndarray, n: int) -> np.ndarray:
+    """`prob` on a timeline of `n` frames (resampling may change the count by one frame)."""
+    if len(prob) >= n:
+        return prob[:n]
+    return np.concatenate([prob, np.zeros(n - len(prob), dtype=prob.dtype)])
+
+
+def carry(prob: np.ndarray, keep: list[tuple[int, int]], rate: int, n_out: int) -> np.ndarray:
+    """Silero's output on a signal made of the `keep` sample ranges of the analysed one (at
+    `rate`, `n_out` samples long): each new frame takes the frame its centre came from."""
+    centres = (np.arange(n_out * VAD_RATE // rate // FRAME) + 0.5) * (FRAME_S * rate)
+    starts = np.array([a for a, _ in keep], dtype=np.float64)
+    offsets = np.concatenate([[0], np.cumsum([b - a for a, b in keep])]).astype(np.float64)
+    piece = np.clip(np.searchsorted(offsets, centres, side="right") - 1, 0, len(keep) - 1)
+    source = (starts[piece] + centres - offsets[piece]) / (FRAME_S * rate)
+    return prob[np.clip(source.astype(np.int64), 0, max(len(prob) - 1, 0))]
+
+
+def raw_decisions(
+    x16: np.ndarray, powers: np.ndarray, prob: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-frame speech decision: Silero with hysteresis, gated only relative to the loud frames.
+
+    `prob`: Silero's output for this timeline, when already known (see speech_probabilities).
+    """
+    prob = probabilities(x16, powers) if prob is None else fit_frames(prob, len(powers))
+    decisions = hysteresis(prob)
     if not decisions.any():
         return decisions
     with np.errstate(divide="ignore"):
@@ -148,10 +182,12 @@ def speech_mask(decisions: np.ndarray) -> np.ndarray:
     return mask
 
 
-def speech_intervals(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+def speech_intervals(
+    samples: np.ndarray, rate: int, prob: np.ndarray | None = None
+) -> list[tuple[float, float]]:
     """Speech intervals in seconds (smoothed, with onset/hangover margin), clipped to the signal."""
     x16 = analysis_copy(samples, rate)
     powers = frame_powers(x16)
-    mask = speech_mask(raw_decisions(x16, powers))
+    mask = speech_mask(raw_decisions(x16, powers, prob))
     duration = len(samples) / rate
     return [(s * FRAME_S, min(duration, e * FRAME_S)) for s, e in _runs(mask)]

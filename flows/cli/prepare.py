@@ -88,7 +88,8 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
         path, settings, max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60
     )
     size = encode.write(prepared.audio, target, args.format)
-    metrics = with_source_defects(measure(prepared.audio, levels=prepared.levels), source_metrics)
+    measured = measure(prepared.audio, levels=prepared.levels, prob=prepared.prob)
+    metrics = with_source_defects(measured, source_metrics)
     metrics = with_quality(metrics, prepared.quality)
     providers = [args.provider] if args.provider else list(PROVIDERS)
     verdicts = {}

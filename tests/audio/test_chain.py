@@ -85,3 +85,58 @@ def test_silence_has_no_speech():
 def test_custom_rate():
     prepared = prepare(decode(MALE)[0], Settings(target_rate=24000))
     assert prepared.audio.rate == 24000
+
+
+def _count_model_runs(monkeypatch) -> list[int]:
+    runs: list[int] = []
+    real = vad.probabilities
+
+    def counted(x16, powers=None):
+        runs.append(len(x16))
+        return real(x16, powers)
+
+    monkeypatch.setattr(vad, "probabilities", counted)
+    return runs
+
+
+def test_silero_runs_once_on_a_clean_clip(monkeypatch):
+    """High-pass and resampling keep the timeline: the source's Silero output serves the source
+    metrics, the denoise SNR gate and the trim, instead of a model run on every copy."""
+    from audio.chain import prepare_file
+
+    runs = _count_model_runs(monkeypatch)
+    _, source, prepared = prepare_file(MALE, Settings())
+    assert len(runs) == 1
+    assert prepared.steps[2].after["applied"] is False and source.speech_s > 5
+    assert prepared.speech and prepared.steps[3].after["duration_s"] < source.duration_s
+
+
+def test_silero_runs_again_after_denoising(monkeypatch):
+    """Denoising changes what is heard, so the trim finds speech on the cleaned signal."""
+    from audio.chain import prepare_file
+
+    runs = _count_model_runs(monkeypatch)
+    _, _, prepared = prepare_file(NOISY, Settings())
+    assert prepared.steps[2].after["applied"] is True
+    assert len(runs) == 3  # source, the denoised result's SNR, the trim of the denoised signal
+
+
+@pytest.mark.parametrize("path", [MALE, NOISY])
+def test_silero_output_carried_through_the_trim_matches_a_fresh_run(path):
+    """The prepared clip's metrics use Silero's output carried over the cuts; it must say what a
+    fresh model run on the prepared audio says."""
+    from audio.chain import prepare_file
+
+    _, _, prepared = prepare_file(path, Settings())
+    assert (
+        prepared.steps[3].after["pauses_shortened"] + prepared.steps[3].after["trimmed_start_s"] > 0
+    )  # something was cut, so the carry is exercised
+    out = prepared.audio
+    fresh = vad.speech_probabilities(out.samples, out.rate)
+    assert abs(len(prepared.prob) - len(fresh)) <= 1
+    n = min(len(fresh), len(prepared.prob))
+    agree = np.mean(vad.hysteresis(fresh[:n]) == vad.hysteresis(prepared.prob[:n]))
+    assert agree >= 0.95
+    carried, measured = measure(out, prob=prepared.prob), measure(out)
+    assert abs(carried.speech_s - measured.speech_s) <= 0.2
+    assert abs(carried.snr_db - measured.snr_db) <= 1.5

@@ -92,9 +92,29 @@ def test_dfn3_is_kept_on_the_bundled_noisy_clip():
     x, rate = read(NOISY)
     _, step = steps.denoise(Audio(x, rate), "auto")
     assert step.after["applied"] is True and step.params["method"] == "dfn3"
-    chosen = step.after["candidates"][-1]
-    assert chosen["dnsmos_ovrl"] >= step.after["candidates"][0]["dnsmos_ovrl"] + 0.1
+    candidates = step.after["candidates"]
+    (chosen,) = [c for c in candidates[1:] if c["limit_db"] == step.after["limit_db"]]
+    assert chosen["dnsmos_ovrl"] >= candidates[0]["dnsmos_ovrl"] + 0.1
     assert chosen["speaker_cosine"] >= 0.9
+    # Bisection: a stronger candidate, when measured, moved the voice; fewer than all are embedded.
+    stronger = candidates[1 : candidates.index(chosen)]
+    assert all(c["speaker_cosine"] < 0.9 for c in stronger)
+    assert len(candidates) - 1 < len(steps.STRENGTHS_DB)
+
+
+def test_keep_check_listens_to_the_densest_speech():
+    """One DNSMOS window of the clip, where the speech is: a long lead-in of noise is skipped."""
+    x, rate = read(MALE)
+    noise = (1e-3 * np.random.default_rng(2).standard_normal(rate * 12)).astype(np.float32)
+    padded = Audio(np.concatenate([noise, x]), rate)
+    span, prob = steps._excerpt(padded, None)
+    assert (span.stop - span.start) / rate == pytest.approx(quality.WINDOW / quality.RATE, abs=0.04)
+    assert span.start >= 11 * rate  # the window starts near the speech, not at 0 s
+    assert len(prob) == quality.WINDOW // 512 and prob.max() > 0.9
+
+
+def test_delay_constant_matches_the_bundled_model():
+    assert dfn.measure_delay() == dfn.DELAY
 
 
 def test_unknown_method_is_refused():
