@@ -6,6 +6,7 @@ Every step works on mono float32 and keeps memory to about one extra copy of the
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -109,9 +110,27 @@ def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
     return span, prob[first : first + width]
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """What the keep check compares candidates with: the input's excerpt and its numbers."""
+
+    span: slice
+    prob: np.ndarray
+    embedding: np.ndarray
+    ovrl: float
+
+
+def _reference(x: Audio, prob: np.ndarray | None) -> _Reference:
+    from audio import quality, speaker
+
+    span, prob_x = _excerpt(x, prob)
+    head = Audio(x.samples[span], x.rate)
+    return _Reference(span, prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
+
+
 def _choose_strength(
-    x: Audio, full: np.ndarray, prob: np.ndarray | None = None
-) -> tuple[float | None, list[dict[str, object]]]:
+    x: Audio, full: np.ndarray, ref: _Reference
+) -> tuple[float | str | None, list[dict[str, object]]]:
     """Strongest attenuation that raises DNSMOS OVRL by KEEP_MIN_GAIN without moving the voice.
 
     Both are measured on one excerpt (see _excerpt): DNSMOS at matched loudness, and the cosine
@@ -123,31 +142,41 @@ def _choose_strength(
     """
     from audio import quality, speaker
 
-    span, prob_x = _excerpt(x, prob)
-    head = Audio(x.samples[span], x.rate)
-    e_in = speaker.embed(head, prob_x)
+    def candidate(i: int) -> Audio:
+        return Audio(_at_strength(x.samples[ref.span], full[ref.span], STRENGTHS_DB[i]), x.rate)
+
     measured: dict[int, dict[str, object]] = {}
     lo, hi = 0, len(STRENGTHS_DB)  # hi: the strongest candidate known to keep the voice
     while lo < hi:
         mid = (lo + hi) // 2
-        y = Audio(_at_strength(head.samples, full[span], STRENGTHS_DB[mid]), x.rate)
-        cos = speaker.cosine(e_in, speaker.embed(y, prob_x))
+        cos = speaker.cosine(ref.embedding, speaker.embed(candidate(mid), ref.prob))
         measured[mid] = {"limit_db": STRENGTHS_DB[mid], "speaker_cosine": _r(cos)}
         if cos >= KEEP_MIN_VOICE_COS:
             hi = mid
         else:
             lo = mid + 1
-    q_in = quality.score(head).ovrl
-    tried = [{"limit_db": "input", "dnsmos_ovrl": q_in}]
     chosen: float | str | None = "none"
     if hi < len(STRENGTHS_DB):
-        y = Audio(_at_strength(head.samples, full[span], STRENGTHS_DB[hi]), x.rate)
-        q = quality.score(y).ovrl
+        q = quality.score(candidate(hi)).ovrl
         measured[hi]["dnsmos_ovrl"] = q
-        if q >= q_in + KEEP_MIN_GAIN:
+        if q >= ref.ovrl + KEEP_MIN_GAIN:
             chosen = STRENGTHS_DB[hi]
-    tried += [measured[i] for i in sorted(measured)]
-    return chosen, tried  # type: ignore[return-value]
+    tried = [{"limit_db": "input", "dnsmos_ovrl": ref.ovrl}]
+    return chosen, tried + [measured[i] for i in sorted(measured)]
+
+
+def _denoised_with_reference(
+    audio: Audio, method: str, prop_decrease: float, prob: np.ndarray | None
+) -> tuple[np.ndarray, _Reference]:
+    """The full-strength result and the input's reference numbers, side by side: the
+    denoiser, DNSMOS and the embedding all release the GIL, so on a free core the reference
+    costs no wall time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        reference = pool.submit(_reference, audio, prob)
+        full = _denoised(audio, method, prop_decrease)
+        return full, reference.result()
 
 
 def denoise(
@@ -192,12 +221,13 @@ def denoise(
     before = {"snr_db": None if snr is None else _r(snr, 1)}
     if not apply:
         return audio, Step("denoise", params, before, {"applied": False, "reason": why})
-    full = _denoised(audio, method, prop_decrease)
     params.update({"keep_min_gain": KEEP_MIN_GAIN, "keep_min_voice_cos": KEEP_MIN_VOICE_COS})
     if mode == "always":
+        full = _denoised(audio, method, prop_decrease)
         chosen, tried, decision = None, [], "kept at full strength (mode always)"
     else:
-        chosen, tried = _choose_strength(audio, full, prob)
+        full, reference = _denoised_with_reference(audio, method, prop_decrease, prob)
+        chosen, tried = _choose_strength(audio, full, reference)
         if chosen == "none":
             decision = (
                 f"discarded: no strength raised DNSMOS by {KEEP_MIN_GAIN:g} with the voice "
