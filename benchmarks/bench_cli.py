@@ -97,8 +97,9 @@ def prepare_ab(tmp: Path, rounds: int) -> None:
         walls_b.append(b)
         print(f"{r:<6} {a:>19.2f} {b:>19.2f} {a / b:>6.2f}")
     serial = timed(voxclone_prepare(files, tmp / "serial", "--workers", "1"))
-    # ffmpeg-normalize never denoises; `auto` does on the one noisy sample (noisereduce).
+    # ffmpeg-normalize never denoises; `auto` does on the one noisy sample (DeepFilterNet3).
     no_denoise = timed(voxclone_prepare(files, tmp / "never", "--denoise", "never"))
+    scored = timed(voxclone_prepare(files, tmp / "scored", "--quality"))
     report_path = tmp / "report.json"
     with report_path.open("w") as fh:
         timed(voxclone_prepare(files, tmp / "checked", "--json"), stdout=fh)
@@ -113,6 +114,9 @@ def prepare_ab(tmp: Path, rounds: int) -> None:
     anchor = statistics.median(walls_a)
     print(f"voxclone prepare --workers 1: {serial:.2f} s ({anchor / serial:.2f}x)")
     print(f"voxclone prepare --denoise never: {no_denoise:.2f} s ({anchor / no_denoise:.2f}x)")
+    extra = (scored - statistics.median(walls_b)) / (seconds / 60)
+    print(f"voxclone prepare --quality: {scored:.2f} s, {extra:.2f} s more wall per minute of audio "
+          f"on {os.cpu_count()} cores")  # fmt: skip
     print(f"voxclone: {len(reached)}/{len(steps)} on target, max error {err_reached:.2f} LU; "
           f"{len(steps) - len(reached)} short of it by the 4 dB limiting cap; "
           f"max true peak {b_tp:.2f} dBTP")  # fmt: skip
