@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +26,7 @@ EPS_BN = 1e-5
 _F32_EPS = float(np.finfo(np.float32).eps)
 # (layers, kernel, dilation) of the three CAM dense TDNN blocks
 BLOCKS = ((12, 3, 1), (24, 3, 2), (16, 3, 2))
+GROWTH = 32  # channels each dense layer appends
 
 
 @functools.cache
@@ -83,125 +85,277 @@ def fbank(x16: np.ndarray) -> np.ndarray:
     return feats - feats.mean(axis=0, keepdims=True)
 
 
-# --- layers -----------------------------------------------------------------------------------
+# --- parameters, folded once ------------------------------------------------------------------
+#
+# Eval-mode BatchNorm is an affine map per channel, so every BN that follows a conv is folded into
+# that conv's weights and bias, and every BN + ReLU that precedes a conv becomes "add a shift, clip
+# at zero" with the BN scale moved into the conv's input columns. Kernels are stored as one matrix
+# over stacked taps, so each conv is one matrix product over an im2col buffer.
 
 
-def _bn(x: np.ndarray, w: dict[str, np.ndarray], name: str, affine: bool = True) -> np.ndarray:
-    """Eval-mode BatchNorm over axis 0 (channels) of a (C, ...) array."""
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    scale = 1.0 / np.sqrt(w[f"{name}.running_var"] + EPS_BN)
+class _Conv(NamedTuple):
+    matrix: np.ndarray  # (O, taps * C), columns ordered (taps..., C) as the im2col buffers
+    bias: np.ndarray | None  # (O, 1)
+
+
+class _Prologue(NamedTuple):
+    """relu(a*x + b) as a*relu(x + b/a) for a > 0 and a*min(x + b/a, 0) for a < 0 (a in the conv)."""
+
+    shift: np.ndarray  # (C, 1)
+    negative: np.ndarray  # channels whose BN scale is negative: clipped from above instead
+
+
+def _bn_affine(w: dict[str, np.ndarray], name: str, affine: bool = True) -> tuple[np.ndarray, ...]:
+    """Eval-mode BatchNorm as scale * x + shift, in float64 so folding adds no rounding."""
+    scale = 1.0 / np.sqrt(w[f"{name}.running_var"].astype(np.float64) + EPS_BN)
     shift = -w[f"{name}.running_mean"] * scale
     if affine:
         scale, shift = scale * w[f"{name}.weight"], shift * w[f"{name}.weight"] + w[f"{name}.bias"]
-    return x * scale.reshape(shape) + shift.reshape(shape)
+    return scale, shift
 
 
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0, out=x)
+def _conv(k: np.ndarray, bias: np.ndarray | None, scale: np.ndarray | None = None) -> _Conv:
+    """A (O, C, *taps) kernel as a (O, taps * C) float32 matrix, its rows scaled by a folded BN."""
+    if scale is not None:
+        k = k * scale.reshape((-1,) + (1,) * (k.ndim - 1))
+    matrix = np.moveaxis(k, 1, -1).reshape(len(k), -1).astype(np.float32)
+    return _Conv(matrix, None if bias is None else bias[:, None].astype(np.float32))
 
 
-def _conv2d(x: np.ndarray, k: np.ndarray, stride: int = 1) -> np.ndarray:
-    """(C, H, W) conv with a (O, C, kh, kw) kernel, 'same' padding, stride on H only."""
-    o, c, kh, kw = k.shape
-    ph, pw = kh // 2, kw // 2
-    _, h, width = x.shape
-    xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
-    h_out = (h + 2 * ph - kh) // stride + 1
-    out = np.zeros((o, h_out * width), dtype=np.float32)
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, i : i + stride * (h_out - 1) + 1 : stride, j : j + width]
-            out += k[:, :, i, j] @ patch.reshape(c, -1)
-    return out.reshape(o, h_out, width)
+def _fold_after(w: dict[str, np.ndarray], conv: str, bn: str, affine: bool = True) -> _Conv:
+    """conv -> BN as one conv."""
+    scale, shift = _bn_affine(w, bn, affine)
+    if f"{conv}.bias" in w:
+        shift = shift + scale * w[f"{conv}.bias"]
+    return _conv(w[f"{conv}.weight"].astype(np.float64), shift, scale)
 
 
-def _conv1d(
-    x: np.ndarray, k: np.ndarray, stride: int = 1, dilation: int = 1, bias: np.ndarray | None = None
+def _fold_before(
+    w: dict[str, np.ndarray], bn: str, k: np.ndarray, bias: np.ndarray | None = None
+) -> tuple[_Prologue, np.ndarray, np.ndarray | None]:
+    """BN -> ReLU -> 1x1 conv `k` (O, C): the prologue, and `k` and `bias` with the BN scale in."""
+    scale, shift = _bn_affine(w, bn)
+    zero = scale == 0  # a constant relu(shift) channel: its contribution is a bias
+    if zero.any():
+        const = k[:, zero] @ np.maximum(shift[zero], 0.0)
+        bias = const if bias is None else bias + const
+    safe = np.where(zero, 1.0, scale)
+    prologue = _Prologue(
+        np.where(zero, 0.0, shift / safe)[:, None].astype(np.float32), np.flatnonzero(scale < 0)
+    )
+    return prologue, k * np.where(zero, 0.0, scale), bias
+
+
+def _res_params(w: dict[str, np.ndarray], name: str) -> tuple[_Conv, _Conv]:
+    """A residual block's two convs; a conv shortcut rides along in conv2's matrix (extra columns)."""
+    conv1 = _fold_after(w, f"{name}.conv1", f"{name}.bn1")
+    conv2 = _fold_after(w, f"{name}.conv2", f"{name}.bn2")
+    if f"{name}.shortcut.0.weight" not in w:
+        return conv1, conv2
+    short = _fold_after(w, f"{name}.shortcut.0", f"{name}.shortcut.1")
+    return conv1, _Conv(np.hstack([conv2.matrix, short.matrix]), conv2.bias + short.bias)
+
+
+def _dense_params(w: dict[str, np.ndarray], name: str) -> tuple:
+    """One CAM dense TDNN layer: prologue, linear1 (BN2 folded), CAM local conv and gate MLP."""
+    k = w[f"{name}.linear1.weight"][:, :, 0].astype(np.float64)
+    prologue, k, bias = _fold_before(w, f"{name}.nonlinear1.batchnorm", k)
+    scale, shift = _bn_affine(w, f"{name}.nonlinear2.batchnorm")
+    shift = shift if bias is None else shift + scale * bias
+    linear1 = _conv(k[:, :, None], shift, scale)
+    cam = f"{name}.cam_layer"
+    local = w[f"{cam}.linear_local.weight"]  # (O, C, K) -> (K * O, C): one product, shifted sums
+    local = np.ascontiguousarray(np.moveaxis(local, 2, 0).reshape(-1, local.shape[1]))
+    gate1 = _conv(w[f"{cam}.linear1.weight"], w[f"{cam}.linear1.bias"])
+    gate2 = _conv(w[f"{cam}.linear2.weight"], w[f"{cam}.linear2.bias"])
+    return prologue, linear1, local, gate1, gate2
+
+
+def _transit_params(w: dict[str, np.ndarray], name: str) -> tuple[_Prologue, _Conv]:
+    k = w[f"{name}.linear.weight"][:, :, 0].astype(np.float64)
+    prologue, k, bias = _fold_before(w, f"{name}.nonlinear.batchnorm", k)
+    return prologue, _conv(k[:, :, None], bias)
+
+
+@functools.cache
+def _model() -> dict[str, object]:
+    """The network's parameters, folded and reshaped once per process."""
+    w = weights()
+    m: dict[str, object] = {"head.conv1": _fold_after(w, "head.conv1", "head.bn1")}
+    for layer in ("layer1", "layer2"):
+        for i in (0, 1):
+            m[f"head.{layer}.{i}"] = _res_params(w, f"head.{layer}.{i}")
+    m["head.conv2"] = _fold_after(w, "head.conv2", "head.bn2")
+    m["tdnn"] = _fold_after(w, "xvector.tdnn.linear", "xvector.tdnn.nonlinear.batchnorm")
+    for b, (layers, _, _) in enumerate(BLOCKS, start=1):
+        for i in range(1, layers + 1):
+            m[f"block{b}.{i}"] = _dense_params(w, f"xvector.block{b}.tdnnd{i}")
+        m[f"transit{b}"] = _transit_params(w, f"xvector.transit{b}")
+    m["out"] = _bn_affine(w, "xvector.out_nonlinear.batchnorm")
+    m["dense"] = _fold_after(
+        w, "xvector.dense.linear", "xvector.dense.nonlinear.batchnorm", affine=False
+    )
+    return m
+
+
+# --- layers -----------------------------------------------------------------------------------
+
+_CHUNK = 4096  # output columns per im2col product: the buffer stays in cache, memory stays bounded
+
+
+def _conv3x3(
+    x: np.ndarray,
+    conv: _Conv,
+    stride: int = 1,
+    shortcut: np.ndarray | None = None,
+    shortcut_stride: int = 1,
+    residual: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(C, T) conv with a (O, C, K) kernel and 'same' padding, as torch Conv1d."""
-    o, _, size = k.shape
-    pad = (size - 1) // 2 * dilation
-    xp = np.pad(x, ((0, 0), (pad, pad))) if pad else x
-    t_out = (x.shape[1] + 2 * pad - dilation * (size - 1) - 1) // stride + 1
-    out = np.zeros((o, t_out), dtype=np.float32)
-    for i in range(size):
-        start = i * dilation
-        out += k[:, :, i] @ xp[:, start : start + stride * (t_out - 1) + 1 : stride]
-    if bias is not None:
-        out += bias[:, None]
+    """relu(conv(x) + bias [+ residual]) of a (C, H, W) map, 3x3 'same', stride on H only.
+
+    Row chunks of the output are each one matrix product over an im2col buffer; `shortcut` (the
+    block input, sampled at `stride` on H) is appended to that buffer for a folded 1x1 shortcut.
+    """
+    c, h, width = x.shape
+    h_out = (h - 1) // stride + 1
+    o = len(conv.matrix)
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    out = np.empty((o, h_out, width), dtype=np.float32)
+    rows = max(1, _CHUNK // width)
+    col_all = np.empty((conv.matrix.shape[1], rows * width), dtype=np.float32)
+    for h0 in range(0, h_out, rows):
+        n = min(rows, h_out - h0)
+        col = col_all[:, : n * width]
+        taps = col[: 9 * c].reshape(3, 3, c, n, width)
+        for i in range(3):
+            src = xp[:, stride * h0 + i : stride * (h0 + n - 1) + i + 1 : stride]
+            for j in range(3):
+                taps[i, j] = src[:, :, j : j + width]
+        if shortcut is not None:
+            s = shortcut_stride
+            sc = shortcut[:, s * h0 : s * (h0 + n - 1) + 1 : s]
+            col[9 * c :].reshape(-1, n, width)[:] = sc
+        dst = out[:, h0 : h0 + n].reshape(o, -1)
+        np.matmul(conv.matrix, col, out=dst)
+        dst += conv.bias
+        if residual is not None:
+            dst += residual[:, h0 : h0 + n].reshape(o, -1)
+        np.maximum(dst, 0.0, out=dst)
     return out
 
 
-def _res_block(x: np.ndarray, w: dict[str, np.ndarray], name: str, stride: int) -> np.ndarray:
-    out = _relu(_bn(_conv2d(x, w[f"{name}.conv1.weight"], stride), w, f"{name}.bn1"))
-    out = _bn(_conv2d(out, w[f"{name}.conv2.weight"]), w, f"{name}.bn2")
-    if f"{name}.shortcut.0.weight" in w:
-        short = _conv2d(x, w[f"{name}.shortcut.0.weight"], stride)
-        out += _bn(short, w, f"{name}.shortcut.1")
-    else:
-        out += x
-    return _relu(out)
-
-
-def _head(feats: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+def _head(feats: np.ndarray, m: dict) -> np.ndarray:
     """FCM: 2-D residual front end over (freq, time); returns (32 * 10, T)."""
-    x = feats.T[None].astype(np.float32)  # (1, 80, T)
-    x = _relu(_bn(_conv2d(x, w["head.conv1.weight"]), w, "head.bn1"))
+    x = np.ascontiguousarray(feats.T, dtype=np.float32)[None]  # (1, 80, T)
+    x = _conv3x3(x, m["head.conv1"])
     for layer in ("layer1", "layer2"):
-        x = _res_block(x, w, f"head.{layer}.0", 2)
-        x = _res_block(x, w, f"head.{layer}.1", 1)
-    x = _relu(_bn(_conv2d(x, w["head.conv2.weight"], 2), w, "head.bn2"))
+        for i, stride in ((0, 2), (1, 1)):
+            conv1, conv2 = m[f"head.{layer}.{i}"]
+            mid = _conv3x3(x, conv1, stride)
+            if conv2.matrix.shape[1] > 9 * len(mid):  # the 1x1 shortcut is folded into conv2
+                x = _conv3x3(mid, conv2, shortcut=x, shortcut_stride=stride)
+            else:
+                x = _conv3x3(mid, conv2, residual=x)
+    x = _conv3x3(x, m["head.conv2"], 2)
     c, h, t = x.shape
     return x.reshape(c * h, t)
 
 
-def _seg_pool(x: np.ndarray, seg: int = 100) -> np.ndarray:
-    """Mean over each 100-frame segment (last one partial), repeated back to every frame."""
-    t = x.shape[1]
+def _tdnn(x: np.ndarray, conv: _Conv, out: np.ndarray) -> None:
+    """relu(BN(conv1d)) with kernel 5, stride 2, 'same' padding, as one product into `out`."""
+    c, t = x.shape
+    size = conv.matrix.shape[1] // c
+    pad = size // 2
+    t_out = (t - 1) // 2 + 1
+    xp = np.pad(x, ((0, 0), (pad, pad)))
+    col = np.empty((size, c, t_out), dtype=np.float32)
+    for i in range(size):
+        col[i] = xp[:, i : i + 2 * (t_out - 1) + 1 : 2]
+    np.matmul(conv.matrix, col.reshape(size * c, t_out), out=out)
+    out += conv.bias
+    np.maximum(out, 0.0, out=out)
+
+
+def _prologue(x: np.ndarray, p: _Prologue, out: np.ndarray) -> np.ndarray:
+    """The BN + ReLU in front of a conv whose weights hold the BN scale (see `_Prologue`)."""
+    np.add(x, p.shift, out=out)
+    clipped = np.minimum(out[p.negative], 0.0) if p.negative.size else None
+    np.maximum(out, 0.0, out=out)
+    if clipped is not None:
+        out[p.negative] = clipped
+    return out
+
+
+def _segment_gate(h: np.ndarray, gate1: _Conv, gate2: _Conv, seg: int = 100) -> np.ndarray:
+    """The CAM gate per 100-frame segment, repeated to every frame, as (G, T).
+
+    Its context (utterance mean + segment mean) is constant over a segment, so the gate MLP runs
+    once per segment instead of once per frame.
+    """
+    t = h.shape[1]
     starts = np.arange(0, t, seg)
-    sums = np.add.reduceat(x, starts, axis=1)
     counts = np.minimum(seg, t - starts)
-    return np.repeat(sums / counts, counts, axis=1)
+    sums = np.add.reduceat(h, starts, axis=1)
+    context = sums.sum(axis=1, keepdims=True) / np.float32(t) + sums / counts.astype(np.float32)
+    hidden = gate1.matrix @ context + gate1.bias
+    gate = gate2.matrix @ np.maximum(hidden, 0.0, out=hidden) + gate2.bias
+    return np.repeat(1.0 / (1.0 + np.exp(-gate)), counts, axis=1)
 
 
-def _cam_layer(x: np.ndarray, w: dict[str, np.ndarray], name: str, dilation: int) -> np.ndarray:
-    y = _conv1d(x, w[f"{name}.linear_local.weight"], dilation=dilation)
-    context = x.mean(axis=1, keepdims=True) + _seg_pool(x)
-    hidden = _relu(_conv1d(context, w[f"{name}.linear1.weight"], bias=w[f"{name}.linear1.bias"]))
-    gate = _conv1d(hidden, w[f"{name}.linear2.weight"], bias=w[f"{name}.linear2.bias"])
-    return y * (1.0 / (1.0 + np.exp(-gate)))
+def _dense_layer(buf: np.ndarray, c: int, scratch: np.ndarray, hpad: np.ndarray, params) -> int:
+    """One CAM dense TDNN layer: reads channels [:c] of `buf`, appends its output; returns the end.
+
+    `hpad` holds the bottleneck with `dilation` zero columns either side, so the dilated local
+    conv is one product over it and a sum of three shifted column ranges.
+    """
+    prologue, linear1, local, gate1, gate2 = params
+    t = buf.shape[1]
+    d = (hpad.shape[1] - t) // 2
+    h = hpad[:, d : d + t]
+    np.matmul(linear1.matrix, _prologue(buf[:c], prologue, scratch[:c]), out=h)
+    h += linear1.bias
+    np.maximum(h, 0.0, out=h)
+    z = local @ hpad
+    g = len(local) // 3
+    y = z[:g, :t] + z[g : 2 * g, d : d + t]
+    y += z[2 * g :, 2 * d : 2 * d + t]
+    np.multiply(y, _segment_gate(h, gate1, gate2), out=buf[c : c + g])
+    return c + g
 
 
-def _xvector(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
-    x = _relu(
-        _bn(
-            _conv1d(x, w["xvector.tdnn.linear.weight"], stride=2),
-            w,
-            "xvector.tdnn.nonlinear.batchnorm",
-        )
-    )
+def _xvector(x: np.ndarray, m: dict) -> np.ndarray:
+    t = (x.shape[1] - 1) // 2 + 1
+    tdnn: _Conv = m["tdnn"]
+    c = len(tdnn.matrix)
+    buf = np.empty((c + BLOCKS[0][0] * GROWTH, t), dtype=np.float32)
+    _tdnn(x, tdnn, buf[:c])
     for b, (layers, _, dilation) in enumerate(BLOCKS, start=1):
+        scratch = np.empty_like(buf)
+        hpad = np.zeros((len(m[f"block{b}.1"][1].matrix), t + 2 * dilation), np.float32)
         for i in range(1, layers + 1):
-            name = f"xvector.block{b}.tdnnd{i}"
-            h = _relu(_bn(x, w, f"{name}.nonlinear1.batchnorm"))
-            h = _conv1d(h, w[f"{name}.linear1.weight"])
-            h = _relu(_bn(h, w, f"{name}.nonlinear2.batchnorm"))
-            x = np.concatenate([x, _cam_layer(h, w, f"{name}.cam_layer", dilation)], axis=0)
-        name = f"xvector.transit{b}"
-        x = _conv1d(_relu(_bn(x, w, f"{name}.nonlinear.batchnorm")), w[f"{name}.linear.weight"])
-    x = _relu(_bn(x, w, "xvector.out_nonlinear.batchnorm"))
-    std = x.std(axis=1, ddof=1) if x.shape[1] > 1 else np.full(x.shape[0], 1e-2, np.float32)
+            c = _dense_layer(buf, c, scratch, hpad, m[f"block{b}.{i}"])
+        prologue, conv = m[f"transit{b}"]
+        h = _prologue(buf[:c], prologue, scratch[:c])
+        c = len(conv.matrix)
+        grow = BLOCKS[b][0] * GROWTH if b < len(BLOCKS) else 0
+        buf = np.empty((c + grow, t), dtype=np.float32)
+        np.matmul(conv.matrix, h, out=buf[:c])
+        if conv.bias is not None:
+            buf[:c] += conv.bias
+    scale, shift = m["out"]
+    x = np.maximum(buf * scale[:, None].astype(np.float32) + shift[:, None].astype(np.float32), 0)
+    std = x.std(axis=1, ddof=1) if t > 1 else np.full(len(x), 1e-2, np.float32)
     stats = np.concatenate([x.mean(axis=1), std])[:, None]
-    dense = _conv1d(stats, w["xvector.dense.linear.weight"])[:, 0]
-    return _bn(dense, w, "xvector.dense.nonlinear.batchnorm", affine=False)  # no final ReLU
+    dense: _Conv = m["dense"]
+    return (dense.matrix @ stats + dense.bias)[:, 0]  # no final ReLU
 
 
 def forward(x16: np.ndarray) -> np.ndarray:
     """The raw 192-d CAM++ embedding of 16 kHz mono speech."""
     from threadpoolctl import threadpool_limits
 
-    w = weights()
+    m = _model()
     # Small matrix products: one BLAS thread is as fast, and spinning BLAS threads on a busy
     # 2-core machine made the embedding 30x slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _xvector(_head(fbank(x16), w), w).astype(np.float32)
+        return _xvector(_head(fbank(x16), m), m).astype(np.float32)
