@@ -33,7 +33,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if name in words:
             module = importlib.import_module(module_name)
             module.add_arguments(command)
-            command.set_defaults(run=module.run)
+            command.set_defaults(run=module.run, head_start=getattr(module, "head_start", None))
     return parser
 
 
@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in PREFECT_COMMANDS:
             from flows.cli.server import run_with_server
 
-            return run_with_server(lambda: int(args.run(args) or 0))
+            head_start = args.head_start
+            before = (lambda: head_start(args)) if head_start else None
+            return run_with_server(lambda: int(args.run(args) or 0), before)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
