@@ -124,6 +124,8 @@ def queue_work(
 
     Queued here rather than from the tasks' threads, whose start order is arbitrary: the first
     voice's clips finish first and its clones start while later voices are still being prepared.
+    Within a voice the largest file goes first, so a long clip is not the last one left running
+    on one worker while the others idle.
     """
     from flows import ledger
     from flows.pipeline.plan import sha_of
@@ -133,8 +135,23 @@ def queue_work(
         return work
     shas = [sha for _, path in to_prepare if (sha := sha_of(hashes, path))]
     done = ledger.find_prepared_many(eng, shas, settings_hash)
-    for _, path in to_prepare:
+    for _, path in _largest_first_per_voice(to_prepare):
         sha = sha_of(hashes, path)
         if sha and sha not in done and sha not in work:
             work[sha] = pool.submit(prepare_file, str(path), settings, store_root)
     return work
+
+
+def _largest_first_per_voice(
+    to_prepare: list[tuple[VoiceSpec, Path]],
+) -> list[tuple[VoiceSpec, Path]]:
+    """Voices in their order; each voice's clips by file size, largest first (unreadable: last)."""
+
+    def size(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:
+            return -1
+
+    order = {spec.slug: i for i, (spec, _) in reversed(list(enumerate(to_prepare)))}
+    return sorted(to_prepare, key=lambda item: (order[item[0].slug], -size(item[1])))
