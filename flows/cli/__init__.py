@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             from flows.cli.server import run_with_server
 
             head_start = args.head_start
-            before = (lambda: head_start(args)) if head_start else None
+            before = (lambda server: head_start(args, server)) if head_start else None
             return run_with_server(lambda: int(args.run(args) or 0), before)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

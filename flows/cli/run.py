@@ -102,9 +102,10 @@ def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
     )
 
 
-def head_start(args: argparse.Namespace) -> None:
+def head_start(args: argparse.Namespace, behind_server: bool) -> None:
     """Before Prefect is imported: queue the clips' CPU work, then import the flow (all of which
-    overlaps with Prefect's temporary server starting, see `flows.cli.server.run_with_server`)."""
+    overlaps with Prefect's temporary server starting when `behind_server`, see
+    `flows.cli.server.run_with_server`)."""
     from pydantic import ValidationError
 
     from flows.pipeline import headstart
@@ -113,7 +114,7 @@ def head_start(args: argparse.Namespace) -> None:
         options = run_options(args)
     except ValidationError:
         return  # `run` says what is wrong
-    headstart.start(args.inbox, args.manifest, args.providers, options)
+    headstart.start(args.inbox, args.manifest, args.providers, options, behind_server)
     import flows.pipeline.flow  # noqa: F401
 
 

@@ -149,18 +149,20 @@ def _launch(port: int) -> subprocess.Popen:
     return subprocess.Popen(args=args, env={**os.environ, **server_env, **settings_env})
 
 
-def run_with_server(command: Callable[[], int], before: Callable[[], object] | None = None) -> int:
+def run_with_server(
+    command: Callable[[], int], before: Callable[[bool], object] | None = None
+) -> int:
     """Run a command that talks to Prefect; a server that never started is one line and exit 3.
 
     With `before` (work that needs no Prefect), Prefect's temporary server, when there is to be
     one, starts at once in the background while `before` runs, instead of when the command first
-    calls the API.
+    calls the API; `before` is told whether it is starting.
     """
     try:
         server = None
         if before is not None:
             server = EarlyServer.start_if_needed()
-            before()
+            before(server is not None)
         with startup_time():
             if server is not None:
                 server.wait()
