@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from providers import NAMES as PROVIDERS
@@ -102,7 +103,7 @@ def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
     )
 
 
-def head_start(args: argparse.Namespace, behind_server: bool) -> None:
+def head_start(args: argparse.Namespace, behind_server: bool) -> Callable[[], None] | None:
     """Before Prefect is imported: queue the clips' CPU work, then import the flow (all of which
     overlaps with Prefect's temporary server starting when `behind_server`, see
     `flows.cli.server.run_with_server`)."""
@@ -113,13 +114,14 @@ def head_start(args: argparse.Namespace, behind_server: bool) -> None:
     try:
         options = run_options(args)
     except ValidationError:
-        return  # `run` says what is wrong
+        return None  # `run` says what is wrong
     headstart.start(args.inbox, args.manifest, args.providers, options, behind_server)
     import flows.pipeline.flow  # noqa: F401
 
+    return headstart.discard  # the queued work, when the flow did not take it
+
 
 def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
-    from flows.pipeline import headstart
     from flows.pipeline.flow import clone_voices
 
     flow = clone_voices
@@ -127,17 +129,10 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
         from prefect_dask import DaskTaskRunner
 
         flow = clone_voices.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
-    try:
-        options = run_options(args, **extra)
-        state = flow(
-            inbox=inbox,
-            providers=args.providers,
-            options=options,
-            manifest=manifest,
-            return_state=True,
-        )
-    finally:
-        headstart.discard()  # queued work the flow did not take
+    options = run_options(args, **extra)
+    state = flow(
+        inbox=inbox, providers=args.providers, options=options, manifest=manifest, return_state=True
+    )
     # A Failed run (some clone did not settle) still carries its summary, so the tables print.
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):

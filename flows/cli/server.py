@@ -150,19 +150,21 @@ def _launch(port: int) -> subprocess.Popen:
 
 
 def run_with_server(
-    command: Callable[[], int], before: Callable[[bool], object] | None = None
+    command: Callable[[], int], before: Callable[[bool], Callable[[], None] | None] | None = None
 ) -> int:
     """Run a command that talks to Prefect; a server that never started is one line and exit 3.
 
     With `before` (work that needs no Prefect), Prefect's temporary server, when there is to be
     one, starts at once in the background while `before` runs, instead of when the command first
-    calls the API; `before` is told whether it is starting.
+    calls the API; `before` is told whether it is starting, and may return what undoes it, called
+    however the command ends (work queued for a flow that never ran must not hold up the exit).
     """
+    undo = None
     try:
         server = None
         if before is not None:
             server = EarlyServer.start_if_needed()
-            before(server is not None)
+            undo = before(server is not None)
         with startup_time():
             if server is not None:
                 server.wait()
@@ -172,3 +174,6 @@ def run_with_server(
             raise
         print(HINT, file=sys.stderr)
         return 3
+    finally:
+        if undo is not None:
+            undo()
