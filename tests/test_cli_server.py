@@ -69,3 +69,36 @@ def test_a_server_that_does_not_start_is_one_line_and_exit_3(tmp_path: Path) -> 
     hint = [line for line in done.stderr.splitlines() if line.startswith("voxclone:")]
     assert len(hint) == 1 and "make ui" in hint[0] and "PREFECT_API_URL" in hint[0]
     assert not (tmp_path / "data" / "reports").exists()
+
+
+def test_a_cold_run_starts_one_temporary_server_and_stops_it(tmp_path: Path) -> None:
+    """The server process is launched before Prefect's server module is imported and handed to
+    Prefect's own `start`: one server, used by the run, and gone when the command returns."""
+    import re
+    import socket
+
+    voice = tmp_path / "inbox" / "one"
+    voice.mkdir(parents=True)
+    shutil.copy(CLIP, voice / CLIP.name)
+    done = subprocess.run(
+        [
+            str(BIN / "voxclone"),
+            "run",
+            str(tmp_path / "inbox"),
+            "--providers",
+            "cartesia",
+            "--dry-run",
+            "--no-report",
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    started = re.findall(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", done.stderr)
+    stopped = re.findall(r"Stopping temporary server on http://127\.0\.0\.1:(\d+)", done.stderr)
+    assert len(started) == 1 and stopped == started
+    assert "Completed()" in done.stderr and "would-send" in done.stdout
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", int(started[0])))

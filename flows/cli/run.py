@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
 from providers import NAMES as PROVIDERS
+
+if TYPE_CHECKING:
+    from flows.pipeline.options import RunOptions
 
 
 def providers_arg(value: str) -> list[str]:
@@ -82,22 +86,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
-def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
-    from flows.pipeline.flow import clone_voices
+def _dask(args: argparse.Namespace) -> bool:
+    return getattr(args, "task_runner", "local") == "dask"
+
+
+def run_options(args: argparse.Namespace, **extra: object) -> RunOptions:
     from flows.pipeline.options import RunOptions
 
+    return RunOptions(
+        **options_from(
+            args,
+            cpu_pool=not _dask(args),  # Dask workers are processes already
+            progress_bar=not getattr(args, "json", False),
+            **extra,
+        )
+    )
+
+
+def head_start(args: argparse.Namespace, behind_server: bool) -> Callable[[], None] | None:
+    """Before Prefect is imported: queue the clips' CPU work, then import the flow (all of which
+    overlaps with Prefect's temporary server starting when `behind_server`, see
+    `flows.cli.server.run_with_server`)."""
+    from pydantic import ValidationError
+
+    from flows.pipeline import headstart
+
+    try:
+        options = run_options(args)
+    except ValidationError:
+        return None  # `run` says what is wrong
+    headstart.start(args.inbox, args.manifest, args.providers, options, behind_server)
+    import flows.pipeline.flow  # noqa: F401
+
+    return headstart.discard  # the queued work, when the flow did not take it
+
+
+def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
+    from flows.pipeline.flow import clone_voices
+
     flow = clone_voices
-    cpu_pool = True
-    if getattr(args, "task_runner", "local") == "dask":
+    if _dask(args):
         from prefect_dask import DaskTaskRunner
 
         flow = clone_voices.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
-        cpu_pool = False  # Dask workers are processes already
-    options = RunOptions(
-        **options_from(
-            args, cpu_pool=cpu_pool, progress_bar=not getattr(args, "json", False), **extra
-        )
-    )
+    options = run_options(args, **extra)
     state = flow(
         inbox=inbox, providers=args.providers, options=options, manifest=manifest, return_state=True
     )

@@ -4,39 +4,84 @@
 writes and reads lineage; `store` keeps audio content-addressed on disk.
 """
 
-from flows.ledger.claims import (
-    Claim,
-    attempt,
-    claim,
-    complete,
-    finish,
-    idempotency_key,
-    known_voice_ids,
-    now,
-    owner_alive,
-    owner_id,
-    stable_hash,
-)
-from flows.ledger.database import engine, migrate
-from flows.ledger.records import (
-    answers,
-    embeddings,
-    find_prepared,
-    find_prepared_many,
-    finish_run,
-    last_report,
-    lineage,
-    record_answer,
-    record_prepared,
-    record_source,
-    record_speaker_checks,
-    record_take,
-    source_hashes,
-    source_metrics,
-    start_run,
-    voice,
-    voices,
-)
+# Names resolve on first use (PEP 562): `from flows.ledger import store` in a worker process must
+# not import SQLAlchemy and Alembic, which only the flow's process needs.
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.ledger.claims import (
+        Claim,
+        attempt,
+        claim,
+        complete,
+        finish,
+        idempotency_key,
+        known_voice_ids,
+        now,
+        owner_alive,
+        owner_id,
+        stable_hash,
+    )
+    from flows.ledger.database import (
+        engine,
+        migrate,
+    )
+    from flows.ledger.records import (
+        answers,
+        embeddings,
+        find_prepared,
+        find_prepared_many,
+        finish_run,
+        last_report,
+        lineage,
+        record_answer,
+        record_prepared,
+        record_source,
+        record_speaker_checks,
+        record_take,
+        source_hashes,
+        source_metrics,
+        start_run,
+        voice,
+        voices,
+    )
+
+_MODULE_OF = {
+    "Claim": "claims",
+    "attempt": "claims",
+    "claim": "claims",
+    "complete": "claims",
+    "finish": "claims",
+    "idempotency_key": "claims",
+    "known_voice_ids": "claims",
+    "now": "claims",
+    "owner_alive": "claims",
+    "owner_id": "claims",
+    "stable_hash": "claims",
+    "engine": "database",
+    "migrate": "database",
+    "answers": "records",
+    "embeddings": "records",
+    "find_prepared": "records",
+    "find_prepared_many": "records",
+    "finish_run": "records",
+    "last_report": "records",
+    "lineage": "records",
+    "record_answer": "records",
+    "record_prepared": "records",
+    "record_source": "records",
+    "record_speaker_checks": "records",
+    "record_take": "records",
+    "source_hashes": "records",
+    "source_metrics": "records",
+    "start_run": "records",
+    "voice": "records",
+    "voices": "records",
+}
 
 __all__ = [
     "Claim",
@@ -70,3 +115,12 @@ __all__ = [
     "voice",
     "voices",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

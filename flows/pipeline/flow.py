@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
 import subprocess
 import traceback
 from collections import defaultdict
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,12 +29,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import cloning
+from flows.pipeline import cloning, headstart, plan
 from flows.pipeline.cloning import VoiceInputs
 from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
-from flows.pipeline.worker import PIPELINE_VERSION, prepare_file, settings_dict, warm_up
+from flows.pipeline.worker import prepare_file
 from flows.records import CloneResult, PreparedClip, Take
 from flows.report import summary
 
@@ -68,11 +67,11 @@ def prepare_clip(
         sha = source_sha256 or store.sha256_file(Path(path))
     except OSError as e:
         return _refused(clip, f"{path}: cannot read: {e}")
-    settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
+    settings_hash = plan.settings_hash(settings)
     done = ledger.find_prepared(eng, sha, settings_hash)
     if done and store.path_for(done["sha256"], "wav", Path(store_root)).exists():
         logger.info("%s: already prepared as %s", clip_name, done["sha256"][:12])
-        return _from_ledger(clip, sha, done, ledger.source_metrics(eng, sha))
+        return plan.from_ledger(clip, sha, done, ledger.source_metrics(eng, sha))
     try:
         out = work.result() if work is not None else prepare_file(path, settings, store_root)
     except Exception as e:  # a bad recording must not stop the run; say which file and why
@@ -116,23 +115,6 @@ def prepare_clip(
 def _refused(clip: PreparedClip, reason: str, sha: str | None = None) -> State:
     record = PreparedClip(clip.voice, clip.clip, clip.path, "error", reason, source_sha256=sha)
     return Failed(message=reason, data=record)
-
-
-def _from_ledger(
-    clip: PreparedClip, sha: str, row: dict[str, Any], source_metrics: dict | None
-) -> PreparedClip:
-    return PreparedClip.from_dict(
-        {
-            **clip.to_dict(),
-            "source_sha256": sha,
-            "reused": True,
-            "prepared_sha256": row["sha256"],
-            "metrics": row["metrics"],
-            "source_metrics": source_metrics,
-            "steps": row["steps"],
-            "speech": row["speech"],
-        }
-    )
 
 
 @task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
@@ -252,37 +234,14 @@ def clone_voices(
     for p in problems:
         logger.warning("%s: %s", p.path, p.reason)
     ledger.start_run(eng, run_id, manifest or inbox, list(providers))
-    settings = settings_dict(
-        target_rate=options.sample_rate,
-        target_lufs=options.target_lufs,
-        ceiling_dbtp=options.ceiling_dbtp,
-        denoise=options.denoise,
-        quality=True,  # the flow always scores DNSMOS; `voxclone prepare` only with --quality
-    )
-    settings_hash = ledger.stable_hash([settings, PIPELINE_VERSION])
-    wanted = {
-        s.slug: [p for p in providers if s.providers is None or p in s.providers] for s in specs
-    }
+    settings = plan.run_settings(options)
+    settings_hash = plan.settings_hash(settings)
 
     # 1. Answer from the ledger every voice × provider whose inputs have not changed.
-    hashes = ledger.source_hashes(eng, [c for s in specs for c in s.clips])
-    fingerprints = {
-        (s.slug, p): cloning.fingerprint(s, p, _shas(s, hashes), settings_hash)
-        for s in specs
-        for p in wanted[s.slug]
-    }
-    answered = ledger.answers(eng, list(fingerprints.values()))
-    results: dict[tuple[str, str], CloneResult] = {
-        pair: CloneResult.from_dict(
-            {**answered[fp], "status": "exists", "answered_from_ledger": True}
-        )
-        for pair, fp in fingerprints.items()
-        if fp in answered
-    }
-    open_providers = {
-        s.slug: [p for p in wanted[s.slug] if (s.slug, p) not in results] for s in specs
-    }
-    clips, to_prepare = _clips_known(eng, specs, open_providers, hashes, settings_hash)
+    todo = plan.plan(eng, specs, list(providers), settings_hash)
+    hashes, fingerprints, open_providers = todo.hashes, todo.fingerprints, todo.open_providers
+    results: dict[tuple[str, str], CloneResult] = dict(todo.answered)
+    clips, to_prepare = todo.known, todo.to_prepare
 
     # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
     n_clones = sum(len(v) for v in open_providers.values())
@@ -309,9 +268,13 @@ def clone_voices(
             )
             clone_futures[future] = (spec.slug, p)
 
-    pool = _process_pool(options, len(to_prepare))
+    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.headstart).
+    pool, queued = headstart.adopt(store_root, settings_hash)
+    pool = pool or headstart.process_pool(options, len(to_prepare))
     try:
-        work = _queue_work(pool, eng, to_prepare, hashes, settings, settings_hash, store_root)
+        work = headstart.queue_work(
+            pool, eng, to_prepare, hashes, settings, settings_hash, store_root, queued
+        )
         futures = {
             prepare_clip.submit(
                 spec.slug,
@@ -319,8 +282,8 @@ def clone_voices(
                 str(path),
                 settings,
                 store_root,
-                _sha(hashes, path),
-                work.get(_sha(hashes, path) or ""),
+                plan.sha_of(hashes, path),
+                work.get(plan.sha_of(hashes, path) or ""),
             ): (spec, path)
             for spec, path in to_prepare
         }
@@ -337,8 +300,8 @@ def clone_voices(
             if remaining[spec.slug] == 0:
                 voice_prepared(by_slug[spec.slug])
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if pool is not None:  # the workers exit while the clones and the summary go on
+            pool.shutdown(wait=False, cancel_futures=True)
     for future in as_completed(list(clone_futures)):
         voice, provider = clone_futures[future]
         result = _cloned(future, voice, provider)
@@ -388,76 +351,6 @@ def clone_voices(
         logger.error("%s", message)
         return Failed(message=message, data=out)
     return out
-
-
-def _shas(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:
-    return [str(hashes.get(str(c))) for c in spec.clips]
-
-
-def _sha(hashes: dict[str, str | OSError], path: Path) -> str | None:
-    sha = hashes.get(str(path))
-    return sha if isinstance(sha, str) else None
-
-
-def _clips_known(
-    eng: Any,
-    specs: list[VoiceSpec],
-    open_providers: dict[str, list[str]],
-    hashes: dict[str, str | OSError],
-    settings_hash: str,
-) -> tuple[list[PreparedClip], list[tuple[VoiceSpec, Path]]]:
-    """Clip records of settled voices straight from the ledger; the rest are to be prepared."""
-    settled = [s for s in specs if not open_providers[s.slug]]
-    rows = ledger.find_prepared_many(
-        eng, [_sha(hashes, c) or "" for s in settled for c in s.clips], settings_hash
-    )
-    known, to_prepare = [], []
-    for spec in specs:
-        for path in spec.clips:
-            row = rows.get(_sha(hashes, path) or "") if not open_providers[spec.slug] else None
-            if row is None:
-                to_prepare.append((spec, path))
-                continue
-            clip = PreparedClip(spec.slug, path.name, str(path))
-            known.append(_from_ledger(clip, row["source_sha256"], row, row.get("source_metrics")))
-    return known, to_prepare
-
-
-def _queue_work(
-    pool: Executor | None,
-    eng: Any,
-    to_prepare: list[tuple[VoiceSpec, Path]],
-    hashes: dict[str, str | OSError],
-    settings: dict,
-    settings_hash: str,
-    store_root: str,
-) -> dict[str, Future]:
-    """Queue the CPU work in voice order, once per distinct source, skipping what the ledger has.
-
-    Queued here rather than from the tasks' threads, whose start order is arbitrary: the first
-    voice's clips finish first and its clones start while later voices are still being prepared.
-    """
-    if pool is None:
-        return {}
-    shas = [sha for _, path in to_prepare if (sha := _sha(hashes, path))]
-    done = ledger.find_prepared_many(eng, shas, settings_hash)
-    work: dict[str, Future] = {}
-    for _, path in to_prepare:
-        sha = _sha(hashes, path)
-        if sha and sha not in done and sha not in work:
-            work[sha] = pool.submit(prepare_file, str(path), settings, store_root)
-    return work
-
-
-def _process_pool(options: RunOptions, n_clips: int) -> ProcessPoolExecutor | None:
-    """A pool for this run only (no global two runs in one process could share)."""
-    if not (options.cpu_pool and n_clips > 1 and options.workers > 1):
-        return None
-    return ProcessPoolExecutor(
-        max_workers=min(options.workers, n_clips),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=warm_up,
-    )
 
 
 def _with_speaker_checks(

@@ -1,0 +1,122 @@
+"""What a run has left to do, read from the ledger before any task is submitted.
+
+Free of Prefect so `voxclone run` can work this out, and start preparing clips, while Prefect is
+still being imported (see `flows.pipeline.headstart`); the flow works it out again from the same
+ledger and gets the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flows import ledger
+from flows.pipeline import cloning
+from flows.pipeline.inbox import VoiceSpec
+from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
+from flows.records import CloneResult, PreparedClip
+
+if TYPE_CHECKING:
+    from flows.pipeline.options import RunOptions
+
+
+@dataclass
+class Plan:
+    hashes: dict[str, str | OSError]  # source path -> sha256, or why it cannot be read
+    fingerprints: dict[tuple[str, str], str]  # (voice, provider) -> fingerprint
+    answered: dict[tuple[str, str], CloneResult]  # settled earlier, inputs unchanged
+    open_providers: dict[str, list[str]]  # voice -> providers still to clone on
+    known: list[PreparedClip]  # clips of settled voices, straight from the ledger
+    to_prepare: list[tuple[VoiceSpec, Path]]  # in voice order
+
+
+def run_settings(options: RunOptions) -> dict[str, Any]:
+    """The preparation settings of a run: the flow always scores DNSMOS (`prepare` only with
+    --quality)."""
+    return settings_dict(
+        target_rate=options.sample_rate,
+        target_lufs=options.target_lufs,
+        ceiling_dbtp=options.ceiling_dbtp,
+        denoise=options.denoise,
+        quality=True,
+    )
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    return ledger.stable_hash([settings, PIPELINE_VERSION])
+
+
+def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: str) -> Plan:
+    """Every voice × provider whose inputs are unchanged is answered from the ledger; the clips of
+    the voices left open are to be prepared (the ledger may still have them)."""
+    wanted = {
+        s.slug: [p for p in providers if s.providers is None or p in s.providers] for s in specs
+    }
+    hashes = ledger.source_hashes(eng, [c for s in specs for c in s.clips])
+    fingerprints = {
+        (s.slug, p): cloning.fingerprint(s, p, shas_of(s, hashes), settings_hash)
+        for s in specs
+        for p in wanted[s.slug]
+    }
+    found = ledger.answers(eng, list(fingerprints.values()))
+    answered = {
+        pair: CloneResult.from_dict({**found[fp], "status": "exists", "answered_from_ledger": True})
+        for pair, fp in fingerprints.items()
+        if fp in found
+    }
+    open_providers = {
+        s.slug: [p for p in wanted[s.slug] if (s.slug, p) not in answered] for s in specs
+    }
+    known, to_prepare = _clips_known(eng, specs, open_providers, hashes, settings_hash)
+    return Plan(hashes, fingerprints, answered, open_providers, known, to_prepare)
+
+
+def shas_of(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:
+    return [str(hashes.get(str(c))) for c in spec.clips]
+
+
+def sha_of(hashes: dict[str, str | OSError], path: Path) -> str | None:
+    sha = hashes.get(str(path))
+    return sha if isinstance(sha, str) else None
+
+
+def from_ledger(
+    clip: PreparedClip, sha: str, row: dict[str, Any], source_metrics: dict | None
+) -> PreparedClip:
+    return PreparedClip.from_dict(
+        {
+            **clip.to_dict(),
+            "source_sha256": sha,
+            "reused": True,
+            "prepared_sha256": row["sha256"],
+            "metrics": row["metrics"],
+            "source_metrics": source_metrics,
+            "steps": row["steps"],
+            "speech": row["speech"],
+        }
+    )
+
+
+def _clips_known(
+    eng: Any,
+    specs: list[VoiceSpec],
+    open_providers: dict[str, list[str]],
+    hashes: dict[str, str | OSError],
+    settings_hash: str,
+) -> tuple[list[PreparedClip], list[tuple[VoiceSpec, Path]]]:
+    """Clip records of settled voices straight from the ledger; the rest are to be prepared."""
+    settled = [s for s in specs if not open_providers[s.slug]]
+    rows = ledger.find_prepared_many(
+        eng, [sha_of(hashes, c) or "" for s in settled for c in s.clips], settings_hash
+    )
+    known, to_prepare = [], []
+    for spec in specs:
+        for path in spec.clips:
+            row = rows.get(sha_of(hashes, path) or "") if not open_providers[spec.slug] else None
+            if row is None:
+                to_prepare.append((spec, path))
+                continue
+            clip = PreparedClip(spec.slug, path.name, str(path))
+            known.append(from_ledger(clip, row["source_sha256"], row, row.get("source_metrics")))
+    return known, to_prepare

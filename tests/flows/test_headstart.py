@@ -1,0 +1,89 @@
+"""`voxclone run` queues the clips before Prefect starts; the flow takes that work as its own.
+
+The same inbox is run twice, into two fresh data dirs: once with the head start, once without.
+Both must print the same summary and write the same ledger rows, and the first must have prepared
+each clip once, in the pool queued before the flow began.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flows import ledger
+from flows.cli import main
+from flows.cli import run as run_command
+from flows.ledger.schema import prepared, sources
+from flows.pipeline import headstart
+from flows.pipeline.headstart import _largest_first_per_voice
+from flows.pipeline.inbox import discover
+
+VOLATILE = {"title", "flow_run_id", "started_at", "finished_at", "report", "last_report"}
+
+
+def _run(inbox: Path, capsys: pytest.CaptureFixture) -> dict:
+    code = main(["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    return {k: v for k, v in out.items() if k not in VOLATILE}
+
+
+def _rows() -> tuple[list[dict], list[dict]]:
+    with ledger.engine().connect() as c:
+        kept = [c for c in prepared.c if c.name not in ("created_at", "code_version", "id")]
+        rows = c.execute(sa.select(*kept).order_by(prepared.c.sha256)).mappings().all()
+        source_rows = c.execute(
+            sa.select(sources.c.sha256, sources.c.metrics, sources.c.duration_s).order_by(
+                sources.c.sha256
+            )
+        )
+        return [dict(r) for r in rows], [dict(r._mapping) for r in source_rows]
+
+
+def test_the_flow_takes_the_queued_work_and_records_the_same(
+    prefect_api, env, inbox: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    adopted: list[int] = []
+    pools: list[int] = []
+    adopt, make_pool = headstart.adopt, headstart.process_pool
+
+    def counting_adopt(*args: object) -> tuple:
+        pool, work = adopt(*args)
+        if pool is not None:
+            adopted.append(len(work))
+        return pool, work
+
+    def counting_pool(*args: object) -> object:
+        pools.append(1)
+        return make_pool(*args)
+
+    monkeypatch.setattr(headstart, "adopt", counting_adopt)
+    monkeypatch.setattr(headstart, "process_pool", counting_pool)
+    n_clips = len(list((inbox / "breathe").glob("*.flac")))
+    with_head_start = _run(inbox, capsys)
+    rows_with = _rows()
+    assert adopted == [n_clips]  # every clip was queued before the flow ...
+    assert pools == [1]  # ... in the one pool the flow then used
+
+    monkeypatch.setattr(run_command, "head_start", None)
+    monkeypatch.setenv("VOXCLONE_DATA_DIR", str(tmp_path / "data-without"))
+    without = _run(inbox, capsys)
+    assert adopted == [n_clips] and pools == [1, 1]  # the flow's own pool this time
+
+    assert with_head_start == without
+    assert rows_with == _rows()
+    assert rows_with[0] and all(r["metrics"] for r in rows_with[0])
+
+
+def test_each_voice_keeps_its_place_and_its_largest_clip_goes_first(inbox: Path) -> None:
+    specs, _ = discover(Path(__file__).resolve().parents[2] / "data" / "samples" / "voices")
+    todo = [(s, c) for s in specs for c in s.clips]
+    ordered = _largest_first_per_voice(todo)
+    assert sorted(map(str, (c for _, c in ordered))) == sorted(map(str, (c for _, c in todo)))
+    assert [s.slug for s, _ in ordered] == [s.slug for s, _ in todo]  # voices in their order
+    for spec in specs:
+        sizes = [c.stat().st_size for s, c in ordered if s.slug == spec.slug]
+        assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
