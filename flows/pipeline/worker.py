@@ -14,7 +14,9 @@ from typing import Any
 from flows.ledger import store
 
 # Bump when the processing changes in a way that should invalidate stored prepared clips.
-PIPELINE_VERSION = "2"  # 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
+# 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
+# 3: Silero once per timeline (carried through the trim), denoise strength judged on one 9 s excerpt
+PIPELINE_VERSION = "3"
 
 
 def settings_dict(**overrides: Any) -> dict[str, Any]:
@@ -67,7 +69,8 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "metrics": dataclasses.asdict(
             with_quality(
                 with_source_defects(
-                    measure(prepared.audio, levels=prepared.levels), source_metrics
+                    measure(prepared.audio, levels=prepared.levels, prob=prepared.prob),
+                    source_metrics,
                 ),
                 prepared.quality,
             )
@@ -75,5 +78,5 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "steps": [dataclasses.asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
         # Here, in the worker process, so the voice's speaker check costs no time on the flow.
-        "embedding": [round(float(v), 6) for v in embed(prepared.audio)],
+        "embedding": [round(float(v), 6) for v in embed(prepared.audio, prepared.prob)],
     }
