@@ -7,8 +7,8 @@ the DNS-Challenge reference). Two choices of ours, and why:
 - every clip is scored at -23 LUFS, so the loudness target of the preparation does not read as a
   change in quality; the score says what the recording sounds like, not how loud it is;
 - windows: the reference slides 9.01 s windows by 1 s (about 7 s of compute per minute of audio);
-  we lay the fewest 9.01 s windows that cover the clip, evenly spaced (the last one ends at the
-  end), which is about 8x cheaper and still sees every second. A clip shorter than one window
+  we lay the fewest 9.01 s windows that leave less than a second unheard, evenly spaced (the
+  last one ends at the end), which is about 8x cheaper and still hears all but one second. A clip shorter than one window
   is tiled by repetition, as the reference does, up to exactly one window (the reference slides
   over several windows of the same repeated content). `benchmarks/bench_quality.py` prints the
   difference to the reference windowing on the bundled speech.
@@ -80,12 +80,15 @@ def _at_score_level(audio: Audio) -> np.ndarray:
 def window_starts(n: int, hop_s: float | None = None) -> list[int]:
     """Start samples of the 9.01 s windows over `n` samples (n >= WINDOW).
 
-    `hop_s=None` is our covering layout; a number gives the reference's sliding layout.
+    `hop_s=None` is our layout: the fewest windows, evenly spaced from the start to the end,
+    that leave less than one second unheard in all (the reference's 1 s hop leaves up to a
+    second at the end too: a 10 s clip is one window for both). A number gives the reference's
+    sliding layout.
     """
     if hop_s is not None:
         count = int(math.floor(n / RATE) - WINDOW / RATE) + 1
         return [int(i * hop_s * RATE) for i in range(max(count, 1))]
-    count = math.ceil(n / WINDOW)
+    count = max(1, math.ceil((n - RATE) / WINDOW))
     if count == 1:
         return [0]
     return [round(i * (n - WINDOW) / (count - 1)) for i in range(count)]

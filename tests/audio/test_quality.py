@@ -39,12 +39,19 @@ def test_score_does_not_depend_on_level_or_rate():
     assert abs(loud.ovrl - up.ovrl) < 0.05
 
 
-def test_covering_windows_see_every_second():
+def test_windows_leave_less_than_a_second_unheard():
     n = int(30.5 * quality.RATE)
     starts = quality.window_starts(n)
     assert starts[0] == 0 and starts[-1] + quality.WINDOW == n
-    assert all(b - a <= quality.WINDOW for a, b in itertools.pairwise(starts))
+    unheard = sum(max(0, b - a - quality.WINDOW) for a, b in itertools.pairwise(starts))
+    assert unheard < quality.RATE
     assert len(starts) == 4
+    for seconds in (28.0, 27.5):  # 1 s or less beyond three windows: no fourth one
+        starts = quality.window_starts(int(seconds * quality.RATE))
+        gaps = [b - a - quality.WINDOW for a, b in itertools.pairwise(starts)]
+        assert len(starts) == 3 and sum(max(0, g) for g in gaps) < quality.RATE
+    ten = int(10.0 * quality.RATE)  # one window, as the reference lays it
+    assert quality.window_starts(ten) == quality.window_starts(ten, hop_s=1.0) == [0]
     assert (
         len(quality.window_starts(n, hop_s=1.0)) == 21
     )  # the reference: 1 s hop, floor(30.5 - 9.01) + 1
