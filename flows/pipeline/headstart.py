@@ -116,10 +116,24 @@ def process_pool(options: RunOptions, n_clips: int, nice: int = 0) -> ProcessPoo
         return None
     return ProcessPoolExecutor(
         max_workers=min(options.workers, n_clips),
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=_start_method(),
         initializer=_start_worker,
         initargs=(nice,),
     )
+
+
+def _start_method() -> multiprocessing.context.BaseContext:
+    """fork while this process has no other thread (before Prefect, or a temporary server's
+    waiter, starts one): the workers start at once with the audio modules already imported, where
+    spawning them costs each about a second of interpreter start and imports. With threads
+    running, a forked child could inherit a lock held mid-operation, so spawn."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        import audio.chain
+        import audio.metrics
+        import audio.speaker  # noqa: F401
+
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _start_worker(nice: int) -> None:

@@ -87,3 +87,27 @@ def test_each_voice_keeps_its_place_and_its_largest_clip_goes_first(inbox: Path)
     for spec in specs:
         sizes = [c.stat().st_size for s, c in ordered if s.slug == spec.slug]
         assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
+
+
+def test_workers_fork_only_while_the_process_has_one_thread():
+    """Forking beside a running thread can copy a lock it holds; before Prefect starts any, fork
+    saves each worker an interpreter start."""
+    import subprocess
+    import sys
+    import threading
+
+    from flows.pipeline import headstart
+
+    code = (
+        "from flows.pipeline import headstart; print(headstart._start_method().get_start_method())"
+    )
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == "fork"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert headstart._start_method().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
