@@ -378,23 +378,26 @@ def _with_speaker_checks(
     return out
 
 
-def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedClip:
+def _outcome(future: PrefectFuture) -> tuple[Any, str | None]:
+    """A finished task's record (also carried by a Failed state) and its state's message."""
     future.wait()
     state = future.state
-    value = state.result(raise_on_failure=False)
+    return state.result(raise_on_failure=False), state.message
+
+
+def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedClip:
+    value, message = _outcome(future)
     if isinstance(value, PreparedClip):
         return value
-    reason = state.message or f"{path}: {value}"
+    reason = message or f"{path}: {value}"
     return PreparedClip(spec.slug, path.name, str(path), "error", reason)
 
 
 def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:
-    future.wait()
-    state = future.state
-    value = state.result(raise_on_failure=False)
+    value, message = _outcome(future)
     if isinstance(value, CloneResult):
         return value
-    return CloneResult(voice, provider, "failed", error=state.message or str(value))
+    return CloneResult(voice, provider, "failed", error=message or str(value))
 
 
 def _run_id() -> str:
