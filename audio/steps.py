@@ -80,7 +80,7 @@ def _denoised(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
 
 def _at_strength(x: np.ndarray, full: np.ndarray, limit_db: float | None) -> np.ndarray:
     """The full-strength result with the removed part put back down to `limit_db` below it
-    (DeepFilterNet's own attenuation limit is this mix, within -25 dB of its output)."""
+    (DeepFilterNet's own attenuation limit is this same mix: tests/audio/test_dfn.py)."""
     if limit_db is None:
         return full
     keep = np.float32(10 ** (-limit_db / 20))

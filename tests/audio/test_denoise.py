@@ -113,10 +113,6 @@ def test_keep_check_listens_to_the_densest_speech():
     assert len(prob) == quality.WINDOW // 512 and prob.max() > 0.9
 
 
-def test_delay_constant_matches_the_bundled_model():
-    assert dfn.measure_delay() == dfn.DELAY
-
-
 def test_unknown_method_is_refused():
     x, rate = read(MALE)
     with pytest.raises(ValueError, match="dfn3 or noisereduce"):
