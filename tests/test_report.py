@@ -345,6 +345,14 @@ def test_summary_counts_and_dry_run_banner():
     assert "created 1" in wet_text and "held 1" in wet_text and "warn 2" in wet_text
     assert "DRY RUN" in dry_text and "DRY RUN" not in wet_text
     assert not any(tag == "audio" for tag, _, _ in wet.tags)
+    assert "excluded" not in " ".join(wet.text).split("Clone results")[0]
+
+
+def test_summary_counts_a_clip_of_another_speaker_as_excluded_not_failed():
+    run = _run(with_audio=False)
+    run["clips"][0]["status"] = "excluded"
+    text = " ".join(_parse(render_report(run)).text)
+    assert "ok 1" in text and "excluded 1" in text and "failed 1" in text
 
 
 def test_falls_back_to_wav_when_ffmpeg_fails(monkeypatch: pytest.MonkeyPatch):

@@ -450,14 +450,15 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
     clips = run.get("clips") or []
-    ok = sum(1 for c in clips if c.get("status") == "ok")
+    clip_statuses = Counter(str(c.get("status")) for c in clips)
     levels = Counter(
         str((v or {}).get("level")) for c in clips for v in (c.get("verdicts") or {}).values()
     )
     statuses = Counter(str(r.get("status")) for r in run.get("results") or [])
     return {
-        "ok": ok,
-        "failed": len(clips) - ok,
+        "ok": clip_statuses["ok"],
+        "excluded": clip_statuses["excluded"],  # another speaker: kept out of the takes, not failed
+        "failed": len(clips) - clip_statuses["ok"] - clip_statuses["excluded"],
         "levels": sorted(levels.items()),
         "statuses": sorted(statuses.items()),
     }
