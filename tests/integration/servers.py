@@ -23,6 +23,17 @@ CLIPS = ["3080-5032-0002.flac", "3080-5032-0006.flac", "3080-5032-0007.flac", "3
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+def api(method: str, url: str, **kwargs) -> httpx.Response:
+    """One API call, retried on 429 and 503 as Prefect's own client retries them: a server whose
+    SQLite database is busy answers 503, and the request may simply be sent again."""
+    for attempt in range(5):
+        response = httpx.request(method, url, timeout=10, **kwargs)
+        if response.status_code not in (429, 503):
+            return response
+        time.sleep(0.5 * 2**attempt)
+    return httpx.request(method, url, timeout=10, **kwargs)
+
+
 @dataclass
 class PrefectServer:
     api_url: str
@@ -124,7 +135,7 @@ def deployment(api_url: str, name: str, timeout: float = 120) -> dict:
     """The deployment `flow/name`, once it is registered."""
     deadline = time.monotonic() + timeout
     while True:
-        response = httpx.get(f"{api_url}/deployments/name/{name}", timeout=10)
+        response = api("GET", f"{api_url}/deployments/name/{name}")
         if response.status_code == 200:
             return response.json()
         if time.monotonic() > deadline:
@@ -134,9 +145,7 @@ def deployment(api_url: str, name: str, timeout: float = 120) -> dict:
 
 def create_flow_run(api_url: str, deployment_id: str, parameters: dict | None = None) -> str:
     body = {"parameters": parameters} if parameters else {}
-    response = httpx.post(
-        f"{api_url}/deployments/{deployment_id}/create_flow_run", json=body, timeout=10
-    )
+    response = api("POST", f"{api_url}/deployments/{deployment_id}/create_flow_run", json=body)
     response.raise_for_status()
     return response.json()["id"]
 
@@ -144,7 +153,7 @@ def create_flow_run(api_url: str, deployment_id: str, parameters: dict | None = 
 def wait_for_final_state(api_url: str, flow_run_id: str, timeout: float = 400) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        run = httpx.get(f"{api_url}/flow_runs/{flow_run_id}", timeout=10).json()
+        run = api("GET", f"{api_url}/flow_runs/{flow_run_id}").json()
         state = run.get("state") or {}
         if state.get("type") in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return run
@@ -156,7 +165,7 @@ def wait_for_final_state(api_url: str, flow_run_id: str, timeout: float = 400) -
 
 
 def global_limits(api_url: str) -> dict[str, int]:
-    response = httpx.post(f"{api_url}/v2/concurrency_limits/filter", json={}, timeout=10)
+    response = api("POST", f"{api_url}/v2/concurrency_limits/filter", json={})
     response.raise_for_status()
     return {row["name"]: row["limit"] for row in response.json()}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 from servers import (
     BIN,
     ROOT,
     PrefectServer,
+    api,
     client_env,
     create_flow_run,
     deployment,
@@ -102,10 +102,10 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(
         worker.stdout[-3000:],
         worker.stderr[-3000:],
     )
-    logs = httpx.post(
+    logs = api(
+        "POST",
         f"{prefect_server.api_url}/logs/filter",
         json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}},
-        timeout=10,
     ).json()
     (tmp_path / "flow-run.log").write_text("\n".join(row["message"] for row in logs))
     voices = control.state(emulator_url)["voices"]
