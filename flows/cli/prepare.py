@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quality",
         action="store_true",
-        help="score DNSMOS P.835 before and after (about 1 s of CPU per minute of audio)",
+        help="score DNSMOS P.835 before and after (about 3 s of CPU per minute of audio)",
     )
     parser.add_argument(
         "--workers", type=_positive_int, default=None, metavar="N",
