@@ -16,6 +16,8 @@ from audio.types import Metrics, Step
 
 # A clone result that needs nothing more from anyone.
 SETTLED = ("created", "reconciled", "exists", "would-send", "skipped")
+# A clip that did not make it into the takes for a reason a user must see.
+FAILED_CLIP = ("error", "crashed")
 
 
 def metrics_from_dict(d: dict[str, Any] | None) -> Metrics | None:
@@ -50,7 +52,9 @@ class PreparedClip:
     voice: str
     clip: str
     path: str
-    status: str = "ok"  # "ok", "error", or "excluded" (another speaker; kept out of takes)
+    # "ok"; "error": the recording is unusable, its voice goes on without it; "crashed": the
+    # pipeline failed on it (a worker died, a bug), its voice waits; "excluded": another speaker.
+    status: str = "ok"
     error: str | None = None
     source_sha256: str | None = None
     prepared_sha256: str | None = None

@@ -58,7 +58,9 @@ def prepare_clip(
     is ready early); without it the clip is prepared in this thread.
 
     A clip that cannot be prepared ends as a Failed task run whose message names the file and
-    why; its record (status "error") is the state's data so the run can still list it.
+    why; its record is the state's data so the run can still list it: status "error" when the
+    recording is at fault (its voice is cloned without it), "crashed" when the pipeline is (its
+    voice waits for a rerun, see `voice_prepared`).
     """
     logger = get_run_logger()
     clip = PreparedClip(voice=voice, clip=clip_name, path=path)
@@ -74,10 +76,11 @@ def prepare_clip(
         return plan.from_ledger(clip, sha, done, ledger.source_metrics(eng, sha))
     try:
         out = work.result() if work is not None else prepare_file(path, settings, store_root)
-    except Exception as e:  # a bad recording must not stop the run; say which file and why
+    except Exception as e:  # one clip must not stop the run; say which file and why
         logger.debug("%s", traceback.format_exc())
-        reason = str(e) if type(e).__name__ == "AudioError" else f"{path}: {type(e).__name__}: {e}"
-        return _refused(clip, reason, sha)
+        if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
+            return _refused(clip, str(e), sha)
+        return _refused(clip, f"{path}: {type(e).__name__}: {e}", sha, status="crashed")
     from audio.versions import versions
 
     info = out["source"]
@@ -112,8 +115,10 @@ def prepare_clip(
     return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
 
 
-def _refused(clip: PreparedClip, reason: str, sha: str | None = None) -> State:
-    record = PreparedClip(clip.voice, clip.clip, clip.path, "error", reason, source_sha256=sha)
+def _refused(
+    clip: PreparedClip, reason: str, sha: str | None = None, status: str = "error"
+) -> State:
+    record = PreparedClip(clip.voice, clip.clip, clip.path, status, reason, source_sha256=sha)
     return Failed(message=reason, data=record)
 
 
@@ -258,10 +263,20 @@ def clone_voices(
     voice_futures: dict[str, PrefectFuture] = {}
 
     def voice_prepared(spec: VoiceSpec) -> None:
+        """Start the voice's clones, unless a clip crashed: cloning from the clips that are left
+        would create a voice of a different take on every provider, and a rerun, with every
+        source unchanged, would answer "exists" with it from the ledger."""
         if not open_providers[spec.slug]:
             return
-        inputs = load_voice.submit(spec.slug, [c for c in ready[spec.slug] if c.ok], store_root)
-        voice_futures[spec.slug] = inputs
+        crashed = [c.clip for c in ready[spec.slug] if c.status == "crashed"]
+        if crashed:
+            inputs: PrefectFuture | str = (
+                f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
+                "a rerun clones the voice from all of its clips"
+            )
+        else:
+            ok = [c for c in ready[spec.slug] if c.ok]
+            inputs = voice_futures[spec.slug] = load_voice.submit(spec.slug, ok, store_root)
         for p in open_providers[spec.slug]:
             future = clone_voice.submit(
                 spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
@@ -389,8 +404,8 @@ def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedCli
     value, message = _outcome(future)
     if isinstance(value, PreparedClip):
         return value
-    reason = message or f"{path}: {value}"
-    return PreparedClip(spec.slug, path.name, str(path), "error", reason)
+    reason = message or f"{path}: {value}"  # the task itself failed: the pipeline, not the file
+    return PreparedClip(spec.slug, path.name, str(path), "crashed", reason)
 
 
 def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:

@@ -68,6 +68,7 @@ STATUS_CLASSES = {
     "held": "warn",
     "busy": "warn",
     "error": "bad",
+    "crashed": "bad",
     "failed": "bad",
 }
 

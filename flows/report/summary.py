@@ -11,7 +11,7 @@ from typing import Any
 
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
-from flows.records import SETTLED, CloneResult, PreparedClip, RunSummary
+from flows.records import FAILED_CLIP, SETTLED, CloneResult, PreparedClip, RunSummary
 
 STATUS_ORDER = [
     "created",
@@ -78,7 +78,7 @@ def counts(run: dict) -> dict[str, Any]:
     return {
         "clips_ok": sum(c["status"] == "ok" for c in run["clips"]),
         "clips_excluded": sum(c["status"] == "excluded" for c in run["clips"]),
-        "clips_failed": sum(c["status"] == "error" for c in run["clips"]),
+        "clips_failed": sum(c["status"] in FAILED_CLIP for c in run["clips"]),
         "problems": len(run["problems"]),
         "results": dict(Counter(r["status"] for r in run["results"])),
         "changed": run.get("changed", True),
@@ -89,7 +89,7 @@ def failed(run: dict) -> bool:
     """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
     return bool(
         run["problems"]
-        or any(c["status"] == "error" for c in run["clips"])
+        or any(c["status"] in FAILED_CLIP for c in run["clips"])
         or any(r["status"] not in SETTLED for r in run["results"])
     )
 

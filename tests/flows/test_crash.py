@@ -1,19 +1,22 @@
-"""Exactly once across processes: SIGKILL in the middle of the fan-out, and two runs at the same time."""
+"""Exactly once across processes: SIGKILL in the middle of the fan-out or of a clip's
+preparation, and two runs at the same time."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from flow_cases import PROVIDERS, ROOT, emulator_voices
+from flow_cases import CLIPS, PROVIDERS, ROOT, emulator_voices
 
 from flows import ledger
-from flows.ledger.schema import clone_attempts
+from flows.ledger.schema import clone_attempts, prepared
 from flows.pipeline.flow import clone_voices
 from flows.pipeline.options import RunOptions
 from providers.emulator import control
@@ -88,7 +91,54 @@ def test_two_runs_at_the_same_time_create_each_voice_once(
     for i, proc in enumerate(procs):
         assert proc.wait(300) in (0, 1), (tmp_path / f"run{i}.log").read_text()[-3000:]
     voices = emulator_voices(url)
-    assert {p: len(voices.get(p, [])) for p in PROVIDERS} == {p: 1 for p in PROVIDERS}
     with ledger.engine().connect() as c:
         rows = c.execute(sa.select(clone_attempts.c.provider, clone_attempts.c.status)).all()
+        sent = c.execute(sa.select(clone_attempts.c.provider, clone_attempts.c.take_hashes)).all()
+    logs = "\n".join((tmp_path / f"run{i}.log").read_text()[-4000:] for i in range(2))
+    counts = {p: len(voices.get(p, [])) for p in PROVIDERS}
+    assert counts == {p: 1 for p in PROVIDERS}, f"{sent}\n{logs}"
     assert sorted(rows) == sorted((p, "succeeded") for p in PROVIDERS)
+
+
+def test_a_worker_killed_mid_prepare_holds_the_voice_until_a_rerun(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    """A clip lost to a dead worker (the OOM killer, say) is no reason to clone the voice from
+    the clips that are left: that voice would stand, and be answered from the ledger, forever."""
+    killed: list[int] = []
+
+    def kill_a_worker_once_a_clip_is_recorded() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with ledger.engine().connect() as c:
+                if c.execute(sa.select(sa.func.count()).select_from(prepared)).scalar():
+                    break
+            time.sleep(0.01)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+            killed.append(child.pid)
+            return
+
+    threading.Thread(target=kill_a_worker_once_a_clip_is_recorded, daemon=True).start()
+    options = RunOptions(workers=2)
+    state = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=options, return_state=True)
+    run = state.result(raise_on_failure=False)
+
+    assert killed and state.is_failed()
+    crashed = [c for c in run["clips"] if c["status"] == "crashed"]
+    assert crashed and all("BrokenProcessPool" in c["error"] for c in crashed)
+    assert any(c["status"] == "ok" for c in run["clips"])  # enough for a take of some kind
+    assert {c["status"] for c in run["clips"]} == {"ok", "crashed"}
+    assert emulator_voices(emulator.url) == {}
+    for r in run["results"]:
+        assert r["status"] == "failed" and "did not finish preparing" in r["error"], r
+        assert all(c["clip"] in r["error"] for c in crashed)
+
+    again = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=options)
+    assert {r["status"] for r in again["results"]} == {"created"}
+    assert {p: len(v) for p, v in emulator_voices(emulator.url).items()} == {
+        p: 1 for p in PROVIDERS
+    }
+    assert sorted(c["clip"] for c in again["clips"] if c["status"] == "ok") == CLIPS
+    elevenlabs = next(r for r in again["results"] if r["provider"] == "elevenlabs")
+    assert len(elevenlabs["takes"]) == len(CLIPS)  # one file per clip: none left out
