@@ -267,28 +267,40 @@ def source_hashes(eng: sa.Engine, paths: list[Path]) -> dict[str, str | OSError]
     return out
 
 
-def answers(eng: sa.Engine, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
-    """Settled results by fingerprint, only where the provider voice they name is still recorded."""
+def answers(
+    eng: sa.Engine, fingerprints: list[str], code_version: str
+) -> dict[str, dict[str, Any]]:
+    """Settled results by fingerprint: a voice only while the provider voice it names is still
+    recorded, a skip only when this `code_version` judged it (the rules may have changed)."""
     found: dict[str, dict[str, Any]] = {}
+    voice_known = sa.and_(
+        provider_voices.c.provider == answers_table.c.provider,
+        provider_voices.c.voice_id == answers_table.c.voice_id,
+    )
+    skipped_here = sa.and_(
+        answers_table.c.voice_id.is_(None), answers_table.c.code_version == code_version
+    )
     with eng.connect() as c:
         for chunk in _chunks(fingerprints):
             query = (
                 sa.select(answers_table.c.fingerprint, answers_table.c.result)
-                .join(
-                    provider_voices,
-                    sa.and_(
-                        provider_voices.c.provider == answers_table.c.provider,
-                        provider_voices.c.voice_id == answers_table.c.voice_id,
-                    ),
+                .outerjoin(provider_voices, voice_known)
+                .where(
+                    answers_table.c.fingerprint.in_(chunk),
+                    sa.or_(provider_voices.c.id.is_not(None), skipped_here),
                 )
-                .where(answers_table.c.fingerprint.in_(chunk))
             )
             found.update({r.fingerprint: r.result for r in c.execute(query)})
     return found
 
 
-def record_answer(eng: sa.Engine, fingerprint: str, result: dict[str, Any]) -> None:
+def record_answer(
+    eng: sa.Engine, fingerprint: str, result: dict[str, Any], code_version: str | None = None
+) -> None:
+    """The settled result for `fingerprint`, replacing an earlier one (a skip judged by an older
+    version, say); `code_version` is what judged a skip."""
     with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
+        c.execute(answers_table.delete().where(answers_table.c.fingerprint == fingerprint))
         c.execute(
             answers_table.insert().values(
                 fingerprint=fingerprint,
@@ -297,6 +309,7 @@ def record_answer(eng: sa.Engine, fingerprint: str, result: dict[str, Any]) -> N
                 voice_id=result["voice_id"],
                 result=result,
                 created_at=now(),
+                code_version=code_version,
             )
         )
 

@@ -126,9 +126,10 @@ answers = sa.Table(
     sa.Column("fingerprint", sa.String(64), primary_key=True),
     sa.Column("voice", sa.String(200), nullable=False),
     sa.Column("provider", sa.String(32), nullable=False),
-    sa.Column("voice_id", sa.String(200), nullable=False),
+    sa.Column("voice_id", sa.String(200)),  # None: the rules skipped the pair, nothing was sent
     sa.Column("result", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("code_version", sa.String(64)),  # what judged a skip; another version judges again
 )
 
 # One row per clip per run that checked its voice: cosine to the rest of the voice, and whether

@@ -9,8 +9,6 @@ provider did not settle, after everything is written.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import subprocess
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
@@ -108,7 +106,7 @@ def prepare_clip(
             "speech": out["speech"],
             "metrics": out["metrics"],
             "versions": versions(),
-            "code_version": _code_version(),
+            "code_version": plan.code_version(),
             "embedding": out.get("embedding"),
         },
     )
@@ -189,6 +187,10 @@ def clone_voice(
         result = CloneResult(voice, provider, "failed", error=str(e))
     if result.voice_id and result.status in ("created", "reconciled", "exists"):
         ledger.record_answer(eng, fingerprint, result.to_dict())
+    elif (
+        result.status == "skipped" and not options["dry_run"]
+    ):  # the rules say no, until they change
+        ledger.record_answer(eng, fingerprint, result.to_dict(), plan.code_version())
     if not result.settled:
         return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
     logger.info("clone/%s/%s: %s %s", provider, voice, result.status, result.voice_id or "")
@@ -417,20 +419,3 @@ def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:
 
 def _run_id() -> str:
     return str(flow_run.id or f"local-{uuid4()}")
-
-
-@functools.cache
-def _code_version() -> str:
-    from importlib.metadata import version
-
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"voxclone {version('voxclone')}" + (f"+{sha}" if sha else "")

@@ -7,6 +7,8 @@ ledger and gets the same answer.
 
 from __future__ import annotations
 
+import functools
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,24 @@ def settings_hash(settings: dict[str, Any]) -> str:
     return ledger.stable_hash([settings, PIPELINE_VERSION])
 
 
+@functools.cache
+def code_version() -> str:
+    """voxclone's version and, in a git checkout, its commit: stored with what it decided."""
+    from importlib.metadata import version
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"voxclone {version('voxclone')}" + (f"+{sha}" if sha else "")
+
+
 def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: str) -> Plan:
     """Every voice × provider whose inputs are unchanged is answered from the ledger; the clips of
     the voices left open are to be prepared (the ledger may still have them)."""
@@ -59,9 +79,9 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
         for s in specs
         for p in wanted[s.slug]
     }
-    found = ledger.answers(eng, list(fingerprints.values()))
+    found = ledger.answers(eng, list(fingerprints.values()), code_version())
     answered = {
-        pair: CloneResult.from_dict({**found[fp], "status": "exists", "answered_from_ledger": True})
+        pair: CloneResult.from_dict({**found[fp], **_answered(found[fp])})
         for pair, fp in fingerprints.items()
         if fp in found
     }
@@ -70,6 +90,11 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
     }
     known, to_prepare = _clips_known(eng, specs, open_providers, hashes, settings_hash)
     return Plan(hashes, fingerprints, answered, open_providers, known, to_prepare)
+
+
+def _answered(result: dict[str, Any]) -> dict[str, Any]:
+    status = "exists" if result.get("voice_id") else result["status"]  # "skipped"
+    return {"status": status, "answered_from_ledger": True}
 
 
 def shas_of(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:

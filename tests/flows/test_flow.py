@@ -227,3 +227,29 @@ def test_a_rerun_with_nothing_changed_is_answered_from_the_ledger(
         _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))[0]["changed"]
         is False
     )
+
+
+def test_a_pair_the_rules_skipped_is_answered_from_the_ledger_too(
+    prefect_api, env, inbox: Path, emulator
+) -> None:
+    """A watched inbox runs again and again: a provider skipped for too little speech must not
+    make every run assemble takes and write a report for nothing."""
+    for extra in CLIPS[1:]:
+        (inbox / "breathe" / extra).unlink()  # one 10 s clip: too little speech for Althea
+    providers = ["althea", "cartesia"]
+    first, _ = _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))
+    assert {r["provider"]: r["status"] for r in first["results"]} == {
+        "althea": "skipped",
+        "cartesia": "created",
+    }
+    sent = emulator_requests(emulator.url)
+
+    again, state = _run(inbox=str(inbox), providers=providers, options=RunOptions(workers=2))
+
+    assert state.is_completed() and emulator_requests(emulator.url) == sent
+    assert again["changed"] is False and again["report"] is None
+    names = set(_task_states(again["flow_run_id"]))
+    assert not {n for n in names if n.startswith(("clone/", "voice/", "prepare/"))}
+    skipped = _by_provider(again)["althea"]
+    assert skipped["status"] == "skipped" and skipped["answered_from_ledger"]
+    assert skipped["reasons"] == _by_provider(first)["althea"]["reasons"]
