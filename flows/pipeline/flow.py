@@ -12,6 +12,7 @@ import dataclasses
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,7 @@ def prepare_clip(
         logger.debug("%s", traceback.format_exc())
         if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
             return _refused(clip, str(e), sha)
-        return _refused(clip, f"{path}: {type(e).__name__}: {e}", sha, status="crashed")
+        return _refused(clip, f"{path}: {_why(e)}", sha, status="crashed")
     from audio.versions import versions
 
     info = out["source"]
@@ -111,6 +112,12 @@ def prepare_clip(
         },
     )
     return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, BrokenProcessPool):  # SIGKILLed, typically by the kernel's OOM killer
+        return "the worker process preparing it died (killed by the system: out of memory?)"
+    return f"{type(e).__name__}: {e}"
 
 
 def _refused(
