@@ -67,7 +67,7 @@ def prepare_clip(
     try:
         sha = source_sha256 or store.sha256_file(Path(path))
     except OSError as e:
-        return _refused(clip, f"{path}: cannot read: {e}")
+        return _not_prepared(clip, f"{path}: cannot read: {e}")
     settings_hash = plan.settings_hash(settings)
     done = ledger.find_prepared(eng, sha, settings_hash)
     if done and store.path_for(done["sha256"], "wav", Path(store_root)).exists():
@@ -78,8 +78,8 @@ def prepare_clip(
     except Exception as e:  # one clip must not stop the run; say which file and why
         logger.debug("%s", traceback.format_exc())
         if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
-            return _refused(clip, str(e), sha)
-        return _refused(clip, f"{path}: {_why(e)}", sha, status="crashed")
+            return _not_prepared(clip, str(e), sha)
+        return _not_prepared(clip, f"{path}: {_why(e)}", sha, status="crashed")
     from audio.versions import versions
 
     info = out["source"]
@@ -120,7 +120,7 @@ def _why(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _refused(
+def _not_prepared(
     clip: PreparedClip, reason: str, sha: str | None = None, status: str = "error"
 ) -> State:
     record = PreparedClip(clip.voice, clip.clip, clip.path, status, reason, source_sha256=sha)
@@ -194,9 +194,8 @@ def clone_voice(
         result = CloneResult(voice, provider, "failed", error=str(e))
     if result.voice_id and result.status in ("created", "reconciled", "exists"):
         ledger.record_answer(eng, fingerprint, result.to_dict())
-    elif (
-        result.status == "skipped" and not options["dry_run"]
-    ):  # the rules say no, until they change
+    elif result.status == "skipped" and not options["dry_run"]:
+        # The rules said no; they say it again until the sources or voxclone change.
         ledger.record_answer(eng, fingerprint, result.to_dict(), plan.code_version())
     if not result.settled:
         return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
