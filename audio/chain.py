@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from audio import loudness, quality, steps
+from audio import loudness, quality, steps, turns
 from audio.quality import Quality
+from audio.turns import Turns
 from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
 
 
@@ -27,6 +28,7 @@ class Settings:
     resample_quality: str = "HQ"
     max_limit_db: float = 4.0  # peak limiting beyond this audibly squashes the voice
     quality: bool = False  # DNSMOS before and after (~3 s of CPU a minute); the flow turns it on
+    speaker_turns: bool = True  # who speaks when (audio.turns); off: the clip is one speaker
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Prepared:
     levels: loudness.Levels | None = None  # of `audio`, from the loudness step (no re-measure)
     quality: Quality | None = None  # DNSMOS of `audio` when Settings.quality is on
     prob: np.ndarray | None = None  # Silero per 32 ms frame of `audio`, carried through the trim
+    turns: Turns | None = None  # speaker turns on `audio` when Settings.speaker_turns is on
 
 
 MIN_DURATION_S = 0.5
@@ -152,4 +155,8 @@ def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | N
             Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
                  asdict(before), asdict(after))
         )  # fmt: skip
-    return Prepared(audio, records, speech, levels, after, prob)
+    found = None
+    if settings.speaker_turns:
+        found = turns.find_turns(audio, speech)
+        records.append(turns.step(found))
+    return Prepared(audio, records, speech, levels, after, prob, found)

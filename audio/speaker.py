@@ -1,9 +1,10 @@
-"""Who is speaking: one embedding per clip, and a check that a voice's clips are one speaker.
+"""Who is speaking: an embedding of a recording's speech, and the voice's own speaker chosen among
+the speakers of all its clips (their turns come from `audio.turns`).
 
-A clip of someone else in a voice folder would be cloned into the voice; each clip is compared
-with the centroid of the voice's *other* clips, so one intruder cannot pull the reference toward
-itself. The threshold is calibrated in `benchmarks/bench_quality.py` on the bundled LibriSpeech
-voices with the other bundled clips as intruders (CAM++ via `audio.campplus`).
+A clip of someone else in a voice folder, or a guest's turns in a podcast, would be cloned into
+the voice. The threshold for "the same speaker" is calibrated in `benchmarks/bench_quality.py` on
+the bundled LibriSpeech voices with the other bundled clips as intruders (CAM++ via
+`audio.campplus`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audio import campplus, vad
+from audio.turns import Turns
 from audio.types import Audio
 
 # Same speaker >= 0.58 and different speakers <= 0.42 were measured on LibriSpeech; the
@@ -21,24 +23,6 @@ from audio.types import Audio
 DEFAULT_THRESHOLD = 0.45
 MIN_SPEECH_S = 1.0  # below this, the whole clip is embedded rather than its speech frames only
 MAX_SPEECH_S = 30.0  # enough to know a voice; bounds the cost on long recordings
-
-
-@dataclass(frozen=True)
-class ClipCheck:
-    similarity: float | None  # cosine to the centroid of the other clips; None when alone
-    excluded: bool
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class VoiceCheck:
-    clips: tuple[ClipCheck, ...]
-    threshold: float
-    failure: str | None  # set when the voice has no clear majority speaker
-
-    @property
-    def similarities(self) -> tuple[float | None, ...]:
-        return tuple(c.similarity for c in self.clips)
 
 
 def _speech_only(x16: np.ndarray, prob: np.ndarray | None) -> np.ndarray:
@@ -70,51 +54,120 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else 0.0
 
 
-def _majority(e: np.ndarray, threshold: float) -> list[int]:
-    """The largest group of clips that sound alike: the clip with most same-speaker neighbours
-    (pairwise cosine >= threshold; ties go to the higher mean cosine) and those neighbours."""
-    sims = e @ e.T
-    same = sims >= threshold
-    counts = same.sum(axis=1)
-    anchor = max(range(len(e)), key=lambda i: (counts[i], sims[i].mean()))
-    return [j for j in range(len(e)) if same[anchor, j]]
+# --- the voice's own speaker across the turns of all its clips ---------------------------------
+
+MAJORITY_RATIO = 1.5  # the voice's speaker has at least this much more speech than the next one
+MIN_KEPT_S = 1.0  # a clip with less of the voice's speaker than this is left out
 
 
-def check_voice(
-    embeddings: Sequence[np.ndarray], threshold: float = DEFAULT_THRESHOLD
-) -> VoiceCheck:
-    """Exclude clips unlike the rest of the voice; fail the voice without a clear majority.
+@dataclass(frozen=True)
+class TurnCheck:
+    """A turn as the voice judged it: kept in takes, or removed and why."""
 
-    The majority speaker is the largest group of mutually similar clips. Each clip's similarity is
-    its cosine to the centroid of the majority's clips other than itself; clips below `threshold`
-    are excluded. When the majority is not more than half of the clips, or fewer than two clips
-    agree, there is no clear majority speaker and the voice fails.
+    start: float
+    end: float
+    speaker: str | None  # the clip's own label ("A", "B", ...)
+    similarity: float | None  # the turn's speaker to the voice's speaker
+    kept: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ClipSpeakers:
+    similarity: float | None  # the clip's closest speaker to the voice's speaker
+    excluded: bool
+    reason: str | None
+    speakers: int  # speakers found in the clip
+    kept_s: float
+    removed_s: float
+    turns: tuple[TurnCheck, ...]
+
+
+@dataclass(frozen=True)
+class VoiceSpeakers:
+    clips: tuple[ClipSpeakers, ...]
+    centroid: tuple[float, ...] | None  # the voice's speaker
+    failure: str | None
+
+
+def _groups(centroids: np.ndarray, threshold: float) -> np.ndarray:
+    """The clips' speakers grouped across clips: average linkage, cosine >= threshold."""
+    if len(centroids) < 2:
+        return np.zeros(len(centroids), dtype=np.int64)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    return fcluster(linkage(centroids, "average", "cosine"), 1.0 - threshold, "distance") - 1
+
+
+def choose_speaker(
+    clips: Sequence[Turns],
+    reference: np.ndarray | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> VoiceSpeakers:
+    """Find the voice's speaker among every clip's speakers and judge each turn against it.
+
+    Without `reference` the voice's speaker is the one with the most speech across the clips,
+    when it has at least MAJORITY_RATIO times the speech of the next one; with it, the speaker
+    closest to the reference embedding, when that is at least `threshold` alike.
     """
-    n = len(embeddings)
-    if n == 0:
-        return VoiceCheck((), threshold, None)
-    if n == 1:
-        return VoiceCheck((ClipCheck(None, False, None),), threshold, None)
-    e = np.stack([np.asarray(v, dtype=np.float64) for v in embeddings])
-    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-    group = _majority(e, threshold)
-    total = e[group].sum(axis=0)
-    clips = []
-    for i in range(n):
-        others, count = (total - e[i], len(group) - 1) if i in group else (total, len(group))
-        if count == 0:  # a majority of one: compare with every other clip instead
-            others, count = e.sum(axis=0) - e[i], n - 1
-        sim = cosine(e[i], others / count)
-        if sim >= threshold:
-            clips.append(ClipCheck(round(sim, 3), False, None))
-        else:
-            reason = f"different speaker: similarity {sim:.2f} to the rest of the voice"
-            clips.append(ClipCheck(round(sim, 3), True, reason))
-    kept = sum(not c.excluded for c in clips)
+    nodes = [(i, s) for i, t in enumerate(clips) for s in t.speakers]
+    if not nodes:
+        return VoiceSpeakers((), None, "no speech to find a speaker in")
+    centroids = np.stack([np.asarray(s.centroid, dtype=np.float64) for _, s in nodes])
+    groups = _groups(centroids, threshold)
+    seconds = np.array([s.speech_s for _, s in nodes])
+    totals = np.bincount(groups, weights=seconds)
+    means = np.stack([(centroids[groups == g] * seconds[groups == g, None]).sum(0)
+                      for g in range(len(totals))])  # fmt: skip
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     failure = None
-    if kept * 2 <= n or kept < 2:
-        failure = (
-            f"no clear majority speaker: at most {kept} of {n} clips sound like one speaker "
-            f"(similarity {threshold:.2f} or more)"
-        )
-    return VoiceCheck(tuple(clips), threshold, failure)
+    if reference is not None:
+        sims = means @ (reference / max(float(np.linalg.norm(reference)), 1e-12))
+        own = int(np.argmax(sims))
+        if sims[own] < threshold:
+            failure = (
+                "the reference clip's speaker is in none of the recordings "
+                f"(closest similarity {sims[own]:.2f}, {threshold:.2f} needed)"
+            )
+    else:
+        order = np.argsort(-totals, kind="stable")
+        own = int(order[0])
+        if len(order) > 1 and totals[own] < MAJORITY_RATIO * totals[order[1]]:
+            failure = (
+                f"no clear majority speaker ({totals[own]:.0f} s and {totals[order[1]]:.0f} s of "
+                "speech)"
+            )
+    centroid = means[own]
+    checks = []
+    for i, t in enumerate(clips):
+        mine = {s.label: (bool(groups[j] == own), cosine(centroids[j], centroid))
+                for j, (ci, s) in enumerate(nodes) if ci == i}  # fmt: skip
+        checks.append(_judge_clip(t, mine))
+    return VoiceSpeakers(tuple(checks), tuple(float(v) for v in centroid), failure)
+
+
+def _judge_clip(t: Turns, mine: dict[str, tuple[bool, float]]) -> ClipSpeakers:
+    turns = []
+    for turn in t.turns:
+        if turn.speaker is None:
+            turns.append(TurnCheck(turn.start, turn.end, None, None, False, turn.reason))
+            continue
+        own, sim = mine[turn.speaker]
+        reason = None if own else f"another speaker ({turn.speaker}, similarity {sim:.2f})"
+        turns.append(TurnCheck(turn.start, turn.end, turn.speaker, round(sim, 3), own, reason))
+    kept = sum(x.end - x.start for x in turns if x.kept)
+    removed = sum(x.end - x.start for x in turns if not x.kept)
+    best = max((sim for _, sim in mine.values()), default=None)
+    own_sims = [sim for own, sim in mine.values() if own]
+    similarity = round(max(own_sims) if own_sims else best, 3) if best is not None else None
+    excluded, reason = False, None
+    if kept == 0:
+        excluded = True
+        reason = "different speaker"
+        if similarity is not None:
+            reason += f": similarity {similarity:.2f} to the voice's speaker"
+    elif kept < MIN_KEPT_S:
+        excluded = True
+        reason = f"only {kept:.1f} s of the voice's speaker ({removed:.1f} s of others removed)"
+    return ClipSpeakers(similarity, excluded, reason, len(t.speakers), round(kept, 2),
+                        round(removed, 2), tuple(turns))  # fmt: skip

@@ -321,6 +321,20 @@ def trim_speech(
             "trimmed_end_s": _r((n - end) / rate),
             "pauses_shortened": shortened,
             "pause_s_removed": _r(removed_pause_s),
+            # the input's seconds that make up the output, in order: lineage back to the source
+            "kept": [[_r(a / rate), _r(b / rate)] for a, b in keep],
         },
     )
     return Audio(out, rate, audio.source), step, mapped, vad.carry(prob, keep, rate, len(out))
+
+
+def source_spans(start: float, end: float, kept: list[list[float]]) -> list[tuple[float, float]]:
+    """A stretch of the trimmed clip as the input's seconds it came from (the trim step's `kept`);
+    several spans when it crosses a shortened pause."""
+    out, offset = [], 0.0
+    for a, b in kept:
+        lo, hi = max(start, offset), min(end, offset + (b - a))
+        if hi > lo:
+            out.append((round(a + lo - offset, 3), round(a + hi - offset, 3)))
+        offset += b - a
+    return out

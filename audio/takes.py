@@ -25,6 +25,8 @@ class Clip:
     audio: Audio
     speech: list[tuple[float, float]]
     metrics: Metrics
+    # Speech intervals of other speakers (or of no one we could tell): never in a take.
+    removed: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,23 @@ class _Unit:
 
 
 def _units(index: int, clip: Clip) -> list[_Unit]:
+    """One unit per speech interval, cut in the middle of the pauses around it; the units of
+    removed intervals are dropped, so what is left never reaches into another speaker's turn."""
     speech = sorted((s, e) for s, e in clip.speech if e > s)
     if not speech:
         return []
     cuts = [0.0]
     cuts += [(e0 + s1) / 2 for (_, e0), (s1, _) in itertools.pairwise(speech)]
     cuts.append(clip.audio.duration)
-    return [_Unit(index, cuts[i], cuts[i + 1], e - s) for i, (s, e) in enumerate(speech)]
+    return [
+        _Unit(index, cuts[i], cuts[i + 1], e - s)
+        for i, (s, e) in enumerate(speech)
+        if not _overlaps((s, e), clip.removed)
+    ]
+
+
+def _overlaps(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> bool:
+    return any(min(span[1], b) - max(span[0], a) > 1e-6 for a, b in spans)
 
 
 CLEAN_SNR_DB = 30.0  # above this, SNR differences between clips do not matter
@@ -183,3 +195,15 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
         groups = [[min(all_units, key=lambda u: (u.speech, u.clip, u.start))]]
     cache: dict[int, np.ndarray] = {}
     return [_build(clips, g, rate, cache) for g in groups]
+
+
+def without_removed(clip: Clip) -> Audio:
+    """The clip with its removed speech cut out at the pauses around it (for `voxclone prepare`,
+    whose output is the clip itself rather than a provider's take)."""
+    if not clip.removed:
+        return clip.audio
+    units = _units(0, clip)
+    if not units:
+        return Audio(np.zeros(0, dtype=np.float32), clip.audio.rate, clip.audio.source)
+    return Audio(_build([clip], units, clip.audio.rate, {}).audio.samples, clip.audio.rate,
+                 clip.audio.source)  # fmt: skip

@@ -18,7 +18,7 @@ def test_steps_are_in_order_and_json_serialisable():
     prepared = prepare(decode(MALE)[0])
     assert isinstance(prepared, Prepared)
     assert [s.name for s in prepared.steps] == [
-        "highpass", "resample", "denoise", "trim", "loudness"
+        "highpass", "resample", "denoise", "trim", "loudness", "speakers"
     ]  # fmt: skip
     json.dumps([asdict(s) for s in prepared.steps], allow_nan=False)
     assert prepared.audio.rate == 44100 and prepared.audio.samples.dtype == np.float32

