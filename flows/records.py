@@ -64,6 +64,8 @@ class PreparedClip:
     speech: tuple[tuple[float, float], ...] = ()
     reused: bool = False
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Who speaks in it, as the voice's check found: count, kept_s, removed_s, turns.
+    speakers: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class PreparedClip:
             "steps": [dataclasses.asdict(s) for s in self.steps],
             "speech": [list(s) for s in self.speech],
             "verdicts": self.verdicts,
+            "speakers": self.speakers,
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class PreparedClip:
             speech=tuple((float(a), float(b)) for a, b in d.get("speech") or ()),
             reused=bool(d.get("reused", False)),
             verdicts=dict(d.get("verdicts") or {}),
+            speakers=d.get("speakers"),
         )
 
 

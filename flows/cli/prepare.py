@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_model_options(parser, RunOptions, AUDIO_FLAGS)
     parser.add_argument("--provider", choices=PROVIDERS, help="judge for one provider only")
+    parser.add_argument(
+        "--speaker", default="dominant", metavar="dominant|all|PATH", type=_speaker,
+        help="whose speech to keep: the file's dominant speaker (default), every speaker, or "
+        "the speaker of a reference recording at PATH",
+    )  # fmt: skip
     parser.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav")
     parser.add_argument("--max-mb", type=float, default=1024.0, help="refuse larger inputs")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="refuse longer inputs")
@@ -39,6 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=_positive_int, default=None, metavar="N",
         help=f"worker processes (default: one per core, here {os.cpu_count() or 1})",
     )  # fmt: skip
+
+
+def _speaker(value: str) -> str:
+    if value in ("dominant", "all"):
+        return value
+    if not Path(value).is_file():
+        raise argparse.ArgumentTypeError(f"{value}: not 'dominant', 'all' or a readable file")
+    return value
 
 
 def _positive_int(value: str) -> int:
@@ -72,23 +85,22 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
     from dataclasses import asdict
 
     from audio import encode
-    from audio.chain import Settings, prepare_file
+    from audio.chain import prepare_file
     from audio.metrics import measure, with_quality, with_source_defects
     from audio.profiles import PROFILES
     from audio.verdict import judge
 
-    settings = Settings(
-        target_rate=args.rate,
-        target_lufs=args.target_lufs,
-        ceiling_dbtp=args.ceiling_dbtp,
-        denoise=args.denoise,
-        quality=args.quality,
-    )
     info, source_metrics, prepared = prepare_file(
-        path, settings, max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60
+        path,
+        _settings(args),
+        max_bytes=int(args.max_mb * 1e6),
+        max_duration_s=args.max_minutes * 60,
     )
-    size = encode.write(prepared.audio, target, args.format)
-    measured = measure(prepared.audio, levels=prepared.levels, prob=prepared.prob)
+    audio, speakers = _one_speaker(prepared, args.speaker, path)
+    size = encode.write(audio, target, args.format)
+    same = audio is prepared.audio
+    measured = measure(audio, levels=prepared.levels if same else None,
+                       prob=prepared.prob if same else None)  # fmt: skip
     metrics = with_source_defects(measured, source_metrics)
     metrics = with_quality(metrics, prepared.quality)
     providers = [args.provider] if args.provider else list(PROVIDERS)
@@ -105,8 +117,45 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
         "metrics": asdict(metrics),
         "steps": [asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
+        "speakers": speakers,
         "verdicts": verdicts,
     }
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from audio.chain import Settings
+
+    return Settings(
+        target_rate=args.rate,
+        target_lufs=args.target_lufs,
+        ceiling_dbtp=args.ceiling_dbtp,
+        denoise=args.denoise,
+        quality=args.quality,
+        speaker_turns=args.speaker != "all",
+    )
+
+
+def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, dict[str, Any] | None]:
+    """The prepared clip with only the chosen speaker's turns (cut at pauses), and what was cut."""
+    from audio.speaker import choose_speaker
+    from audio.takes import Clip, without_removed
+    from audio.types import AudioError
+    from flows.pipeline.cloning import reference_embedding
+    from flows.report.summary import speakers_record
+
+    if prepared.turns is None:
+        return prepared.audio, None
+    reference = None if speaker == "dominant" else reference_embedding([Path(speaker)])
+    verdict = choose_speaker([prepared.turns], reference)
+    if verdict.failure:
+        hint = "; pass --speaker PATH (a recording of the speaker to keep) or --speaker all"
+        raise AudioError(str(path), verdict.failure + hint)
+    check = verdict.clips[0]
+    if check.excluded:
+        raise AudioError(str(path), check.reason or "none of the chosen speaker's speech")
+    removed = tuple((t.start, t.end) for t in check.turns if not t.kept)
+    clip = Clip(str(path), prepared.audio, list(prepared.speech), None, removed)  # type: ignore[arg-type]
+    return without_removed(clip), speakers_record(check)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -124,7 +173,7 @@ def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[st
         row = dict.fromkeys(("input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "OVRL"), "")
         row["input"] = name
         if r["status"] != "ok":
-            rows.append({**row, "bw kHz": "", "verdict": "error"})
+            rows.append({**row, "bw kHz": "", "verdict": "error", "speakers": ""})
             notes.append(f"{name}: {r['error']}")
             continue
         m = r["metrics"]
@@ -142,6 +191,7 @@ def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[st
             "SNR dB": _fmt(m["snr_db"], 0), "LUFS": _fmt(m["loudness_lufs"]),
             "dBTP": _fmt(m["true_peak_dbtp"]), "OVRL": "" if m.get("dnsmos_ovrl") is None else _fmt(m["dnsmos_ovrl"], 2),
             "bw kHz": _fmt(m["bandwidth_hz"] / 1000), "verdict": short,
+            "speakers": (r.get("speakers") or {}).get("summary", ""),
         })  # fmt: skip
         reasons: dict[str, list[str]] = {}
         for p, v in verdicts.items():
@@ -196,7 +246,6 @@ def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: i
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from audio.chain import Settings
     from audio.versions import versions
 
     paths = _expand(args.inputs)
@@ -218,15 +267,11 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     failed = sum(r["status"] != "ok" for r in results)
     if args.json:
-        settings = Settings(
-            target_rate=args.rate, target_lufs=args.target_lufs,
-            ceiling_dbtp=args.ceiling_dbtp, denoise=args.denoise, quality=args.quality,
-        )  # fmt: skip
         report = {
             "inputs": results,
             "ok": len(results) - failed,
             "failed": failed,
-            "settings": asdict(settings),
+            "settings": asdict(_settings(args)),
             "format": args.format,
             "versions": versions(),
         }

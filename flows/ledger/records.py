@@ -197,7 +197,11 @@ def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
             for r in c.execute(sa.select(*_PREPARED).where(prepared.c.sha256.in_(clip_shas)))
         ]
         checks = {
-            r.prepared_sha256: {"similarity": r.similarity, "excluded": r.excluded}
+            r.prepared_sha256: {
+                "similarity": r.similarity,
+                "excluded": r.excluded,
+                "turns": r.turns,
+            }
             for r in c.execute(
                 sa.select(speaker_checks)
                 .where(

@@ -22,8 +22,11 @@ from flows.records import CloneResult, PreparedClip, Take, TakePart
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
-    from audio.speaker import ClipCheck
+    import numpy as np
+
+    from audio.speaker import ClipSpeakers
     from audio.takes import Clip
+    from audio.turns import Turns
 
 
 def fingerprint(spec: VoiceSpec, provider: str, source_shas: list[str], settings_hash: str) -> str:
@@ -69,36 +72,64 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
 
 @dataclass(frozen=True)
 class VoiceInputs:
-    """A voice's prepared clips after the speaker check: the clips its takes may use, what was
-    decided for every clip (by prepared sha256), and why the whole voice fails, if it does."""
+    """A voice's prepared clips after the speaker check: the clips its takes may use (other
+    speakers' turns marked removed), what was decided for every clip (by prepared sha256), and
+    why the whole voice fails, if it does."""
 
     clips: list[Clip]
-    checks: dict[str, ClipCheck]
+    checks: dict[str, ClipSpeakers]
     failure: str | None = None
 
 
-def check_speakers(inputs: list[Clip], stored: dict[str, list[float]]) -> VoiceInputs:
-    """One speaker per voice: clips unlike the rest are left out; no clear majority fails it.
-
-    Embeddings come from the ledger (the worker computed them); a clip without one is embedded here.
+def check_speakers(
+    inputs: list[Clip], prepared: list[PreparedClip], reference: list[Path] | tuple[Path, ...] = ()
+) -> VoiceInputs:
+    """Only the voice's own speaker in its takes: the speaker with the most speech across its
+    clips, or the one closest to the reference recordings; every other speaker's turns are cut
+    out, and a clip with (almost) none of the voice's speaker is left out.
     """
-    import numpy as np
-
     from audio.metrics import with_speaker
-    from audio.speaker import check_voice, embed
+    from audio.speaker import choose_speaker
 
-    vectors = [
-        np.asarray(stored[c.id], dtype=np.float32) if c.id in stored else embed(c.audio)
-        for c in inputs
-    ]
-    verdict = check_voice(vectors)
+    by_sha = {c.prepared_sha256: c for c in prepared}
+    found = [_turns_of(by_sha[c.id], c) for c in inputs]
+    ref = reference_embedding(reference) if reference else None
+    verdict = choose_speaker(found, ref)
+    failure = verdict.failure
+    if failure and failure.startswith("no clear majority"):
+        failure += '; name a reference clip in voice.toml (reference = ["clip.wav"])'
     checks = {c.id: check for c, check in zip(inputs, verdict.clips, strict=True)}
     kept = [
-        dataclasses.replace(c, metrics=with_speaker(c.metrics, check.similarity))
+        dataclasses.replace(
+            c,
+            metrics=with_speaker(c.metrics, check.similarity),
+            removed=tuple((t.start, t.end) for t in check.turns if not t.kept),
+        )
         for c, check in zip(inputs, verdict.clips, strict=True)
         if not check.excluded
     ]
-    return VoiceInputs(kept, checks, verdict.failure)
+    return VoiceInputs(kept, checks, failure)
+
+
+def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
+    """The clip's turns from its `speakers` step; a clip prepared without one is one speaker."""
+    from audio import turns
+
+    step = next((s for s in clip.steps if s.name == "speakers"), None)
+    if step is not None:
+        return turns.from_step(step)
+    return turns.find_turns(loaded.audio, loaded.speech)
+
+
+def reference_embedding(paths: list[Path] | tuple[Path, ...]) -> np.ndarray:
+    """The speaker of the reference recordings: one embedding of their speech together."""
+    import numpy as np
+
+    from audio.decode import decode
+    from audio.speaker import embed
+
+    vectors = [embed(decode(p)[0]) for p in paths]
+    return np.mean(np.stack(vectors), axis=0)
 
 
 def assemble(

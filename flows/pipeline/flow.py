@@ -128,30 +128,42 @@ def _not_prepared(
 
 
 @task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
-def load_voice(voice: str, clips: list[PreparedClip], store_root: str) -> VoiceInputs | str:
+def load_voice(
+    voice: str, clips: list[PreparedClip], store_root: str, reference: tuple[Path, ...] = ()
+) -> VoiceInputs | str:
     """Runs once per voice, after all its clips are prepared and before any clone task starts.
 
-    Reads the prepared clips once (every provider's takes are cut from these) and checks that
-    they are one speaker: another speaker's clip is left out, a voice with no clear majority
-    fails. Returns a reason string instead of raising, so the clone tasks fail with it.
+    Reads the prepared clips once (every provider's takes are cut from these) and finds the
+    voice's speaker in them: other speakers' turns are cut out, a clip without the voice's speaker
+    is left out, a voice with no clear majority speaker fails. Returns a reason string instead of
+    raising, so the clone tasks fail with it.
     """
     logger = get_run_logger()
     eng = ledger.engine()
     try:
         inputs = cloning.load_clips(clips, Path(store_root))
-        loaded = cloning.check_speakers(inputs, ledger.embeddings(eng, [c.id for c in inputs]))
+        loaded = cloning.check_speakers(inputs, clips, reference)
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
         logger.debug("%s", traceback.format_exc())
         return f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}"
     rows = [
-        {"prepared_sha256": sha, **dataclasses.asdict(check)}
+        {
+            "prepared_sha256": sha,
+            "similarity": check.similarity,
+            "excluded": check.excluded,
+            "reason": check.reason,
+            "turns": [dataclasses.asdict(t) for t in check.turns],
+        }
         for sha, check in loaded.checks.items()
     ]
     ledger.record_speaker_checks(eng, _run_id(), voice, rows)
     names = {c.prepared_sha256: c.clip for c in clips}
     for sha, check in loaded.checks.items():
+        name = names.get(sha, sha[:12])
         if check.excluded:
-            logger.warning("%s/%s excluded: %s", voice, names.get(sha, sha[:12]), check.reason)
+            logger.warning("%s/%s excluded: %s", voice, name, check.reason)
+        elif check.removed_s:
+            logger.info("%s/%s: %s", voice, name, summary.speakers_cell(check))
     if loaded.failure:
         logger.error("%s: %s", voice, loaded.failure)
     return loaded
@@ -284,7 +296,9 @@ def clone_voices(
             )
         else:
             ok = [c for c in ready[spec.slug] if c.ok]
-            inputs = voice_futures[spec.slug] = load_voice.submit(spec.slug, ok, store_root)
+            inputs = voice_futures[spec.slug] = load_voice.submit(
+                spec.slug, ok, store_root, spec.reference
+            )
         for p in open_providers[spec.slug]:
             future = clone_voice.submit(
                 spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
@@ -379,7 +393,8 @@ def clone_voices(
 def _with_speaker_checks(
     clips: list[PreparedClip], voice_futures: dict[str, PrefectFuture]
 ) -> list[PreparedClip]:
-    """Each checked clip's similarity into its metrics; another speaker's clip is `excluded`."""
+    """Each checked clip's similarity into its metrics and its turns into the record; a clip
+    without the voice's speaker is `excluded`."""
     from audio.metrics import with_speaker
 
     checks = {}
@@ -396,6 +411,7 @@ def _with_speaker_checks(
                 metrics=with_speaker(clip.metrics, check.similarity),
                 status="excluded" if check.excluded else clip.status,
                 error=check.reason if check.excluded else clip.error,
+                speakers=summary.speakers_record(check),
             )
         out.append(clip)
     return out

@@ -19,7 +19,10 @@ AUDIO_EXTENSIONS = frozenset(
 )  # fmt: skip
 MANIFEST = "voice.toml"
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-FIELDS = {"name", "language", "description", "gender", "consent", "providers", "options", "clips"}
+FIELDS = {
+    "name", "language", "description", "gender", "consent", "providers", "options", "clips",
+    "reference",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class VoiceSpec:
     consent: str | None = None
     providers: tuple[str, ...] | None = None  # None: every provider the run asks for
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: tuple[Path, ...] = ()  # recordings of the voice's own speaker
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,16 @@ def _voice_from_folder(folder: Path, root: Path, problems: list[Problem]) -> Voi
         clips = _clips_listed(meta["clips"], folder, root, str(manifest), problems)
     else:
         clips = _clips_in(folder, root, problems)
-    return _spec(folder.name, meta, clips, str(folder), problems)
+    return _spec(folder.name, meta, clips, str(folder), problems, base=folder)
 
 
 def _spec(
-    slug: str, meta: dict[str, Any], clips: list[Path], where: str, problems: list[Problem]
+    slug: str,
+    meta: dict[str, Any],
+    clips: list[Path],
+    where: str,
+    problems: list[Problem],
+    base: Path | None = None,
 ) -> VoiceSpec | None:
     unknown = set(meta) - FIELDS
     if unknown:
@@ -138,6 +147,7 @@ def _spec(
         consent=meta.get("consent"),
         providers=tuple(providers) if providers is not None else None,
         options={k: dict(v) for k, v in options.items()},
+        reference=tuple((base or Path(where).parent) / str(r) for r in meta.get("reference", [])),
     )
 
 

@@ -16,7 +16,8 @@ from flows.ledger import store
 # Bump when the processing changes in a way that should invalidate stored prepared clips.
 # 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
 # 3: Silero once per timeline (carried through the trim), denoise strength judged on one 9 s excerpt
-PIPELINE_VERSION = "3"
+# 4: speaker turns inside every clip (audio.turns); takes hold only the voice's speaker
+PIPELINE_VERSION = "4"
 
 
 def settings_dict(**overrides: Any) -> dict[str, Any]:
@@ -54,7 +55,6 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     from audio.chain import prepare_file as prepare_path
     from audio.metrics import measure, with_quality, with_source_defects
     from audio.quality import Quality
-    from audio.speaker import embed
 
     info, source_metrics, prepared = prepare_path(Path(path), Settings(**settings))
     scored = next((s for s in prepared.steps if s.name == "quality"), None)
@@ -78,5 +78,16 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         "steps": [dataclasses.asdict(s) for s in prepared.steps],
         "speech": [list(s) for s in prepared.speech],
         # Here, in the worker process, so the voice's speaker check costs no time on the flow.
-        "embedding": [round(float(v), 6) for v in embed(prepared.audio, prepared.prob)],
+        "embedding": _embedding(prepared),
     }
+
+
+def _embedding(prepared: Any) -> list[float]:
+    """The clip's main speaker: the centroid of its largest turn cluster when turns were found."""
+    from audio.speaker import embed
+
+    if prepared.turns is not None and prepared.turns.speakers:
+        vector = prepared.turns.speakers[0].centroid
+    else:
+        vector = embed(prepared.audio, prepared.prob)
+    return [round(float(v), 6) for v in vector]

@@ -98,6 +98,36 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+def speakers_record(check: Any) -> dict[str, Any]:
+    """A clip's speaker check (audio.speaker.ClipSpeakers) as the clip record carries it."""
+    return {
+        "count": check.speakers,
+        "kept_s": check.kept_s,
+        "removed_s": check.removed_s,
+        "summary": speakers_cell(check),
+        "turns": [dataclasses.asdict(t) for t in check.turns],
+    }
+
+
+def speakers_cell(check: Any) -> str:
+    """'2 speakers: kept 72.5 s, removed 34.6 s of another speaker' (a ClipSpeakers)."""
+    n = check.speakers
+    head = f"{n} speaker{'s' if n != 1 else ''}"
+    if not check.removed_s:
+        return head
+    causes: dict[str, float] = {}
+    for t in check.turns:
+        if not t.kept:
+            cause = "of another speaker" if t.speaker is not None else _unattributed(t.reason)
+            causes[cause] = causes.get(cause, 0.0) + t.end - t.start
+    removed = ", ".join(f"{v:.1f} s {k}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
+    return f"{head}: kept {check.kept_s:.1f} s, removed {removed}"
+
+
+def _unattributed(reason: str | None) -> str:
+    return f"({reason})" if reason else "(unattributed)"
+
+
 def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
     rows = []
     for c in run["clips"]:
@@ -119,6 +149,7 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "speaker": _num(m.get("speaker_similarity"), ".2f")
                 if m.get("speaker_similarity") is not None
                 else "",
+                "speakers": (c.get("speakers") or {}).get("summary", ""),
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
                 "verdicts": _verdict_line(c.get("verdicts", {})),
                 "error": c.get("error") or "",
