@@ -93,7 +93,7 @@ def discover(
                 specs.append(spec)
         elif entry.suffix.lower() in AUDIO_EXTENSIONS:
             problems.append(Problem(str(entry), "clips must sit in a folder per voice; skipped"))
-    return specs, problems
+    return specs, _distinct(problems)
 
 
 def load_manifest(
@@ -125,7 +125,12 @@ def load_manifest(
             specs.append(spec)
     if not specs and not problems:
         problems.append(Problem(str(path), "manifest lists no [[voices]]"))
-    return specs, problems
+    return specs, _distinct(problems)
+
+
+def _distinct(problems: list[Problem]) -> list[Problem]:
+    """Each problem once: a folder named twice would report its refusals twice."""
+    return list(dict.fromkeys(problems))
 
 
 def _voice_from_folder(
