@@ -106,7 +106,7 @@ def load_manifest(
     except Refused as e:
         return [], [Problem(str(path), f"cannot read manifest: {e}")]
     problems = [
-        Problem(str(path), f"unknown key {k!r}{_did_you_mean(k, ['voices'])}; ignored")
+        Problem(str(path), f"unknown key {k!r}{_did_you_mean(k, ['voices'])} (ignored)")
         for k in sorted(set(data) - {"voices"})
     ]
     voices = data.get("voices", [])

@@ -324,7 +324,7 @@ def test_manifest_mistakes_name_the_entry(tmp_path: Path) -> None:
     specs, problems = load_manifest(manifest)
     assert [s.slug for s in specs] == ["a"]
     assert [(Path(p.path).name, p.reason) for p in problems] == [
-        ("voices.toml", "unknown key 'voice', did you mean 'voices'?; ignored"),
+        ("voices.toml", "unknown key 'voice', did you mean 'voices'? (ignored)"),
         (
             "voices.toml#voices[1]",
             f"voice id 'a' is already used by {manifest}#voices[0] (voice skipped)",
