@@ -73,6 +73,9 @@ class InvalidRequest(ProviderError):
         self.rule = rule
         super().__init__(provider, f"{field_name}: {rule}", code="invalid_request")
 
+    def __str__(self) -> str:  # nothing went out, so not "no response"
+        return f"{self.provider}: not sent [{self.code}]: {self.message}"
+
 
 class OutcomeUnknown(ProviderError):
     """The request may have created a voice but the answer was lost and cannot be checked."""

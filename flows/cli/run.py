@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from collections.abc import Callable
@@ -15,15 +16,21 @@ if TYPE_CHECKING:
 
 
 def providers_arg(value: str) -> list[str]:
+    """argparse's type for --providers: every unknown name is named, with the near miss."""
     names = [v.strip() for v in value.split(",") if v.strip()]
     if value.strip() == "all":
         return list(PROVIDERS)
-    unknown = [n for n in names if n not in PROVIDERS]
+    unknown = [_unknown(n) for n in names if n not in PROVIDERS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown provider(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PROVIDERS)} or 'all'"
         )
     return names
+
+
+def _unknown(name: str) -> str:
+    close = difflib.get_close_matches(name, PROVIDERS, n=1)
+    return f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 # flag -> RunOptions field: the CLI's defaults, choices, limits and help all come from the model.

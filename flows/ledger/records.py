@@ -32,14 +32,20 @@ _PREPARED = [col for col in prepared.c if col.name != "embedding"]
 
 
 def record_source(eng: sa.Engine, row: dict[str, Any]) -> None:
+    """Insert-or-ignore: two tasks preparing the same file at once (the same clip in two voices,
+    or a rerun racing a run) both record it, and the second must not fail on the unique key."""
+    insert = _insert_ignoring_conflicts(eng, sources, ["sha256", "path"])
     with eng.begin() as c:
-        exists = c.execute(
-            sa.select(sources.c.id).where(
-                sources.c.sha256 == row["sha256"], sources.c.path == row["path"]
-            )
-        ).first()
-        if not exists:
-            c.execute(sources.insert().values(first_seen=now(), **row))
+        c.execute(insert.values(first_seen=now(), **row))
+
+
+def _insert_ignoring_conflicts(eng: sa.Engine, table: sa.Table, key: list[str]) -> Any:
+    """INSERT … ON CONFLICT (key) DO NOTHING, in the dialect's own words."""
+    if eng.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=key)
 
 
 def source_metrics(eng: sa.Engine, sha: str) -> dict[str, Any] | None:

@@ -255,7 +255,10 @@ def clone_voices(
     started = datetime.now(UTC)
     eng = ledger.engine()
     store_root = str(config.store_dir().resolve())
-    specs, problems = load_manifest(Path(manifest)) if manifest else discover(Path(inbox))
+    if manifest:
+        specs, problems = load_manifest(Path(manifest), providers)
+    else:
+        specs, problems = discover(Path(inbox), providers)
     for p in problems:
         logger.warning("%s: %s", p.path, p.reason)
     ledger.start_run(eng, run_id, manifest or inbox, list(providers))

@@ -78,7 +78,10 @@ def _plan_and_queue(
     eng = ledger.engine()
     store_root = str(config.store_dir().resolve())
     inbox = inbox or str(config.inbox_dir())
-    specs, _ = load_manifest(Path(manifest)) if manifest else discover(Path(inbox))
+    if manifest:
+        specs, _ = load_manifest(Path(manifest), providers)
+    else:
+        specs, _ = discover(Path(inbox), providers)
     settings = plan.run_settings(options)
     settings_hash = plan.settings_hash(settings)
     todo = plan.plan(eng, specs, providers, settings_hash)

@@ -133,3 +133,27 @@ def test_a_voice_answers_only_while_its_provider_voice_is_recorded(db: str) -> N
     eng = ledger.engine(db)
     ledger.record_answer(eng, "fp", _result("gone", "created"))
     assert ledger.answers(eng, ["fp"], "voxclone 1") == {}
+
+
+def test_tasks_racing_to_record_one_source_leave_one_row_and_no_error(db: str) -> None:
+    """The same clip named twice, or in two voices, is prepared by two tasks at once: both
+    record its source, and neither may fail on the (sha256, path) key."""
+    from threading import Barrier
+
+    from flows.ledger.schema import sources
+
+    eng = ledger.engine(db)
+    start = Barrier(8)
+    row = {"sha256": "a" * 64, "path": "/x/a.wav", "bytes": 3, "format": "WAV"}
+
+    def record(_: int) -> None:
+        start.wait(10)
+        ledger.record_source(eng, row)
+
+    for round_ in range(3):
+        row["path"] = f"/x/{round_}.wav"
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(record, range(8)))  # re-raises any thread's error
+    with eng.connect() as c:
+        paths = sorted(r.path for r in c.execute(sa.select(sources.c.path)))
+    assert paths == ["/x/0.wav", "/x/1.wav", "/x/2.wav"]

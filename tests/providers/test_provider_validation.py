@@ -64,6 +64,7 @@ def test_invalid_request_is_refused_before_sending(name, changes, field, connect
         providers.clone(client, request(name, **changes))
     assert caught.value.field == field
     assert caught.value.rule
+    assert str(caught.value).startswith(f"{name}: not sent [invalid_request]: {field}: ")
     assert state()["requests"].get(name, 0) == 0
 
 
