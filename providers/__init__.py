@@ -23,6 +23,7 @@ from .types import (
 )
 
 __all__ = [
+    "LISTING_FAILED",
     "NAMES",
     "AudioFile",
     "Client",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 NAMES: tuple[str, ...] = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
+# The `code` of an OutcomeUnknown whose look-up by name failed (the listing, not the create).
+LISTING_FAILED = "listing_failed"
 
 log = logging.getLogger("providers")
 
@@ -99,6 +102,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         raise OutcomeUnknown(
             client.provider,
             f"{first.message}; looking {req.name!r} up failed too ({failed.message})",
+            code=LISTING_FAILED,  # the caller may look again later: it can clear on its own
             attempts=first.attempts,
         ) from failed
     if found is None:

@@ -78,16 +78,23 @@ def _relative(next_url: str, base_url: str) -> str:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
-def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
+    """The account's own voices, every page; those whose name contains `search` when given."""
     found: list[ClonedVoice] = []
     path: str | None = "/voices"
-    params: dict[str, Any] | None = {"search": name, "ownership": "private", "pageSize": PAGE_SIZE}
+    params: dict[str, Any] | None = {"ownership": "private", "pageSize": PAGE_SIZE}
+    if search:
+        params["search"] = search
     while path:
         body = client.json("GET", path, params=params)
-        found += [_voice(v) for v in body.get("results", []) if v.get("name") == name]
+        found += [_voice(v) for v in body.get("results", [])]
         nxt = body.get("next")
         path, params = (_relative(nxt, client.base_url), None) if nxt else (None, None)
     return found
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    return [v for v in list_voices(client, name) if v.name == name]
 
 
 def delete(client: Client, voice_id: str) -> None:

@@ -58,17 +58,24 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     return _voice(body)
 
 
-def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
+    """The account's voices, every page; those whose name contains `search` when given."""
     found: list[ClonedVoice] = []
     page = 1
     while True:
-        params = {"search": name, "page": page, "perPage": PER_PAGE_MAX}
+        params: dict[str, Any] = {"page": page, "perPage": PER_PAGE_MAX}
+        if search:
+            params["search"] = search
         body = client.json("GET", "/v1/voices", params=params)
-        found += [_voice(v) for v in body.get("data", []) if v.get("displayName") == name]
+        found += [_voice(v) for v in body.get("data", [])]
         meta = body.get("meta") or {}
         if not meta.get("next") or page >= int(meta.get("lastPage") or page):
             return found
         page += 1
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    return [v for v in list_voices(client, name) if v.name == name]
 
 
 def delete(client: Client, voice_id: str) -> None:

@@ -112,6 +112,11 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     return _voice(body[0])
 
 
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice] | None:
+    """None: Callers documents no way to list voices."""
+    return None
+
+
 def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
     return None
 

@@ -83,18 +83,22 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     return _voice(body)
 
 
-def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
-    """No name search is documented, so page through the account's own voices."""
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
+    """The account's own voices, every page (no name search is documented: `search` is unused)."""
     found: list[ClonedVoice] = []
     params: dict[str, Any] = {"limit": PAGE_LIMIT, "is_owner": "true"}
     while True:
         body = client.json("GET", "/voices", params=params)
         data = body.get("data", [])
-        found += [_voice(v) for v in data if v.get("name") == name]
+        found += [_voice(v) for v in data]
         cursor = body.get("next_page") or (data[-1].get("id") if data else None)
         if not body.get("has_more") or not cursor:
             return found
         params = {**params, "starting_after": cursor}
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    return [v for v in list_voices(client, name) if v.name == name]
 
 
 def delete(client: Client, voice_id: str) -> None:

@@ -80,16 +80,24 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         return voice
 
 
-def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
+    """The account's voices, every page; those matching `search` when given. ElevenLabs' own
+    premade voices are left out: a voice named like one of them is not one voxclone made."""
     found: list[ClonedVoice] = []
-    params: dict[str, Any] = {"search": name, "page_size": PAGE_SIZE_MAX}
+    params: dict[str, Any] = {"page_size": PAGE_SIZE_MAX}
+    if search:
+        params["search"] = search
     while True:
         body = client.json("GET", "/v2/voices", params=params)
-        found += [_voice(v, name) for v in body.get("voices", []) if v.get("name") == name]
+        found += [_voice(v, "") for v in body.get("voices", []) if v.get("category") != "premade"]
         token = body.get("next_page_token")
         if not body.get("has_more") or not token:
             return found
         params = {**params, "next_page_token": token}
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    return [v for v in list_voices(client, name) if v.name == name]
 
 
 def delete(client: Client, voice_id: str) -> None:

@@ -181,11 +181,15 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     return _voice(body)
 
 
-def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
-    """`GET /voices` is known only from third-party code: a JSON array, no pagination."""
+def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
+    """`GET /voices` is known only from third-party code: a JSON array, no pagination, no search."""
     body = client.json("GET", "/voices")
     voices = body if isinstance(body, list) else body.get("voices") or body.get("data") or []
-    return [_voice(v) for v in voices if isinstance(v, dict) and v.get("name") == name]
+    return [_voice(v) for v in voices if isinstance(v, dict)]
+
+
+def find_by_name(client: Client, name: str) -> list[ClonedVoice] | None:
+    return [v for v in list_voices(client, name) if v.name == name]
 
 
 def delete(client: Client, voice_id: str) -> None:

@@ -45,6 +45,7 @@ def test_every_cli_default_is_the_run_options_default(command: str):
         assert {_dest(f): getattr(args, _dest(f)) for f in SEND_FLAGS} == {
             "dry_run": RunOptions().dry_run,
             "force": RunOptions().force,
+            "accept_new_ledger": RunOptions().accept_new_ledger,
         }
 
 
@@ -69,6 +70,9 @@ def test_options_from_the_command_line_reach_run_options():
         True,
         False,
     )
+    assert options.accept_new_ledger is False
+    accepted = RunOptions(**options_from(_parse(["run", "--accept-new-ledger"])))
+    assert accepted.accept_new_ledger is True
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS_WITH_RUN_OPTIONS))

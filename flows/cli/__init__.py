@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("flows.cli.lineage", "walk a provider voice id back to its source bytes"),
     "voices": ("flows.cli.voices", "list the voices created, per provider"),
     "serve": ("flows.cli.serve", "serve the flow on a schedule over the inbox"),
+    "ledger": ("flows.cli.ledger", "check the ledger, or back it up while runs go on"),
 }
 # Commands that run the flow and so may start a temporary Prefect server.
 PREFECT_COMMANDS = frozenset({"run", "demo", "serve"})
@@ -66,6 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        message = _ledger_trouble(e)
+        if message is None:
+            raise
+        print(f"voxclone {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+def _ledger_trouble(error: Exception) -> str | None:
+    """What to tell the user when `error` is a damaged ledger (never a traceback); None otherwise."""
+    from flows.ledger.errors import LedgerError, damaged, sqlite_damage
+
+    if isinstance(error, LedgerError):
+        return str(error)
+    detail = sqlite_damage(error)
+    if detail is None:
+        return None
+    from flows import config
+
+    return str(damaged(config.db_url().removeprefix("sqlite:///"), detail))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ RUN_FLAGS = {
     "--provider-limits": "provider_limits",
 }
 AUDIO_FLAGS = {f: RUN_FLAGS[f] for f in ("--target-lufs", "--ceiling-dbtp", "--rate", "--denoise")}
-SEND_FLAGS = {"--dry-run": "dry_run", "--force": "force"}  # `run` only
+SEND_FLAGS = {  # `run` only
+    "--dry-run": "dry_run",
+    "--force": "force",
+    "--accept-new-ledger": "accept_new_ledger",
+}
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -116,8 +120,10 @@ def head_start(args: argparse.Namespace, behind_server: bool) -> Callable[[], No
     `flows.cli.server.run_with_server`)."""
     from pydantic import ValidationError
 
+    from flows import ledger
     from flows.pipeline import headstart
 
+    ledger.engine()  # a damaged ledger: one message at once, not after the server has started
     try:
         options = run_options(args)
     except ValidationError:
@@ -171,8 +177,10 @@ def print_run(run: dict, out: TextIO | None = None) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from flows import ledger
     from flows.report import summary
 
+    ledger.engine()  # a damaged ledger is one message (flows.cli.main), before the flow starts
     try:
         result = run_flow(
             args,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flows.ledger.claims import (
         Claim,
+        Hold,
         attempt,
         claim,
         complete,
@@ -27,9 +28,13 @@ if TYPE_CHECKING:
         stable_hash,
     )
     from flows.ledger.database import (
+        checkpoint,
         engine,
         migrate,
+        quick_check,
+        where,
     )
+    from flows.ledger.errors import LedgerError
     from flows.ledger.records import (
         answers,
         embeddings,
@@ -52,6 +57,11 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     "Claim": "claims",
+    "Hold": "claims",
+    "LedgerError": "errors",
+    "checkpoint": "database",
+    "quick_check": "database",
+    "where": "database",
     "attempt": "claims",
     "claim": "claims",
     "complete": "claims",
@@ -85,8 +95,11 @@ _MODULE_OF = {
 
 __all__ = [
     "Claim",
+    "Hold",
+    "LedgerError",
     "answers",
     "attempt",
+    "checkpoint",
     "claim",
     "complete",
     "embeddings",
@@ -103,6 +116,7 @@ __all__ = [
     "now",
     "owner_alive",
     "owner_id",
+    "quick_check",
     "record_answer",
     "record_prepared",
     "record_source",
@@ -114,6 +128,7 @@ __all__ = [
     "start_run",
     "voice",
     "voices",
+    "where",
 ]
 
 

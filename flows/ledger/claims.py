@@ -3,6 +3,7 @@
 A clone request is preceded by an intent row keyed by hash(provider, base URL, name, takes, options).
 Whoever inserts the row owns the request. A row left `pending` by a dead owner is taken over and
 reconciled against the provider before anything is sent again; a `succeeded` row is never sent again.
+A `held` row waits for --force, unless what held it can clear on its own (`RECHECKED`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from flows.ledger.schema import clone_attempts, provider_voices
+
+# Why an attempt is held. The first two can clear without anyone deciding anything (the provider
+# answers again; the user accepts the new ledger), so the next run looks again instead of answering
+# "held"; the others need a person, and --force.
+Hold = Literal["listing", "new-ledger", "unknown", "ambiguous"]
+RECHECKED: frozenset[str] = frozenset({"listing", "new-ledger"})
 
 # A pending row whose owner lives on another host is trusted for this long before it counts as orphaned.
 FOREIGN_LEASE = timedelta(minutes=30)
@@ -104,7 +111,7 @@ def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Cla
             return Claim("done", row)
         if status == "pending" and owner_alive(row["owner"], row["updated_at"]):
             return Claim("busy", row)
-        if status == "held" and not force:
+        if status == "held" and not force and row.get("hold") not in RECHECKED:
             return Claim("held", row)
         # failed, orphaned pending, or held with --force: take over with a compare-and-swap.
         with eng.begin() as c:
@@ -120,6 +127,7 @@ def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Cla
                     status="pending",
                     owner=me,
                     tries=row["tries"] + 1,
+                    hold=None,
                     updated_at=now(),
                     error=row["error"],
                     request=intent["request"],
@@ -127,13 +135,17 @@ def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Cla
                 )
             ).rowcount
         if taken == 1:
-            action = (
-                "send"
-                if status == "failed" and row.get("provider_voice_id") is None
-                else "reconcile"
-            )
-            return Claim(action, attempt(eng, row["key"]))
+            return Claim(_after(row), attempt(eng, row["key"]))
     raise RuntimeError(f"could not claim clone attempt {intent['key'][:12]}: too much contention")
+
+
+def _after(row: dict[str, Any]) -> Literal["send", "reconcile"]:
+    """What a taken-over row needs: "send" when no request of it can have reached the provider
+    (a refusal; a hold before sending), "reconcile" when one may have."""
+    nothing_sent = (row["status"] == "failed" and row.get("provider_voice_id") is None) or (
+        row["status"] == "held" and row.get("hold") == "new-ledger"
+    )
+    return "send" if nothing_sent else "reconcile"
 
 
 def attempt(eng: sa.Engine, key: str) -> dict[str, Any]:
@@ -164,6 +176,7 @@ def complete(eng: sa.Engine, key: str, voice: dict[str, Any], flow_run_id: str |
             .where(clone_attempts.c.key == key)
             .values(
                 status="succeeded",
+                hold=None,
                 provider_voice_id=voice["voice_id"],
                 flow_run_id=flow_run_id,
                 error=None,
@@ -172,12 +185,22 @@ def complete(eng: sa.Engine, key: str, voice: dict[str, Any], flow_run_id: str |
         )
 
 
-def finish(eng: sa.Engine, key: str, status: Literal["failed", "held"], error: str) -> None:
+def finish(
+    eng: sa.Engine,
+    key: str,
+    status: Literal["failed", "held"],
+    error: str,
+    hold: Hold | None = None,
+) -> None:
+    """A request that did not succeed; a held one says why (`Hold`), which decides whether the
+    next run looks again or waits for --force."""
+    if status == "held" and hold is None:
+        hold = "unknown"
     with eng.begin() as c:
         c.execute(
             clone_attempts.update()
             .where(clone_attempts.c.key == key)
-            .values(status=status, error=error, updated_at=now())
+            .values(status=status, error=error, hold=hold, updated_at=now())
         )
 
 

@@ -74,6 +74,9 @@ clone_attempts = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("tries", sa.Integer, nullable=False, default=1),
     sa.Column("error", sa.Text),
+    # Why a held attempt waits: "listing" and "new-ledger" are looked at again by the next run,
+    # "unknown" (a lost answer) and "ambiguous" wait for --force. None: not held.
+    sa.Column("hold", sa.String(16)),
     sa.Column("provider_voice_id", sa.String(200)),
     sa.Column("flow_run_id", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -146,4 +149,13 @@ speaker_checks = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("turns", sa.JSON),  # [{start, end, speaker, similarity, kept, reason}] (0005)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# What the ledger knows about itself: e.g. that a new ledger was accepted for this data dir.
+ledger_notes = sa.Table(
+    "ledger_notes",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import providers
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import limits, secrets
+from flows.pipeline import limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
 from flows.records import CloneResult, PreparedClip, Take, TakePart
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
@@ -212,6 +212,7 @@ def clone_once(
     *,
     dry_run: bool = False,
     force: bool = False,
+    accept_new_ledger: bool = False,
     flow_run_id: str | None = None,
 ) -> CloneResult:
     """Claim, reconcile, send and record; returns one row of the result table."""
@@ -224,6 +225,7 @@ def clone_once(
         store_root,
         dry_run=dry_run,
         force=force,
+        accept_new_ledger=accept_new_ledger,
         flow_run_id=flow_run_id,
     )
     return CloneResult.from_dict(row)
@@ -239,6 +241,7 @@ def _clone_once(
     *,
     dry_run: bool = False,
     force: bool = False,
+    accept_new_ledger: bool = False,
     flow_run_id: str | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
@@ -297,28 +300,32 @@ def _clone_once(
         ledger.finish(eng, key, "failed", str(e))
         return {**result, "status": "failed", "error": str(e)}
     with client:
-        if claim.action == "reconcile":
-            found = _reconcile(eng, client, provider, req.name)
-            if isinstance(found, ClonedVoice):
-                _complete(eng, key, found, flow_run_id)
-                return {**result, "status": "reconciled", **_fields(found)}
-            if found == "unlistable" and not force:
-                reason = (
-                    f"an earlier request may have created '{req.name}' and {provider} documents no way "
-                    "to list voices; check the provider and rerun with --force to send again"
-                )
-                ledger.finish(eng, key, "held", reason)
-                return {**result, "status": "held", "error": reason}
-            if found == "ambiguous":
-                reason = f"several unknown voices named '{req.name}' exist on {provider}; held"
-                ledger.finish(eng, key, "held", reason)
-                return {**result, "status": "held", "error": reason}
+        if claim.action == "send":
+            found = _before_create(
+                eng,
+                client,
+                provider,
+                req.name,
+                store_root,
+                force=force,
+                accept_new_ledger=accept_new_ledger,
+                flow_run_id=flow_run_id,
+            )
+        else:
+            found = _reconcile(eng, client, provider, req.name, force=force)
+        if isinstance(found, ClonedVoice):
+            _complete(eng, key, found, flow_run_id)
+            return {**result, "status": "reconciled", **_fields(found)}
+        if isinstance(found, Held):
+            ledger.finish(eng, key, "held", found.reason, found.hold)
+            return {**result, "status": "held", "error": found.reason}
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
                 voice = providers.clone(client, req)
         except OutcomeUnknown as e:
-            ledger.finish(eng, key, "held", str(e))
-            return {**result, "status": "held", "error": str(e)}
+            held = _lost(e)
+            ledger.finish(eng, key, "held", held.reason, held.hold)
+            return {**result, "status": "held", "error": held.reason}
         except ProviderError as e:
             ledger.finish(eng, key, "failed", str(e))
             return {**result, "status": "failed", "error": str(e)}
@@ -336,15 +343,105 @@ def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str,
     return {**result, "status": "would-send", "request": request}
 
 
-def _reconcile(eng: sa.Engine, client: Any, provider: str, name: str) -> ClonedVoice | str | None:
-    found = providers.get(provider).find_by_name(client, name)
+@dataclass(frozen=True)
+class Held:
+    """Do not send: why (shown to the user, how to go on included) and the ledger's `hold` kind."""
+
+    hold: ledger.Hold
+    reason: str
+
+
+def _before_create(
+    eng: sa.Engine,
+    client: Any,
+    provider: str,
+    name: str,
+    store_root: Path,
+    *,
+    force: bool,
+    accept_new_ledger: bool,
+    flow_run_id: str | None,
+) -> ClonedVoice | Held | None:
+    """Before creating what the ledger does not know: the provider may hold it already (the
+    ledger was emptied, lost, restored from an old backup). One listing per provider per run.
+
+    A voice: take it (no create). Held: do not send. None: create.
+    """
+    try:
+        listed = preflight.provider_voices(flow_run_id, provider, client)
+    except ProviderError as e:
+        return None if force else _unreadable(provider, name, e)
+    if listed is None:
+        why = preflight.unfamiliar_ledger(flow_run_id, eng, store_root, accept=accept_new_ledger)
+        if why is None:
+            return None
+        display = providers.get(provider).DISPLAY_NAME
+        return Held(
+            "new-ledger",
+            f"not sent: {display} documents no way to list voices, and {why}. Check {display} "
+            f"for '{name}', then rerun with --accept-new-ledger to send (once accepted, the "
+            "ledger is trusted from then on)",
+        )
+    return _pick(eng, provider, name, [v for v in listed if v.name == name], force=force)
+
+
+def _reconcile(
+    eng: sa.Engine, client: Any, provider: str, name: str, *, force: bool
+) -> ClonedVoice | Held | None:
+    """An earlier request of this attempt may have reached the provider: look the name up now
+    (not from the run's listing, which may predate it)."""
+    try:
+        found = providers.get(provider).find_by_name(client, name)
+    except ProviderError as e:
+        return None if force else _unreadable(provider, name, e)
     if found is None:
-        return "unlistable"
+        if force:
+            return None
+        return Held(
+            "unknown",
+            f"held: an earlier request may have created '{name}' and {provider} documents no way "
+            "to list voices; check the provider and rerun with --force to send again",
+        )
+    return _pick(eng, provider, name, found, force=force)
+
+
+def _pick(
+    eng: sa.Engine, provider: str, name: str, named: list[ClonedVoice], *, force: bool
+) -> ClonedVoice | Held | None:
+    """Of the provider's voices by this name, the one the ledger does not know yet, if any."""
     known = ledger.known_voice_ids(eng, provider)
-    fresh = [v for v in found if v.voice_id not in known]
-    if len(fresh) > 1:
-        return "ambiguous"
-    return fresh[0] if fresh else None
+    fresh = [v for v in named if v.voice_id not in known]
+    if len(fresh) > 1 and not force:
+        ids = ", ".join(v.voice_id for v in fresh)
+        return Held(
+            "ambiguous",
+            f"held: {len(fresh)} voices named '{name}' on {provider} are not in the ledger "
+            f"({ids}), so which one these takes made, if any, is unknown; delete the extra ones "
+            "and rerun, or rerun with --force to create another",
+        )
+    return fresh[0] if len(fresh) == 1 else None
+
+
+def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
+    return Held(
+        "listing",
+        f"held: the {providers.get(provider).DISPLAY_NAME} voice list could not be read "
+        f"({error}), so whether '{name}' exists there already is unknown; a rerun looks again "
+        "once it answers, or rerun with --force to send without looking (may create a duplicate)",
+    )
+
+
+def _lost(error: OutcomeUnknown) -> Held:
+    """A create whose answer was lost: held, with how to go on."""
+    if error.code == providers.LISTING_FAILED:
+        return Held(
+            "listing",
+            f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
+            "--force to send again without looking (may create a duplicate)",
+        )
+    return Held(
+        "unknown", f"held: {error}; rerun with --force to send again (may create a duplicate)"
+    )
 
 
 def _complete(eng: sa.Engine, key: str, voice: ClonedVoice, flow_run_id: str | None) -> None:

@@ -199,6 +199,7 @@ def clone_voice(
             Path(store_root),
             dry_run=options["dry_run"],
             force=options["force"],
+            accept_new_ledger=options.get("accept_new_ledger", False),
             flow_run_id=_run_id(),
         )
     except Exception as e:  # one provider failing must not stop the others
@@ -253,7 +254,11 @@ def clone_voices(
     logger = get_run_logger()
     run_id = _run_id()
     started = datetime.now(UTC)
-    eng = ledger.engine()
+    try:
+        eng = ledger.engine()
+    except ledger.LedgerError as e:  # damaged: say which file and what to do, send nothing
+        logger.error("%s", e)
+        return Failed(message=str(e))
     store_root = str(config.store_dir().resolve())
     if manifest:
         specs, problems = load_manifest(Path(manifest), providers)
@@ -276,7 +281,11 @@ def clone_voices(
     progress = RunProgress(
         len(to_prepare) + n_clones, "preparing and cloning", options.progress_bar
     )
-    flags = {"dry_run": options.dry_run, "force": options.force}
+    flags = {
+        "dry_run": options.dry_run,
+        "force": options.force,
+        "accept_new_ledger": options.accept_new_ledger,
+    }
     by_slug = {s.slug: s for s in specs}
     ready: dict[str, list[PreparedClip]] = defaultdict(list)
     remaining = defaultdict(int)
@@ -383,6 +392,8 @@ def clone_voices(
     )
     create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
     ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
+    if not ledger.checkpoint(eng):  # lineage.db alone is then a complete copy of the ledger
+        logger.warning("the ledger's WAL was not emptied: another run is reading it")
     unsettled = run.unsettled
     if unsettled:
         message = (

@@ -52,6 +52,12 @@ class RunOptions(BaseModel):
         description="Send requests held because an earlier attempt's outcome is unknown "
         "(may create a duplicate voice).",
     )
+    accept_new_ledger: bool = Field(
+        False,
+        description="Accept a ledger that is newer than the data dir's store (emptied, lost or "
+        "restored from an old backup) and send to providers that cannot list voices (Callers.ai), "
+        "where a voice it forgot cannot be looked up (may create a duplicate voice).",
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 2,
         ge=1,

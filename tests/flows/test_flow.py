@@ -100,11 +100,13 @@ def test_provider_faults_end_in_a_clean_result_table(
     prefect_api, env, inbox: Path, emulator
 ) -> None:
     url = emulator.url
-    control.inject(url, "cartesia", "503", count=-1)
-    control.inject(url, "anam", "429", count=1, retry_after=1)
-    control.inject(url, "althea", "500", count=1)
-    control.inject(url, "elevenlabs", "lost", count=1)
-    control.inject(url, "callers", "lost", count=1)
+    # On the creates: each clone first reads the provider's voice list (GET), which must not
+    # take the fault meant for the create.
+    control.inject(url, "cartesia", "503", count=-1, method="POST")
+    control.inject(url, "anam", "429", count=1, retry_after=1, method="POST")
+    control.inject(url, "althea", "500", count=1, method="POST")
+    control.inject(url, "elevenlabs", "lost", count=1, method="POST")
+    control.inject(url, "callers", "lost", count=1, method="POST")
     run, state = _run(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
     assert state.is_failed() and state.message.startswith("2 of 6 clones failed")
     results = _by_provider(run)
@@ -113,6 +115,7 @@ def test_provider_faults_end_in_a_clean_result_table(
     assert [results[p]["status"] for p in ("anam", "althea", "faseeh")] == ["created"] * 3
     assert results["elevenlabs"]["status"] == "created"  # the lost answer was found by name
     assert results["callers"]["status"] == "held"  # cannot list: never re-sent blindly
+    assert "rerun with --force" in results["callers"]["error"]  # and says how to go on
     voices = emulator_voices(url)
     assert (
         len(voices["elevenlabs"]) == 1

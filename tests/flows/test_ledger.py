@@ -72,6 +72,19 @@ def test_held_waits_for_force_and_failed_is_sent_again(db: str) -> None:
     assert again.action == "send" and again.row["tries"] == 3
 
 
+def test_a_hold_that_can_clear_on_its_own_is_looked_at_again_without_force(db: str) -> None:
+    eng = ledger.engine(db)
+    ledger.claim(eng, _intent())
+    ledger.finish(eng, "k1", "held", "the voice list could not be read", "listing")
+    again = ledger.claim(eng, _intent())  # a request may have gone out: look it up first
+    assert again.action == "reconcile" and again.row["hold"] is None
+    ledger.finish(eng, "k1", "held", "new ledger", "new-ledger")
+    assert ledger.claim(eng, _intent()).action == "send"  # nothing went out: check, then send
+    ledger.finish(eng, "k1", "held", "answer lost")
+    held = ledger.claim(eng, _intent())
+    assert held.action == "held" and held.row["hold"] == "unknown"
+
+
 def test_threads_racing_for_one_key_let_exactly_one_send(db: str) -> None:
     eng = ledger.engine(db)
     with ThreadPoolExecutor(8) as pool:
