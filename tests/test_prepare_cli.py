@@ -51,7 +51,8 @@ def test_json_report_names_every_input_and_goes_on_past_bad_ones(tmp_path, bad_f
     assert Path(male["output"]).name == MALE.stem + ".wav" and Path(male["output"]).is_file()
     assert sf.info(male["output"]).samplerate == 44100
     assert abs(male["metrics"]["loudness_lufs"] + 20) <= 0.5
-    assert [s["name"] for s in male["steps"]][-1] == "loudness"
+    assert [s["name"] for s in male["steps"]][-2:] == ["loudness", "speakers"]
+    assert male["speakers"]["count"] == 1 and male["speakers"]["removed_s"] == 0
     assert male["verdicts"]["cartesia"]["level"] == "pass"
     assert ok[NOISY.name]["steps"][2]["after"]["applied"] is True
     assert "ffmpeg" in report["versions"]

@@ -147,7 +147,7 @@ speaker_checks = sa.Table(
     sa.Column("similarity", sa.Float),
     sa.Column("excluded", sa.Boolean, nullable=False),
     sa.Column("reason", sa.Text),
-    sa.Column("turns", sa.JSON),  # [{start, end, speaker, similarity, kept, reason}] (0005)
+    sa.Column("turns", sa.JSON),  # [{start, end, speaker, similarity, kept, reason}] (0006)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
