@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -75,9 +76,17 @@ def _with_pre_gain(step: Step, pre_gain_db: float) -> Step:
     return Step(step.name, params, before, after)
 
 
-def prepare(audio: Audio, settings: Settings = Settings()) -> Prepared:
+# Told how far the chain is (0..1) and in which stage, so an hour of audio never looks hung.
+Progress = Callable[[float, str], None]
+
+
+def _quiet(fraction: float, stage: str) -> None:
+    pass
+
+
+def prepare(audio: Audio, settings: Settings = Settings(), progress: Progress = _quiet) -> Prepared:
     """Run the whole chain; AudioError when the clip is too short or has no speech."""
-    return _run([audio], settings, owned=False, prob=None)
+    return _run([audio], settings, owned=False, prob=None, progress=progress)
 
 
 def prepare_file(
@@ -86,6 +95,7 @@ def prepare_file(
     *,
     max_bytes: int | None = None,
     max_duration_s: float | None = None,
+    progress: Progress = _quiet,
 ) -> tuple[SourceInfo, Metrics, Prepared]:
     """Decode, measure the source, and prepare, without keeping the decoded source alive.
 
@@ -101,15 +111,24 @@ def prepare_file(
         caps["max_bytes"] = max_bytes
     if max_duration_s is not None:
         caps["max_duration_s"] = max_duration_s
+    progress(0.0, "decode")
     audio, info = decode_module.decode(path, **caps)  # type: ignore[arg-type]
+    progress(0.05, "speech detection")
     prob = vad.speech_probabilities(audio.samples, audio.rate)
+    progress(0.15, "measure")
     source_metrics = measure(audio, channels=info.channels, prob=prob)
     box = [audio]
     del audio
-    return info, source_metrics, _run(box, settings, owned=True, prob=prob)
+    return info, source_metrics, _run(box, settings, owned=True, prob=prob, progress=progress)
 
 
-def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | None) -> Prepared:
+def _run(
+    box: list[Audio],
+    settings: Settings,
+    owned: bool,
+    prob: np.ndarray | None,
+    progress: Progress = _quiet,
+) -> Prepared:
     """The chain over an audio handed over in `box`: each step's input is dropped as soon as
     the next exists, so peak memory stays near two copies of the signal.
 
@@ -127,11 +146,14 @@ def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | N
     if prob is None:
         prob = vad.speech_probabilities(audio.samples, audio.rate)
     records: list[Step] = []
+    progress(0.2, "quality")
     before = quality.score(audio) if settings.quality else None
+    progress(0.25, "high-pass and resample")
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
+    progress(0.3, "denoise check")
     audio, step = steps.denoise(
         audio, settings.denoise, settings.snr_threshold_db,
         method=settings.denoise_method, prob=prob,
@@ -139,6 +161,7 @@ def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | N
     records.append(step)
     if step.after.get("applied"):
         prob = None  # speech is found again on the denoised signal
+    progress(0.4, "trim and loudness")
     audio, step, speech, prob = steps.trim_speech(
         audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob
     )
@@ -150,13 +173,17 @@ def _run(box: list[Audio], settings: Settings, owned: bool, prob: np.ndarray | N
     records.append(_with_pre_gain(step, pre_gain_db))
     after = None
     if before is not None:
+        progress(0.45, "quality")
         after = quality.score(audio)
         records.append(
-            Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS},
+            Step("quality", {"method": "DNSMOS P.835", "at_lufs": quality.SCORE_LUFS,
+                             "max_windows": quality.MAX_WINDOWS, "window_s": 9.01},
                  asdict(before), asdict(after))
         )  # fmt: skip
     found = None
     if settings.speaker_turns:
-        found = turns.find_turns(audio, speech)
+        progress(0.5, "speaker turns")
+        found = turns.find_turns(audio, speech, lambda f: progress(0.5 + 0.5 * f, "speaker turns"))
         records.append(turns.step(found))
+    progress(1.0, "done")
     return Prepared(audio, records, speech, levels, after, prob, found)

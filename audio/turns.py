@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,10 +91,19 @@ def _normalised(e: np.ndarray) -> np.ndarray:
     return e / np.maximum(norms, 1e-12)
 
 
-def embed_windows(x16: np.ndarray, windows: Sequence[tuple[float, float]]) -> np.ndarray:
+def embed_windows(
+    x16: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
     """(n, 192) L2-normalised CAM++ embeddings, one per window (seconds on x16's timeline)."""
     rate = vad.VAD_RATE
-    out = [campplus.forward(x16[round(a * rate) : round(b * rate)]) for a, b in windows]
+    out = []
+    step = max(1, len(windows) // 20)
+    for i, (a, b) in enumerate(windows):
+        out.append(campplus.forward(x16[round(a * rate) : round(b * rate)]))
+        if progress is not None and i % step == 0:
+            progress(i / len(windows))
     return _normalised(np.stack(out)) if out else np.zeros((0, 192))
 
 
@@ -139,7 +148,11 @@ def _label(k: int) -> str:
     return chr(ord("A") + k) if k < 26 else f"S{k}"
 
 
-def find_turns(audio: Audio, speech: Sequence[tuple[float, float]]) -> Turns:
+def find_turns(
+    audio: Audio,
+    speech: Sequence[tuple[float, float]],
+    progress: Callable[[float], None] | None = None,
+) -> Turns:
     """Speaker turns of a prepared recording, from its speech intervals (seconds on `audio`).
 
     Stretches too short for a window of their own are embedded together with the short
@@ -162,7 +175,7 @@ def find_turns(audio: Audio, speech: Sequence[tuple[float, float]]) -> Turns:
     if not windows and clear:  # only short stretches: one embedding of all of them together
         windows = [(clear[0][0], clear[-1][1])]
         owner = [-1]
-    embeddings = embed_windows(x16, windows)
+    embeddings = embed_windows(x16, windows, progress)
     labels = cluster(embeddings)
     speakers = _speakers(embeddings, labels, windows)
     weak = _short_groups(x16, spans, set(owner) | over_music, speakers)

@@ -478,3 +478,38 @@ def test_table_text_and_empty_tables():
     assert "voice" in header and "error" not in header, "a column empty in every row is left out"
     text = tables.table_text([{"provider": "anam", "voice id": "v_1"}])
     assert "provider" in text and "v_1" in text and "\x1b[" not in text
+
+
+def test_speaker_turns_are_a_timeline_under_the_prepared_waveform():
+    run = _run()
+    clip = run["clips"][0]
+    seconds = len(clip["after"]["samples"]) / clip["after"]["rate"]
+    half = round(seconds / 2, 3)
+    clip["speakers"] = {
+        "count": 2,
+        "kept_s": half,
+        "removed_s": seconds - half,
+        "summary": "2 speakers: kept 1.0 s, removed 1.0 s of another speaker",
+        "turns": [
+            {"start": 0.0, "end": half, "speaker": "A", "similarity": 1.0, "kept": True, "reason": None},
+            {"start": half, "end": seconds, "speaker": "B", "similarity": 0.1, "kept": False,
+             "reason": "another speaker (B, similarity 0.10)"},
+        ],
+    }  # fmt: skip
+    clip["steps"].append(
+        {"name": "speakers", "params": {"window_s": 1.5}, "before": {},
+         "after": {"count": 2, "windows": 3, "speakers": [{"label": "A", "centroid": [0.123456] * 192}],
+                   "turns": [[0.0, half, "A", None]]}}
+    )  # fmt: skip
+    document = render_report(run)
+    rects = re.findall(r'<rect class="turn-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', document)
+    assert [kind for kind, _, _ in rects] == ["kept", "other"]
+    # on the scale the waveforms share: the longer (before) clip is the full width
+    longest = len(clip["before"]["samples"]) / clip["before"]["rate"]
+    columns = report.WAVE_COLUMNS * seconds / longest
+    assert float(rects[0][1]) == 0.0 and float(rects[1][1]) == pytest.approx(columns / 2, abs=1)
+    assert float(rects[0][2]) + float(rects[1][2]) == pytest.approx(columns, abs=1)
+    assert "another speaker (B, similarity 0.10)" in document
+    assert "2 speakers: kept 1.0 s, removed 1.0 s of another speaker" in document
+    assert "0.123456" not in document  # the centroids are for the code, not the reader
+    assert '<rect class="turn-' not in render_report(_run())  # no turns, no timeline

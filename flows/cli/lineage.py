@@ -24,11 +24,38 @@ def show(voice_id: str, *, as_json: bool) -> int:
     if record is None:
         print(f"voxclone lineage: no voice with id {voice_id!r} in the ledger", file=sys.stderr)
         return 1
+    record = with_source_seconds(record)
     if as_json:
         print(json.dumps(record, indent=2, default=str))
     else:
         print(render(record))
     return 0
+
+
+def with_source_seconds(record: dict[str, Any]) -> dict[str, Any]:
+    """Each take part also as the seconds of its source recording it came from (through the
+    trim step's `kept` ranges), so a take can be checked against the original file."""
+    from audio.steps import source_spans
+
+    kept = {c["sha256"]: _trim_kept(c) for c in record["clips"]}
+    for take in record["takes"]:
+        for part in take.get("parts", []):
+            ranges = kept.get(part["prepared_sha256"])
+            if ranges:
+                spans = source_spans(part["start_s"], part["end_s"], ranges)
+                part["source_s"] = [list(x) for x in spans]
+    return record
+
+
+def _trim_kept(clip: dict[str, Any]) -> list[list[float]] | None:
+    trim = next((s for s in clip.get("steps", []) if s.get("name") == "trim"), None)
+    return (trim or {}).get("after", {}).get("kept")
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, list) and len(v) > 4:
+        return f"[{len(v)} items]"
+    return str(v)
 
 
 def _step(step: dict[str, Any]) -> str:
@@ -39,7 +66,9 @@ def _step(step: dict[str, Any]) -> str:
         if k in step.get("before", {})
     )
     extra = ", ".join(
-        f"{k}={v}" for k, v in step.get("after", {}).items() if k not in step.get("before", {})
+        f"{k}={_value(v)}"
+        for k, v in step.get("after", {}).items()
+        if k not in step.get("before", {})
     )
     return (
         f"{step['name']}({params})"
@@ -72,9 +101,10 @@ def render(record: dict[str, Any]) -> str:
         for part in take.get("parts", []):
             clip = clips.get(part["prepared_sha256"], {})
             src = sources.get(clip.get("source_sha256"), {})
+            where = ", ".join(f"{a:.2f}–{b:.2f} s" for a, b in part.get("source_s", []))
             lines.append(
                 f"  {part['start_s']:.2f}–{part['end_s']:.2f} s of clip {part['prepared_sha256'][:12]}… "
-                f"from {src.get('path', '?')}"
+                f"= {where or '?'} of {src.get('path', '?')}"
             )
     for clip in record["clips"]:
         src = sources.get(clip["source_sha256"], {})
@@ -84,6 +114,7 @@ def render(record: dict[str, Any]) -> str:
             f"{src.get('sample_rate')} Hz × {src.get('channels')} ch, {src.get('duration_s')} s",
         ]
         lines += [f"  step {_step(s)}" for s in clip["steps"]]
+        lines += _speaker_lines(clip.get("speaker_check"))
         m = clip["metrics"]
         lines.append(
             f"  QC: {m['speech_s']:.1f} s speech, SNR {m['snr_db']} dB, {m['loudness_lufs']} LUFS, "
@@ -94,3 +125,14 @@ def render(record: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v}" for k, v in clip["versions"].items())
         )
     return "\n".join(lines)
+
+
+def _speaker_lines(check: dict[str, Any] | None) -> list[str]:
+    """The clip's turns as the voice judged them: which seconds were kept, which removed and why."""
+    if not check or not check.get("turns"):
+        return []
+    lines = ["  speaker turns (seconds of the prepared clip):"]
+    for t in check["turns"]:
+        verdict = "kept" if t["kept"] else f"removed: {t.get('reason') or 'another speaker'}"
+        lines.append(f"    {t['start']:.2f}–{t['end']:.2f} s  {t.get('speaker') or '?'}  {verdict}")
+    return lines

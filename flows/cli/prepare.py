@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def _output_path(out: Path, stem: str, fmt: str, used: set[str]) -> Path:
     return out / name
 
 
-def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str, Any]:
+def _prepare_one(
+    path: Path, args: argparse.Namespace, target: Path, progress: Any = None
+) -> dict[str, Any]:
     from dataclasses import asdict
 
     from audio import encode
@@ -120,6 +123,15 @@ def _prepare_one(path: Path, args: argparse.Namespace, target: Path) -> dict[str
         "speakers": speakers,
         "verdicts": verdicts,
     }
+
+
+def _progress_to_file(args: argparse.Namespace, path: Path) -> Any:
+    """In a worker process: the chain's progress into a file the parent shows (see `_bar`)."""
+    from flows.pipeline.worker import ProgressFile, progress_file
+
+    if not getattr(args, "progress_dir", None):
+        return lambda fraction, stage: None
+    return ProgressFile(progress_file(args.progress_dir, str(path)))
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -203,13 +215,15 @@ def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[st
     return rows, notes
 
 
-def _entry(path: Path, target: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _entry(
+    path: Path, target: Path, args: argparse.Namespace, progress: Any = None
+) -> dict[str, Any]:
     """One input's report entry; a bad file becomes an error entry, never an exception."""
     from audio.types import AudioError
 
     entry: dict[str, Any] = {"input": str(path)}
     try:
-        entry.update(_prepare_one(path, args, target))
+        entry.update(_prepare_one(path, args, target, progress))
     except AudioError as exc:
         entry.update(status="error", error=exc.reason)
     except Exception as exc:  # no traceback for a user's bad file; say what happened
@@ -217,20 +231,21 @@ def _entry(path: Path, target: Path, args: argparse.Namespace) -> dict[str, Any]
     return entry
 
 
-def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: int):
+def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: int, bar: Any):
     """Yield the entries in input order, preparing up to `workers` files at a time."""
     if workers <= 1:
         for path, target in jobs:
-            yield _entry(path, target, args)
+            yield _entry(path, target, args, lambda f, stage, p=path: bar.within(p, f, stage))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, wait
 
     # Pay the imports once in this process: forked workers inherit them instead of each
     # importing numpy, soundfile, soxr and the chain again.
     import audio.chain
     import audio.metrics
     import audio.verdict  # noqa: F401
+    from flows.pipeline.worker import progress_file, read_progress
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -240,7 +255,37 @@ def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: i
         order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
         futures = {i: pool.submit(_entry, *jobs[i], args) for i in order}
         for i in range(len(jobs)):
+            while not wait([futures[i]], timeout=0.5).done:
+                for j in range(i, len(jobs)):
+                    if args.progress_dir and not futures[j].done():
+                        read = read_progress(progress_file(args.progress_dir, str(jobs[j][0])))
+                        if read:
+                            bar.within(jobs[j][0], *read)
             yield futures[i].result()
+
+
+class _Bar:
+    """'[2/5] episode.mp3  speaker turns 63 %' on a terminal's stderr; silent elsewhere."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+
+    def within(self, path: Path, fraction: float, stage: str) -> None:
+        if self.enabled:
+            line = (
+                f"[{self.done + 1}/{self.total}] {path.name[:40]}  {stage} {100 * fraction:.0f} %"
+            )
+            print(f"\r{line:<90}", end="", file=sys.stderr, flush=True)
+
+    def finished(self, path: Path) -> None:
+        self.done += 1
+        if self.enabled:
+            print(f"\r[{self.done}/{self.total}] {path.name[:60]:<80}", end="", file=sys.stderr,
+                  flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -253,18 +298,17 @@ def run(args: argparse.Namespace) -> int:
         print("no input files found", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    progress = sys.stderr.isatty() and len(paths) > 1
     used: set[str] = set()
     jobs = [(path, _output_path(args.out, path.stem, args.format, used)) for path in paths]
     workers = min(len(jobs), args.workers or os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
-    for i, entry in enumerate(_entries(jobs, args, workers), 1):
-        results.append(entry)
-        if progress:
-            name = Path(entry["input"]).name[:60]
-            print(f"\r[{i}/{len(paths)}] {name:<60}", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+    bar = _Bar(len(jobs), sys.stderr.isatty())
+    with tempfile.TemporaryDirectory(prefix="voxclone-progress-") as tmp:
+        args.progress_dir = str(Path(tmp) / "store") if bar.enabled else None
+        for entry in _entries(jobs, args, workers, bar):
+            results.append(entry)
+            bar.finished(Path(entry["input"]))
+    bar.close()
     failed = sum(r["status"] != "ok" for r in results)
     if args.json:
         report = {

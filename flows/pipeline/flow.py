@@ -33,7 +33,7 @@ from flows.pipeline.cloning import VoiceInputs
 from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
-from flows.pipeline.worker import prepare_file
+from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import CloneResult, PreparedClip, Take
 from flows.report import summary
 
@@ -320,6 +320,8 @@ def clone_voices(
     # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.headstart).
     pool, queued = headstart.adopt(store_root, settings_hash)
     pool = pool or headstart.process_pool(options, len(to_prepare))
+    in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
+    stop_watching = progress.watch(lambda: [progress_file(store_root, p) for p in list(in_flight)])
     try:
         work = headstart.queue_work(
             pool, eng, to_prepare, hashes, settings, settings_hash, store_root, queued
@@ -341,6 +343,7 @@ def clone_voices(
                 voice_prepared(spec)
         for future in as_completed(list(futures)):
             spec, path = futures[future]
+            in_flight.discard(str(path))
             clip = _prepared(future, spec, path)
             clips.append(clip)
             ready[spec.slug].append(clip)
@@ -349,6 +352,7 @@ def clone_voices(
             if remaining[spec.slug] == 0:
                 voice_prepared(by_slug[spec.slug])
     finally:
+        stop_watching()
         if pool is not None:  # the workers exit while the clones and the summary go on
             pool.shutdown(wait=False, cancel_futures=True)
     for future in as_completed(list(clone_futures)):

@@ -56,7 +56,13 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     from audio.metrics import measure, with_quality, with_source_defects
     from audio.quality import Quality
 
-    info, source_metrics, prepared = prepare_path(Path(path), Settings(**settings))
+    report = ProgressFile(progress_file(store_root, path))
+    try:
+        info, source_metrics, prepared = prepare_path(
+            Path(path), Settings(**settings), progress=report
+        )
+    finally:
+        report.remove()
     scored = next((s for s in prepared.steps if s.name == "quality"), None)
     if scored is not None:  # the source's DNSMOS, as the chain scored it before the first step
         source_metrics = with_quality(source_metrics, Quality(**scored.before))
@@ -80,6 +86,51 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
         # Here, in the worker process, so the voice's speaker check costs no time on the flow.
         "embedding": _embedding(prepared),
     }
+
+
+def progress_file(store_root: str, path: str) -> Path:
+    """Where the worker preparing `path` says how far it is (read by the run's progress)."""
+    import hashlib
+
+    name = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:20]
+    return Path(store_root).parent / "progress" / f"{name}.json"
+
+
+class ProgressFile:
+    """The chain's progress written to a small JSON file at most twice a second: the worker is
+    another process, and the run (Prefect artifact, terminal bar) reads it from there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last = 0.0
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        import json
+        import time
+
+        now = time.monotonic()
+        if now - self.last < 0.5 and fraction < 1.0:
+            return
+        self.last = now
+        with contextlib.suppress(OSError):  # progress is a courtesy, never a failure
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"fraction": round(fraction, 3), "stage": stage}))
+            os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def read_progress(path: Path) -> tuple[float, str] | None:
+    import json
+
+    try:
+        d = json.loads(path.read_text())
+        return float(d["fraction"]), str(d["stage"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _embedding(prepared: Any) -> list[float]:

@@ -417,6 +417,7 @@ def _figure(
         "rate": audio["rate"],
         "peak": _peak_dbfs(samples),
         "uri": uri,
+        "timeline": [],
     }
 
 
@@ -436,6 +437,7 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
         "show_metrics": bool(ok or clip.get("source_metrics") or clip.get("metrics")),
         "verdicts": clip.get("verdicts"),
         "steps": clip.get("steps") or [],
+        "speakers": (clip.get("speakers") or {}).get("summary"),
         "before": None,
         "after": None,
     }
@@ -446,7 +448,51 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
         note = _trim_note(before_s, after_s) if before and after else ""
         view["before"] = _figure("before", before, longest, uris.get((index, "before")), "")
         view["after"] = _figure("after", after, longest, uris.get((index, "after")), note)
+        if view["after"] is not None:
+            view["after"]["timeline"] = _timeline(clip, longest)
+    view["steps"] = [_compact_step(s) for s in view["steps"]]
     return view
+
+
+def _turns(clip: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clip's turns as the voice judged them, else as the speakers step found them."""
+    judged = (clip.get("speakers") or {}).get("turns")
+    if judged:
+        return list(judged)
+    step = next((s for s in clip.get("steps") or [] if s.get("name") == "speakers"), None)
+    rows = ((step or {}).get("after") or {}).get("turns") or []
+    return [
+        {"start": a, "end": b, "speaker": who, "kept": who is not None, "reason": why}
+        for a, b, who, why in rows
+    ]
+
+
+def _timeline(clip: dict[str, Any], longest: float) -> list[dict[str, Any]]:
+    """Who speaks when, as boxes under the prepared waveform: kept turns of the voice's speaker,
+    removed turns of other speakers, and removed turns no one could be given (music, too short)."""
+    if longest <= 0:
+        return []
+    boxes = []
+    for t in _turns(clip):
+        start, end = float(t["start"]), float(t["end"])
+        kind = "kept" if t.get("kept") else "other" if t.get("speaker") else "unknown"
+        who = t.get("speaker") or "?"
+        why = f": {t['reason']}" if t.get("reason") else ""
+        boxes.append({
+            "x": round(start / longest * WAVE_COLUMNS, 2),
+            "w": round(max(0.5, (end - start) / longest * WAVE_COLUMNS), 2),
+            "kind": kind,
+            "title": f"{start:.1f}–{end:.1f} s, speaker {who}{why}",
+        })  # fmt: skip
+    return boxes
+
+
+def _compact_step(step: dict[str, Any]) -> dict[str, Any]:
+    """The speakers step without its centroids and turn list (the timeline shows the turns)."""
+    if step.get("name") != "speakers":
+        return step
+    after = {k: v for k, v in (step.get("after") or {}).items() if k in ("count", "windows")}
+    return {**step, "after": after}
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
