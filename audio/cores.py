@@ -1,0 +1,51 @@
+"""Work inside one long recording on every core: chunks mapped over forked processes.
+
+An hour of audio in one worker leaves the other cores idle. The costly per-chunk models (Silero
+over 10-minute chunks, CAM++ over groups of windows) are shared out to forked children, which
+inherit the signal and the loaded weights instead of pickling them. Chunks are fixed by the
+caller, not by the core count, so the result is the same on any machine, in parallel or not.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_shared: Any = None  # what the chunk function reads, inherited by the forked children
+
+
+def shared() -> Any:
+    return _shared
+
+
+def map_chunks(
+    fn: Callable[[T], R], chunks: Sequence[T], data: Any, parallel: bool = True
+) -> Iterator[R]:
+    """fn(chunk) for every chunk, in order; fn reads `data` through shared().
+
+    Forked processes only when there is more than one chunk and core, and when this process runs
+    a single Python thread (a pool worker, the CLI): forking a threaded process (a Prefect flow)
+    can copy a lock another thread holds. Otherwise here, one after another.
+    """
+    global _shared
+    workers = min(os.cpu_count() or 1, len(chunks))
+    _shared = data
+    try:
+        if (
+            not parallel
+            or workers < 2
+            or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()
+        ):
+            yield from map(fn, chunks)
+            return
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(fn, chunks)
+    finally:
+        _shared = None
