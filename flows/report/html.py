@@ -454,26 +454,13 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
     return view
 
 
-def _turns(clip: dict[str, Any]) -> list[dict[str, Any]]:
-    """The clip's turns as the voice judged them, else as the speakers step found them."""
-    judged = (clip.get("speakers") or {}).get("turns")
-    if judged:
-        return list(judged)
-    step = next((s for s in clip.get("steps") or [] if s.get("name") == "speakers"), None)
-    rows = ((step or {}).get("after") or {}).get("turns") or []
-    return [
-        {"start": a, "end": b, "speaker": who, "kept": who is not None, "reason": why}
-        for a, b, who, why in rows
-    ]
-
-
 def _timeline(clip: dict[str, Any], longest: float) -> list[dict[str, Any]]:
     """Who speaks when, as boxes under the prepared waveform: kept turns of the voice's speaker,
     removed turns of other speakers, and removed turns no one could be given (music, too short)."""
     if longest <= 0:
         return []
     boxes = []
-    for t in _turns(clip):
+    for t in (clip.get("speakers") or {}).get("turns") or []:
         start, end = float(t["start"]), float(t["end"])
         kind = "kept" if t.get("kept") else "other" if t.get("speaker") else "unknown"
         who = t.get("speaker") or "?"

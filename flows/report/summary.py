@@ -258,6 +258,7 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
                 "metrics": c.get("metrics"),
                 "steps": c.get("steps") or [],
                 "verdicts": c.get("verdicts", {}),
+                "speakers": c.get("speakers"),
                 "before": before,
                 "after": after,
             }
