@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,7 +136,7 @@ def main() -> None:
         )
         inbox = Path(tmp) / "inbox" / "podcast-host"
         inbox.mkdir(parents=True)
-        (inbox / "episode.mp3").symlink_to(path)
+        shutil.copy(path, inbox / "episode.mp3")  # a symlink out of the inbox is refused
         (inbox / "voice.toml").write_text('name = "Podcast Host"\n')
         wall, peak, code = command([voxclone, "run", str(inbox.parent), "--dry-run", "--json"], env)
         print(f"voxclone run --dry-run: {wall:.1f} s wall, peak RSS {peak:.2f} GB, exit {code}")
