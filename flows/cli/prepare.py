@@ -100,10 +100,11 @@ def _prepare_one(
         max_duration_s=args.max_minutes * 60,
     )
     audio, speakers = _one_speaker(prepared, args.speaker, path)
-    size = encode.write(audio, target, args.format)
     same = audio is prepared.audio
-    measured = measure(audio, levels=prepared.levels if same else None,
-                       prob=prepared.prob if same else None)  # fmt: skip
+    levels, prob = (prepared.levels, prepared.prob) if same else (None, None)
+    prepared.audio = audio  # the clip before the cut is not needed again (an hour is 0.6 GB)
+    size = encode.write(audio, target, args.format)
+    measured = measure(audio, levels=levels, prob=prob)
     metrics = with_source_defects(measured, source_metrics)
     metrics = with_quality(metrics, prepared.quality)
     providers = [args.provider] if args.provider else list(PROVIDERS)
