@@ -319,7 +319,7 @@ def clone_voices(
 
     # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.headstart).
     pool, queued = headstart.adopt(store_root, settings_hash)
-    pool = pool or headstart.process_pool(options, len(to_prepare))
+    pool = pool or headstart.process_pool(options, [path for _, path in to_prepare])
     in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
     stop_watching = progress.watch(lambda: [progress_file(store_root, p) for p in list(in_flight)])
     try:

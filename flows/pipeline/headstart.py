@@ -85,7 +85,7 @@ def _plan_and_queue(
     settings = plan.run_settings(options)
     settings_hash = plan.settings_hash(settings)
     todo = plan.plan(eng, specs, providers, settings_hash)
-    pool = process_pool(options, len(todo.to_prepare), nice)
+    pool = process_pool(options, [path for _, path in todo.to_prepare], nice)
     if pool is None:
         return None
     work = queue_work(pool, eng, todo.to_prepare, todo.hashes, settings, settings_hash, store_root)
@@ -113,16 +113,35 @@ def discard() -> None:
         pool.shutdown(cancel_futures=True)
 
 
-def process_pool(options: RunOptions, n_clips: int, nice: int = 0) -> ProcessPoolExecutor | None:
-    """A pool for this run only (no global two runs in one process could share)."""
-    if not (options.cpu_pool and n_clips > 1 and options.workers > 1):
+LONG_CLIP_BYTES = 8_000_000  # about 8 minutes of 128 kbit/s mp3, or 45 s of 44.1 kHz WAV
+
+
+def process_pool(
+    options: RunOptions, paths: list[Path], nice: int = 0
+) -> ProcessPoolExecutor | None:
+    """A pool for this run only (no global two runs in one process could share).
+
+    One long clip gets a pool of one too: in a worker process of its own (one Python thread)
+    the chain shares its costly models out over every core (audio.cores), where in the flow's
+    threads it would run on one.
+    """
+    if not (options.cpu_pool and options.workers > 1 and paths):
+        return None
+    if len(paths) == 1 and _size(paths[0]) < LONG_CLIP_BYTES:
         return None
     return ProcessPoolExecutor(
-        max_workers=min(options.workers, n_clips),
+        max_workers=min(options.workers, len(paths)),
         mp_context=_start_method(),
         initializer=_start_worker,
         initargs=(nice,),
     )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _start_method() -> multiprocessing.context.BaseContext:

@@ -111,3 +111,22 @@ def test_workers_fork_only_while_the_process_has_one_thread():
     finally:
         stop.set()
         other.join()
+
+
+def test_one_long_clip_gets_a_worker_process_of_its_own(tmp_path: Path) -> None:
+    """So the chain can share an hour's models out over every core (audio.cores)."""
+    from flows.pipeline.options import RunOptions
+
+    short, long = tmp_path / "memo.wav", tmp_path / "episode.mp3"
+    short.write_bytes(b"\0" * 1000)
+    with open(long, "wb") as f:
+        f.truncate(headstart.LONG_CLIP_BYTES + 1)
+    options = RunOptions(workers=2)
+    assert headstart.process_pool(options, [short]) is None
+    pool = headstart.process_pool(options, [long])
+    assert pool is not None and pool._max_workers == 1
+    pool.shutdown()
+    two = headstart.process_pool(options, [short, short])
+    assert two is not None and two._max_workers == 2
+    two.shutdown()
+    assert headstart.process_pool(RunOptions(workers=1), [long, short]) is None
