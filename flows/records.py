@@ -166,6 +166,35 @@ class TakeRef:
 
 
 @dataclass(frozen=True)
+class CloneCheck:
+    """Does the provider's preview of the new voice sound like the voice's speaker?
+
+    verdict: "pass", "warn" (below the threshold: the clone is kept, the run goes on),
+    "not-run" (no usable preview: a bad URL, a download or decode failure), "no-preview" (the
+    provider returns no audio). `reason` says it in words, with the numbers."""
+
+    verdict: str
+    reason: str
+    similarity: float | None = None  # CAM++ cosine of the preview's speech to the speaker
+    ovrl: float | None = None  # DNSMOS OVRL of the preview
+    threshold: float | None = None
+    sha256: str | None = None  # of the preview's bytes as fetched (kept in the store)
+    bytes: int | None = None
+    duration_s: float | None = None
+    source: str | None = None  # "preview_url" or "faseeh-preview"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> CloneCheck | None:
+        if not d:
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
 class CloneResult:
     """One voice on one provider: what happened and why."""
 
@@ -180,6 +209,7 @@ class CloneResult:
     takes: tuple[TakeRef, ...] = ()
     request: dict[str, Any] | None = None  # a dry run shows what would be sent
     answered_from_ledger: bool = False
+    clone_check: CloneCheck | None = None
 
     @property
     def settled(self) -> bool:
@@ -196,6 +226,7 @@ class CloneResult:
             "reasons": list(self.reasons),
             "error": self.error,
             "takes": [dataclasses.asdict(t) for t in self.takes],
+            "clone_check": self.clone_check.to_dict() if self.clone_check else None,
         }
         if self.request is not None:
             out["request"] = self.request
@@ -220,6 +251,7 @@ class CloneResult:
             ),
             request=d.get("request"),
             answered_from_ledger=bool(d.get("answered_from_ledger", False)),
+            clone_check=CloneCheck.from_dict(d.get("clone_check")),
         )
 
 

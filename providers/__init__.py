@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +84,13 @@ def base_url_of(name: str) -> str:
     return (os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL).rstrip("/")
 
 
-def clone(client: Client, req: CloneRequest) -> ClonedVoice:
+def clone(
+    client: Client, req: CloneRequest, *, on_preview: Callable[[bytes], None] | None = None
+) -> ClonedVoice:
     """Validate, create, and settle a lost answer without ever creating the voice twice.
+
+    `on_preview`: for providers whose clone makes a preview first (Faseeh), called with it as
+    WAV bytes before the clone call; an exception it raises stops the clone.
 
     When a create's answer is lost after the request went out, the voice may exist. Providers
     that can list are asked; if the voice is not there the create is retried once. Providers
@@ -92,8 +98,9 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     """
     module = get(client.provider)
     module.validate(req)
+    extra = {"on_preview": on_preview} if on_preview and hasattr(module, "preview") else {}
     try:
-        return module.clone(client, req)
+        return module.clone(client, req, **extra)
     except OutcomeUnknown as lost:
         first = lost
     try:
@@ -124,7 +131,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         ) from first
     log.info("%s: answer lost and %r not found; creating once more", client.provider, req.name)
     try:
-        return module.clone(client, req)
+        return module.clone(client, req, **extra)
     except OutcomeUnknown as again:
         raise OutcomeUnknown(
             client.provider, f"{again.message} (second create after a lost answer)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Callable
 from typing import Any
 
 from . import checks
@@ -151,10 +152,16 @@ def _voice(body: dict[str, Any]) -> ClonedVoice:
     )
 
 
-def clone(client: Client, req: CloneRequest) -> ClonedVoice:
+def clone(
+    client: Client, req: CloneRequest, *, on_preview: Callable[[bytes], None] | None = None
+) -> ClonedVoice:
+    """Preview, then clone. `on_preview` hears the preview (as WAV) before the clone call and
+    may stop it by raising: the clone check's `gate`."""
     o = req.options
     check_model(client, _model(req))
     pcm = preview(client, req)
+    if on_preview is not None:
+        on_preview(pcm_to_wav(pcm))
     if checks.setting(VOICE_FILE_CONTAINER_ENV, "wav") == "raw":
         voice_file = ("preview.pcm", pcm, "audio/raw;codec=pcm16;rate=24000;channels=1")
     else:

@@ -41,6 +41,7 @@ RUN_FLAGS = {
     "--denoise": "denoise",
     "--workers": "workers",
     "--provider-limits": "provider_limits",
+    "--clone-check": "clone_check",
 }
 AUDIO_FLAGS = {f: RUN_FLAGS[f] for f in ("--target-lufs", "--ceiling-dbtp", "--rate", "--denoise")}
 SEND_FLAGS = {  # `run` only

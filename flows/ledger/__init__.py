@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from flows.ledger.errors import LedgerError
     from flows.ledger.records import (
         answers,
+        clone_check,
         embeddings,
         find_prepared,
         find_prepared_many,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         last_report,
         lineage,
         record_answer,
+        record_clone_check,
         record_prepared,
         record_source,
         record_speaker_checks,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         source_metrics,
         start_run,
         voice,
+        voice_attempt,
         voices,
     )
 
@@ -75,6 +78,8 @@ _MODULE_OF = {
     "engine": "database",
     "migrate": "database",
     "answers": "records",
+    "clone_check": "records",
+    "record_clone_check": "records",
     "embeddings": "records",
     "find_prepared": "records",
     "find_prepared_many": "records",
@@ -90,6 +95,7 @@ _MODULE_OF = {
     "source_metrics": "records",
     "start_run": "records",
     "voice": "records",
+    "voice_attempt": "records",
     "voices": "records",
 }
 
@@ -101,6 +107,7 @@ __all__ = [
     "attempt",
     "checkpoint",
     "claim",
+    "clone_check",
     "complete",
     "embeddings",
     "engine",
@@ -118,6 +125,7 @@ __all__ = [
     "owner_id",
     "quick_check",
     "record_answer",
+    "record_clone_check",
     "record_prepared",
     "record_source",
     "record_speaker_checks",
@@ -127,6 +135,7 @@ __all__ = [
     "stable_hash",
     "start_run",
     "voice",
+    "voice_attempt",
     "voices",
     "where",
 ]

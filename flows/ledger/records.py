@@ -15,6 +15,7 @@ from flows.ledger.claims import now
 from flows.ledger.schema import answers as answers_table
 from flows.ledger.schema import (
     clone_attempts,
+    clone_checks,
     prepared,
     provider_voices,
     runs,
@@ -126,6 +127,54 @@ def record_speaker_checks(
             speaker_checks.insert(),
             [{"flow_run_id": flow_run_id, "voice": voice, "created_at": t, **r} for r in rows],
         )
+
+
+def record_clone_check(
+    eng: sa.Engine,
+    provider: str,
+    voice: str,
+    voice_id: str | None,
+    check: dict[str, Any],
+    flow_run_id: str | None,
+) -> None:
+    """One clone check (flows.records.CloneCheck as a dict); no key or URL is in it."""
+    with eng.begin() as c:
+        c.execute(
+            clone_checks.insert().values(
+                provider=provider,
+                voice=voice,
+                voice_id=voice_id,
+                flow_run_id=flow_run_id,
+                verdict=check["verdict"],
+                similarity=check.get("similarity"),
+                ovrl=check.get("ovrl"),
+                check=check,
+                created_at=now(),
+            )
+        )
+
+
+def clone_check(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any] | None:
+    """The latest check of a provider voice, or None when it was never checked."""
+    with eng.connect() as c:
+        row = c.execute(
+            sa.select(clone_checks.c.check)
+            .where(clone_checks.c.provider == provider, clone_checks.c.voice_id == voice_id)
+            .order_by(clone_checks.c.id.desc())
+            .limit(1)
+        ).first()
+    return dict(row[0]) if row else None
+
+
+def voice_attempt(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any] | None:
+    """The clone attempt that made a provider voice: its takes and the base URL it went to."""
+    with eng.connect() as c:
+        row = c.execute(
+            sa.select(clone_attempts)
+            .join(provider_voices, clone_attempts.c.key == provider_voices.c.attempt_key)
+            .where(provider_voices.c.provider == provider, provider_voices.c.voice_id == voice_id)
+        ).first()
+    return dict(row._mapping) if row else None
 
 
 def record_take(eng: sa.Engine, row: dict[str, Any]) -> None:

@@ -151,6 +151,24 @@ speaker_checks = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# One row per clone check (0007): the provider's preview of a voice against the voice's speaker.
+# `voice_id` is None when the check held the clone (Faseeh, --clone-check gate); the latest row
+# of a voice is its check, so a rerun answered from the ledger and `voxclone check` agree.
+clone_checks = sa.Table(
+    "clone_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("voice", sa.String(200), nullable=False),
+    sa.Column("voice_id", sa.String(200), index=True),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("similarity", sa.Float),
+    sa.Column("ovrl", sa.Float),
+    sa.Column("check", sa.JSON, nullable=False),  # flows.records.CloneCheck.to_dict()
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # What the ledger knows about itself: e.g. that a new ledger was accepted for this data dir.
 ledger_notes = sa.Table(
     "ledger_notes",

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 import providers
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import limits, preflight, secrets
+from flows.pipeline import clonecheck, limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import CloneResult, PreparedClip, Take, TakePart
+from flows.records import CloneCheck, CloneResult, PreparedClip, Take, TakePart
+from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class VoiceInputs:
     clips: list[Clip]
     checks: dict[str, ClipSpeakers]
     failure: str | None = None
+    centroid: tuple[float, ...] | None = None  # the voice's speaker, for the clone check
 
 
 def check_speakers(
@@ -112,7 +114,7 @@ def check_speakers(
         for c, check in zip(inputs, verdict.clips, strict=True)
         if not check.excluded
     ]
-    return VoiceInputs(kept, checks, failure)
+    return VoiceInputs(kept, checks, failure, verdict.centroid)
 
 
 def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
@@ -218,8 +220,13 @@ def clone_once(
     force: bool = False,
     accept_new_ledger: bool = False,
     flow_run_id: str | None = None,
+    check: str = "warn",
+    centroid: tuple[float, ...] | None = None,
 ) -> CloneResult:
-    """Claim, reconcile, send and record; returns one row of the result table."""
+    """Claim, reconcile, send and record; returns one row of the result table.
+
+    `check`: the clone check (gate | warn | off) of the preview against `centroid`, the
+    voice's speaker (flows.pipeline.clonecheck)."""
     row = _clone_once(
         eng,
         spec,
@@ -231,6 +238,8 @@ def clone_once(
         force=force,
         accept_new_ledger=accept_new_ledger,
         flow_run_id=flow_run_id,
+        check=check,
+        centroid=centroid,
     )
     return CloneResult.from_dict(row)
 
@@ -247,6 +256,8 @@ def _clone_once(
     force: bool = False,
     accept_new_ledger: bool = False,
     flow_run_id: str | None = None,
+    check: str = "warn",
+    centroid: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "voice": spec.slug,
@@ -284,7 +295,7 @@ def _clone_once(
         return _dry_run(eng, key, result, intent["request"])
     claim = ledger.claim(eng, intent, force=force)
     if claim.action == "done":
-        return {**result, "status": "exists", **_voice_fields(eng, claim.row)}
+        return {**result, "status": "exists", **_voice_fields(eng, claim.row, check)}
     if claim.action == "busy":
         return {**result, "status": "busy", "error": "another run is sending this request now"}
     if claim.action == "held":
@@ -317,15 +328,22 @@ def _clone_once(
             )
         else:
             found = _reconcile(eng, client, provider, req.name, force=force)
+        listen = Listener(provider, check, centroid, req, store_root)
         if isinstance(found, ClonedVoice):
             _complete(eng, key, found, flow_run_id)
-            return {**result, "status": "reconciled", **_fields(found)}
+            heard = _checked(eng, spec.slug, found, listen.after(client, found), flow_run_id)
+            return {**result, "status": "reconciled", **_fields(found), **heard}
         if isinstance(found, Held):
             ledger.finish(eng, key, "held", found.reason, found.hold)
             return {**result, "status": "held", "error": found.reason}
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
-                voice = providers.clone(client, req)
+                voice = providers.clone(client, req, on_preview=listen.on_preview)
+        except clonecheck.Gated as gated:  # Faseeh's preview is not the speaker: nothing cloned
+            reason = clonecheck.gate_reason(gated.check, providers.get(provider).DISPLAY_NAME)
+            ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
+            heard = _checked(eng, spec.slug, None, gated.check, flow_run_id, provider)
+            return {**result, "status": "held", "error": reason, **heard}
         except OutcomeUnknown as e:
             held = _lost(e)
             ledger.finish(eng, key, "held", held.reason, held.hold)
@@ -333,8 +351,75 @@ def _clone_once(
         except ProviderError as e:
             ledger.finish(eng, key, "failed", str(e))
             return {**result, "status": "failed", "error": str(e)}
-    _complete(eng, key, voice, flow_run_id)
-    return {**result, "status": "created", **_fields(voice)}
+        _complete(eng, key, voice, flow_run_id)  # recorded before anything else can go wrong
+        heard = _checked(eng, spec.slug, voice, listen.after(client, voice), flow_run_id)
+    return {**result, "status": "created", **_fields(voice), **heard}
+
+
+class Listener:
+    """The clone check of one request: Faseeh's preview as it is made (before the clone call,
+    which `gate` can stop), every other provider's preview URL after the create."""
+
+    def __init__(
+        self,
+        provider: str,
+        mode: str,
+        centroid: tuple[float, ...] | None,
+        req: CloneRequest,
+        store_root: Path,
+    ) -> None:
+        self.provider, self.mode, self.store_root = provider, mode, store_root
+        self._centroid, self._req = centroid, req
+        self._speaker: Any = None
+        self.heard: CloneCheck | None = None  # Faseeh's preview, checked before the clone call
+        self.on_preview = self._on_preview if mode != "off" and provider == "faseeh" else None
+
+    def speaker(self) -> Any:
+        if self._speaker is None:
+            self._speaker = clonecheck.speaker_of(self._centroid, [f.data for f in self._req.files])
+        return self._speaker
+
+    def _on_preview(self, wav: bytes) -> None:
+        self.heard = _safely(
+            lambda: clonecheck.score(wav, self.speaker(), self.store_root, "faseeh-preview")
+        )
+        if self.mode == "gate" and self.heard.verdict == "warn":
+            raise clonecheck.Gated(self.heard)
+
+    def after(self, client: Any, voice: ClonedVoice) -> CloneCheck | None:
+        """The check of a created (or reconciled) voice; None when checks are off."""
+        if self.mode == "off":
+            return None
+        if self.heard is not None:
+            return self.heard
+        return _safely(
+            lambda: clonecheck.check_url(client, voice.preview_url, self.speaker(), self.store_root)
+        )
+
+
+def _safely(check: Any) -> CloneCheck:
+    """A check that fails in our own code is a check that could not run, never a failed clone."""
+    try:
+        return check()
+    except Exception as e:
+        return clonecheck.not_run(redact_text(f"{type(e).__name__}: {e}"))
+
+
+def _checked(
+    eng: sa.Engine,
+    voice: str,
+    cloned: ClonedVoice | None,
+    check: CloneCheck | None,
+    flow_run_id: str | None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """Record the check in the ledger; the result's `clone_check` field."""
+    if check is None:
+        return {}
+    provider = cloned.provider if cloned else provider
+    voice_id = cloned.voice_id if cloned else None
+    ledger.record_clone_check(eng, provider, voice, voice_id, check.to_dict(), flow_run_id)
+    return {"clone_check": check.to_dict()}
 
 
 def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str, Any]:
@@ -343,7 +428,7 @@ def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str,
     except sa.exc.NoResultFound:
         row = None
     if row and row["status"] == "succeeded":
-        return {**result, "status": "exists", **_voice_fields(eng, row)}
+        return {**result, "status": "exists", **_voice_fields(eng, row, "off")}
     return {**result, "status": "would-send", "request": request}
 
 
@@ -467,6 +552,11 @@ def _fields(voice: ClonedVoice) -> dict[str, Any]:
     return {"voice_id": voice.voice_id, "preview_url": voice.preview_url}
 
 
-def _voice_fields(eng: sa.Engine, row: dict[str, Any]) -> dict[str, Any]:
+def _voice_fields(eng: sa.Engine, row: dict[str, Any], check: str) -> dict[str, Any]:
+    """A voice the ledger has: its id, preview and stored clone check (checked again only by
+    `voxclone check`: the preview has not changed)."""
     found = ledger.voice(eng, row["provider"], row["provider_voice_id"])
-    return {"voice_id": row["provider_voice_id"], "preview_url": found and found["preview_url"]}
+    fields = {"voice_id": row["provider_voice_id"], "preview_url": found and found["preview_url"]}
+    if check != "off":
+        fields["clone_check"] = ledger.clone_check(eng, row["provider"], row["provider_voice_id"])
+    return fields

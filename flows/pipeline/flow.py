@@ -201,6 +201,8 @@ def clone_voice(
             force=options["force"],
             accept_new_ledger=options.get("accept_new_ledger", False),
             flow_run_id=_run_id(),
+            check=options.get("clone_check", "warn"),
+            centroid=inputs.centroid,
         )
     except Exception as e:  # one provider failing must not stop the others
         logger.debug("%s", traceback.format_exc())
@@ -285,6 +287,7 @@ def clone_voices(
         "dry_run": options.dry_run,
         "force": options.force,
         "accept_new_ledger": options.accept_new_ledger,
+        "clone_check": options.clone_check,
     }
     by_slug = {s.slug: s for s in specs}
     ready: dict[str, list[PreparedClip]] = defaultdict(list)

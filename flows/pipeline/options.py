@@ -58,6 +58,13 @@ class RunOptions(BaseModel):
         "restored from an old backup) and send to providers that cannot list voices (Callers.ai), "
         "where a voice it forgot cannot be looked up (may create a duplicate voice).",
     )
+    clone_check: Literal["gate", "warn", "off"] = Field(
+        "warn",
+        description="Listen to each provider's preview of a new voice and compare it with the "
+        "voice's speaker: 'warn' = a preview unlike the speaker is a warning (the clone is kept); "
+        "'gate' = also hold Faseeh's clone call when its preview, made first, is not the speaker; "
+        "'off' = do not fetch previews.",
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 2,
         ge=1,

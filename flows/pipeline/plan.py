@@ -81,7 +81,7 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
     }
     found = ledger.answers(eng, list(fingerprints.values()), code_version())
     answered = {
-        pair: CloneResult.from_dict({**found[fp], **_answered(found[fp])})
+        pair: CloneResult.from_dict({**found[fp], **_answered(eng, found[fp])})
         for pair, fp in fingerprints.items()
         if fp in found
     }
@@ -92,9 +92,16 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
     return Plan(hashes, fingerprints, answered, open_providers, known, to_prepare)
 
 
-def _answered(result: dict[str, Any]) -> dict[str, Any]:
+def _answered(eng: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """A settled result as a rerun shows it, with the voice's latest clone check (`voxclone
+    check` may have heard its preview again since)."""
     status = "exists" if result.get("voice_id") else result["status"]  # "skipped"
-    return {"status": status, "answered_from_ledger": True}
+    out = {"status": status, "answered_from_ledger": True}
+    if result.get("voice_id"):
+        latest = ledger.clone_check(eng, result["provider"], result["voice_id"])
+        if latest is not None:
+            out["clone_check"] = latest
+    return out
 
 
 def shas_of(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:

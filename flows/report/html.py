@@ -36,6 +36,7 @@ MP3_BITRATE = "64k"  # ~8 KB/s of audio; 20 clips x 10 s x 2 players stays aroun
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODE_TIMEOUT_S = 120
 EM_DASH = "—"
+CLONE_EXCERPT_S = 30.0  # at most this much of a preview or a take per clone-check player
 
 # key, label, unit, scale, decimals
 METRICS: tuple[tuple[str, str, str, float, int], ...] = (
@@ -498,6 +499,41 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _excerpt_uri(audio: dict[str, Any] | None) -> str | None:
+    """A player's audio: the first CLONE_EXCERPT_S seconds, never more."""
+    if not audio or not audio.get("rate") or len(audio.get("samples", ())) == 0:
+        return None
+    samples = np.asarray(audio["samples"]).reshape(-1)[: int(CLONE_EXCERPT_S * audio["rate"])]
+    return _audio_data_uri({"samples": samples, "rate": audio["rate"]})
+
+
+def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per voice: its providers ranked by how alike their preview is to the speaker, each
+    preview's player beside the take that provider was sent."""
+    from flows.report.summary import rankings
+
+    ranking = rankings(run)
+    by_voice: dict[str, list[dict[str, Any]]] = {}
+    for entry in run.get("clone_audio") or []:
+        check = entry["check"]
+        by_voice.setdefault(entry["voice"], []).append(
+            {
+                "provider": entry["provider"],
+                "check": check,
+                "preview": _excerpt_uri(entry.get("preview")),
+                "take": _excerpt_uri(entry.get("take")),
+            }
+        )
+    return [
+        {
+            "voice": voice,
+            "ranking": ranking.get(voice),
+            "rows": sorted(rows, key=lambda r: -(r["check"].get("similarity") or -2.0)),
+        }
+        for voice, rows in sorted(by_voice.items())
+    ]
+
+
 def render_report(run: dict[str, Any]) -> str:
     """The whole report as one HTML document with no external references and no JavaScript."""
     clips = run.get("clips") or []
@@ -510,6 +546,8 @@ def render_report(run: dict[str, Any]) -> str:
         summary=_summary(run),
         results=run.get("results") or [],
         clips=[_clip_view(i, c, uris) for i, c in enumerate(clips)],
+        clone_views=_clone_views(run),
+        clone_excerpt_s=CLONE_EXCERPT_S,
         css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
     )
 

@@ -189,10 +189,53 @@ def result_rows(run: dict) -> list[dict[str, Any]]:
             "preview": r["preview_url"] or "",
             "takes": ", ".join(f"{t['duration_s']:.1f} s" for t in r["takes"]),
             "QC": r["verdict"] or "",
-            "why": r["error"] or "; ".join(r["reasons"]),
+            "clone check": check_cell(r.get("clone_check")),
+            "why": "; ".join(filter(None, [r["error"] or "; ".join(r["reasons"]), _check_why(r)])),
         }
         for r in run["results"]
     ]
+
+
+CHECK_WORDS = {"not-run": "could not run", "no-preview": "no preview"}
+
+
+def check_cell(check: dict | None) -> str:
+    """'pass 0.81 · OVRL 3.05', 'warn 0.12 · OVRL 2.90', 'could not run', 'no preview'."""
+    if not check:
+        return ""
+    if check.get("similarity") is None:
+        return CHECK_WORDS.get(check["verdict"], check["verdict"])
+    return f"{check['verdict']} {check['similarity']:.2f} · OVRL {_num(check.get('ovrl'), '.2f')}"
+
+
+def check_cells(check: dict | None) -> dict[str, str]:
+    """A check as table cells, for `voxclone check`."""
+    return {"clone check": check_cell(check), "why": (check or {}).get("reason", "")}
+
+
+def _check_why(r: dict) -> str:
+    """A check's reason in the result's `why` when it asks for attention (not a plain pass)."""
+    check = r.get("clone_check") or {}
+    if r.get("error") or check.get("verdict") in (None, "pass", "no-preview"):
+        return ""
+    return f"clone check: {check['reason']}"
+
+
+def rankings(run: dict) -> dict[str, str]:
+    """Per voice: 'sounds most like the speaker: Anam 0.81, ElevenLabs 0.77, …' (the heard ones)."""
+    import providers
+
+    heard: dict[str, list[tuple[float, str]]] = {}
+    for r in run["results"]:
+        similarity = (r.get("clone_check") or {}).get("similarity")
+        if similarity is not None:
+            name = providers.get(r["provider"]).DISPLAY_NAME
+            heard.setdefault(r["voice"], []).append((similarity, name))
+    return {
+        voice: "sounds most like the speaker: "
+        + ", ".join(f"{name} {sim:.2f}" for sim, name in sorted(found, key=lambda x: -x[0]))
+        for voice, found in heard.items()
+    }
 
 
 def markdown(run: dict, report: Path | None) -> str:
@@ -212,11 +255,19 @@ def markdown(run: dict, report: Path | None) -> str:
             "Nothing changed since the last run: every voice × provider was answered from the ledger."
             + (f" Last report: `{last}`" if last else "")
         )
-    lines += ["", "| voice | provider | status | voice id | why |", "|---|---|---|---|---|"]
+    lines += [f"{voice}: {line}" for voice, line in sorted(rankings(run).items())]
+    lines += [
+        "",
+        "| voice | provider | status | voice id | clone check | why |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in run["results"]:
-        why = (r["error"] or "; ".join(r["reasons"])).replace("|", "\\|").replace("\n", " ")
+        why = "; ".join(filter(None, [r["error"] or "; ".join(r["reasons"]), _check_why(r)]))
+        why = why.replace("|", "\\|").replace("\n", " ")
+        check = check_cell(r.get("clone_check"))
         lines.append(
-            f"| {r['voice']} | {r['provider']} | {r['status']} | {r['voice_id'] or ''} | {why} |"
+            f"| {r['voice']} | {r['provider']} | {r['status']} | {r['voice_id'] or ''} | {check} "
+            f"| {why} |"
         )
     bad = [c for c in run["clips"] if c["status"] != "ok"] + run["problems"]
     if bad:
@@ -263,4 +314,33 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
                 "after": after,
             }
         )
-    return write_report({**run, "clips": clips}, path)
+    return write_report({**run, "clips": clips, "clone_audio": clone_audio(run, store_root)}, path)
+
+
+def clone_audio(run: dict, store_root: str) -> list[dict[str, Any]]:
+    """Per checked clone: the provider's preview beside the first take it was sent (audio for
+    the report's players); what cannot be read is left out, the report says so."""
+    import soundfile as sf
+
+    from audio.decode import decode
+    from flows.pipeline.clonecheck import PREVIEW_EXT
+
+    out = []
+    for r in run["results"]:
+        check = r.get("clone_check") or {}
+        if not check.get("sha256"):
+            continue
+        entry: dict[str, Any] = {"voice": r["voice"], "provider": r["provider"], "check": check}
+        try:
+            audio, _ = decode(store.path_for(check["sha256"], PREVIEW_EXT, Path(store_root)))
+            entry["preview"] = {"samples": audio.samples, "rate": audio.rate}
+        except Exception:  # undecodable (the check says so) or gone from the store
+            entry["preview"] = None
+        try:
+            data = store.get(r["takes"][0]["sha256"], "wav", Path(store_root))
+            samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+            entry["take"] = {"samples": samples, "rate": rate}
+        except Exception:
+            entry["take"] = None
+        out.append(entry)
+    return out

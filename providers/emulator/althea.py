@@ -65,6 +65,7 @@ def routes(state: State) -> list[Route]:
             "primaryLanguage": language,
         }
         state.voices_of(P).append(voice)
+        await common.keep_upload(state, P, voice_id, files[0])
         return JSONResponse(voice, status_code=201)
 
     async def listing(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from . import althea, anam, callers, cartesia, common, elevenlabs, faseeh
+from . import althea, anam, callers, cartesia, common, elevenlabs, faseeh, speech
 from .faults import FaultInjector
 from .state import FAULT_KINDS, PREFIXES, Fault, State
 
@@ -64,14 +65,29 @@ def _control_routes(state: State) -> list[Route]:
         return Response(status_code=204)
 
     async def sample(request: Request) -> Response:
-        return Response(common.wav(common.sine_pcm(0.5)), media_type="audio/wav")
+        """A voice's preview: a few seconds of its upload as MP3, or what a preview fault says."""
+        provider = request.path_params["provider"]
+        voice_id = request.path_params["name"].rsplit(".", 1)[0]
+        fault = state.take_fault(provider, "GET", request.url.path, preview=True)
+        kind = fault.kind if fault else None
+        if kind == "preview-broken":
+            return Response(speech.BROKEN, media_type="audio/mpeg")
+        if kind == "preview-html":
+            return Response(speech.NOT_AUDIO, media_type="text/html")
+        if kind == "preview-redirect":
+            return Response(status_code=302, headers={"location": "file:///etc/passwd"})
+        upload = speech.other_speaker() if kind else state.uploads.get(f"{provider}/{voice_id}")
+        if upload is None:  # a voice the emulator did not make (a stock voice): a tone
+            return Response(common.wav(common.sine_pcm(0.5)), media_type="audio/wav")
+        mp3 = await asyncio.to_thread(speech.preview_mp3, upload)
+        return Response(mp3, media_type="audio/mpeg")
 
     return [
         Route("/_emulator/faults", add_fault, methods=["POST"]),
         Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
         Route("/_emulator/state", get_state, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/samples/{provider}/{id}.wav", sample, methods=["GET"]),
+        Route("/_emulator/samples/{provider}/{name}", sample, methods=["GET"]),
     ]
 
 

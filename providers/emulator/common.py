@@ -125,9 +125,16 @@ def wav(pcm: bytes, rate: int = 24000) -> bytes:
 
 
 def sample_url(request: Request, provider: str, voice_id: str) -> str:
+    """Off the provider's prefix, as a real preview lives on a CDN: fetched without the key."""
     return (
-        f"{request.url.scheme}://{request.url.netloc}/_emulator/samples/{provider}/{voice_id}.wav"
+        f"{request.url.scheme}://{request.url.netloc}/_emulator/samples/{provider}/{voice_id}.mp3"
     )
+
+
+async def keep_upload(state: State, provider: str, voice_id: str, upload: UploadFile) -> None:
+    """The voice's first file: its preview is made from it (emulator.speech)."""
+    await upload.seek(0)
+    state.uploads[f"{provider}/{voice_id}"] = await upload.read()
 
 
 def page_of(items: list[Any], start: int, size: int) -> list[Any]:

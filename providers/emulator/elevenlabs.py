@@ -70,6 +70,7 @@ def routes(state: State) -> list[Route]:
             "created_at_unix": int(time.time()),
         }
         state.voices_of(P).append(voice)
+        await common.keep_upload(state, P, vid, files[0])
         return JSONResponse({"voice_id": vid, "requires_verification": False})
 
     async def search(request: Request) -> Response:

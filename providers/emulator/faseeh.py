@@ -6,6 +6,7 @@ issued, and only with the same `text`, the way the docs describe the two-step fl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import random
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import common
+from . import common, speech
 from .state import State
 
 P = "faseeh"
@@ -88,8 +89,13 @@ def routes(state: State) -> list[Route]:
             return common.error(P, 404, f"model {model_id} not found", "40401")
         if len(files) != 1 or not _is_audio(files[0]):
             return bad("file is required and must be of audio type")
-        seed = hashlib.sha256(await files[0].read() + text.encode()).digest()
-        pcm = common.sine_pcm(0.5, 150 + random.Random(seed).random() * 200)
+        fault = state.take_fault(P, "POST", request.url.path, preview=True)
+        upload = speech.other_speaker() if fault else await files[0].read()
+        try:
+            pcm = await asyncio.to_thread(speech.preview_pcm, upload)
+        except RuntimeError:  # not audio ffmpeg can read: the old stand-in, a tone
+            seed = hashlib.sha256(upload + text.encode()).digest()
+            pcm = common.sine_pcm(0.5, 150 + random.Random(seed).random() * 200)
         state.previews[hashlib.sha256(pcm).hexdigest()] = text
         return Response(pcm, media_type=PCM_TYPE, headers={"Cache-Control": "no-cache"})
 
@@ -141,6 +147,7 @@ def routes(state: State) -> list[Route]:
             "stability": float(common.text(form, "stability") or 0),
         }
         state.voices_of(P).append(voice)
+        await common.keep_upload(state, P, voice_id, references[0])
         return JSONResponse(voice)
 
     async def voices(request: Request) -> Response:

@@ -13,7 +13,9 @@ PREFIXES: dict[str, str] = {
     "elevenlabs": "/elevenlabs",
     "cartesia": "/cartesia",
 }
-FAULT_KINDS = ("400", "429", "500", "503", "delay", "drop", "malformed", "lost")
+# Preview faults act on the audio of a new voice (a preview URL, Faseeh's preview), not the wire.
+PREVIEW_FAULTS = ("preview-other", "preview-broken", "preview-html", "preview-redirect")
+FAULT_KINDS = ("400", "429", "500", "503", "delay", "drop", "malformed", "lost", *PREVIEW_FAULTS)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class State:
     last_request: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     previews: dict[str, str] = field(default_factory=dict)  # Faseeh: sha256(pcm) -> text
+    uploads: dict[str, bytes] = field(default_factory=dict)  # "provider/voice_id" -> first file
 
     def reset(self) -> None:
         keys = self.keys
@@ -60,8 +63,14 @@ class State:
             return True
         return presented == self.keys[provider]
 
-    def take_fault(self, provider: str, method: str, path: str) -> Fault | None:
+    def take_fault(
+        self, provider: str, method: str, path: str, *, preview: bool = False
+    ) -> Fault | None:
+        """The next armed fault for this request: wire faults, or with `preview` the preview
+        faults (each kind only ever consumed where it acts)."""
         for fault in self.faults:
+            if (fault.kind in PREVIEW_FAULTS) != preview:
+                continue
             if fault.count != 0 and fault.matches(provider, method, path):
                 if fault.count > 0:
                     fault.count -= 1

@@ -1,0 +1,101 @@
+"""`voxclone check VOICE`: listen again to the previews of voices that already exist.
+
+Fetches each provider's preview of the voice (by its inbox name or a provider voice id) and
+compares it with the speaker of the takes that were sent: clones made before the clone check
+existed get one, and a preview that could not be heard during the run can be tried again.
+Every check is recorded in the ledger; the latest is what a rerun shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "voice", help="the voice's inbox name (its folder or slug) or a provider voice id"
+    )
+    parser.add_argument(
+        "--providers", help="comma-separated; default: every provider it was cloned on"
+    )
+    parser.add_argument("--json", action="store_true")
+
+
+def check_voice(eng: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """One provider voice: fetch its preview again through the provider's client, score it,
+    record it. Never raises for a preview or a provider: that is a check that could not run."""
+    from pathlib import Path
+
+    import providers
+    from flows import config, ledger
+    from flows.ledger import store
+    from flows.pipeline import clonecheck, secrets
+    from providers.types import ProviderError
+
+    provider, voice_id = row["provider"], row["voice_id"]
+    attempt = ledger.voice_attempt(eng, provider, voice_id) or {}
+    root = config.store_dir()
+    if not row.get("preview_url"):
+        check = clonecheck.no_preview(provider)
+    else:
+        try:
+            takes = [store.get(sha, "wav", root) for sha in attempt.get("take_hashes") or []]
+            speaker = clonecheck.speaker_of(None, takes) if takes else None
+        except OSError as e:
+            speaker, why = None, f"the takes sent are not in the store ({e.strerror})"
+        else:
+            why = "the ledger has no takes for this voice"
+        if speaker is None:
+            check = clonecheck.not_run(why)
+        else:
+            base_url = attempt.get("base_url") or providers.base_url_of(provider)
+            try:
+                key = secrets.api_key(provider) or ""
+                with providers.connect(
+                    provider, key=key, base_url=base_url, **config.http_settings()
+                ) as client:
+                    check = clonecheck.check_url(client, row["preview_url"], speaker, Path(root))
+            except ProviderError as e:
+                check = clonecheck.not_run(str(e))
+    ledger.record_clone_check(eng, provider, row["voice"], voice_id, check.to_dict(), None)
+    return {
+        "voice": row["voice"],
+        "provider": provider,
+        "voice_id": voice_id,
+        "clone_check": check.to_dict(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows import ledger
+    from flows.report import summary, tables
+
+    eng = ledger.engine()
+    wanted = {p.strip() for p in (args.providers or "").split(",") if p.strip()}
+    rows = [
+        r
+        for r in ledger.voices(eng)
+        if args.voice in (r["voice"], r["voice_id"]) and (not wanted or r["provider"] in wanted)
+    ]
+    if not rows:
+        print(
+            f"voxclone check: no cloned voice {args.voice!r} in the ledger ({ledger.where(eng)})",
+            file=sys.stderr,
+        )
+        return 1
+    results = [check_voice(eng, r) for r in rows]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    tables.print_table(
+        [
+            {"voice": r["voice"], "provider": r["provider"], "voice id": r["voice_id"],
+             **summary.check_cells(r["clone_check"])}
+            for r in results
+        ],
+        "Clone checks",
+    )  # fmt: skip
+    return 0

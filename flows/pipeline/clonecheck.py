@@ -1,0 +1,133 @@
+"""Hear every clone: is the audio a provider made of the new voice the voice's speaker?
+
+Four providers hand back audio of the new voice at no cost (Anam's, Althea's and ElevenLabs'
+preview URLs; Faseeh's preview, made before the clone). It is fetched through the provider's
+client (`providers.preview`), decoded with `audio.decode`, and scored: the CAM++ cosine of its
+speech to the voice's speaker (the centroid `audio.speaker.choose_speaker` found for the voice's
+takes) and its DNSMOS OVRL. Below THRESHOLD the clone is a warning, kept; the run goes on.
+
+Plain functions, no Prefect: the clone task and `voxclone check` both call them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flows.ledger import store
+from flows.records import CloneCheck
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Same speaker through 32-64 kbps MP3 at 16 kHz >= 0.61, other speakers <= 0.21 on the bundled
+# voices (benchmarks/bench_clone_check.py, midpoint 0.41); the cut sits in the gap, a little nearer
+# the impostors, since a provider's own synthesis moves a voice further than a codec does.
+THRESHOLD = 0.40
+MAX_DURATION_S = 600.0  # a preview is seconds; ten minutes is not a preview
+PREVIEW_EXT = "preview"  # stored as fetched, whatever the container: the sha256 is of these bytes
+NO_AUDIO = {
+    "callers": "Callers.ai returns no audio of the new voice",
+    "cartesia": "Cartesia returns no audio of the new voice",
+}
+
+
+class Gated(Exception):
+    """`--clone-check gate` stops a clone whose preview is not the speaker (Faseeh)."""
+
+    def __init__(self, check: CloneCheck) -> None:
+        self.check = check
+        super().__init__(check.reason)
+
+
+def no_preview(provider: str, why: str | None = None) -> CloneCheck:
+    why = why or NO_AUDIO.get(provider, "the provider returned no preview URL")
+    return CloneCheck("no-preview", f"no preview to check: {why}")
+
+
+def not_run(reason: str) -> CloneCheck:
+    return CloneCheck("not-run", f"could not run: {reason}")
+
+
+def score(data: bytes, speaker: np.ndarray, store_root: Path, source: str) -> CloneCheck:
+    """Decode, embed and score one preview; undecodable bytes are a check that could not run."""
+    from audio.decode import decode
+    from audio.quality import score as dnsmos
+    from audio.speaker import cosine, embed
+    from audio.types import AudioError
+
+    sha = store.put(data, PREVIEW_EXT, store_root)
+    with tempfile.NamedTemporaryFile(suffix=".preview") as f:
+        f.write(data)
+        f.flush()
+        try:
+            audio, _ = decode(f.name, max_duration_s=MAX_DURATION_S)
+        except AudioError as e:
+            return _with(
+                not_run(f"the preview is not audio we can decode ({e.reason})"), data, sha, source
+            )
+    similarity = round(cosine(embed(audio), speaker), 3)
+    ovrl = dnsmos(audio).ovrl
+    if similarity >= THRESHOLD:
+        verdict = "pass"
+        reason = f"sounds like the speaker: similarity {similarity:.2f} (≥ {THRESHOLD:.2f}), OVRL {ovrl:.2f}"
+    else:
+        verdict = "warn"
+        reason = (
+            f"may not be the speaker: similarity {similarity:.2f} to the voice's speaker, below "
+            f"{THRESHOLD:.2f} (OVRL {ovrl:.2f}); listen to the preview before using this voice"
+        )
+    check = CloneCheck(verdict, reason, similarity, ovrl, THRESHOLD)
+    return _with(check, data, sha, source, round(audio.duration, 2))
+
+
+def _with(
+    check: CloneCheck, data: bytes, sha: str, source: str, duration_s: float | None = None
+) -> CloneCheck:
+    from dataclasses import replace
+
+    return replace(check, sha256=sha, bytes=len(data), duration_s=duration_s, source=source)
+
+
+def check_url(client: Any, url: str | None, speaker: np.ndarray, store_root: Path) -> CloneCheck:
+    """Fetch the preview at `url` through the provider's client and score it."""
+    from providers.preview import PreviewUnavailable, fetch
+
+    if not url:
+        return no_preview(client.provider)
+    try:
+        preview = fetch(client, url)
+    except PreviewUnavailable as e:
+        return not_run(e.reason)
+    return score(preview.data, speaker, store_root, "preview_url")
+
+
+def speaker_of(centroid: tuple[float, ...] | None, takes: list[bytes]) -> np.ndarray:
+    """The voice's speaker: its centroid when the speaker check found one, else the mean
+    embedding of the takes that were sent (clones made before this check kept no centroid)."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from audio.speaker import embed
+    from audio.types import Audio
+
+    if centroid is not None:
+        return np.asarray(centroid, dtype=np.float32)
+    vectors = []
+    for data in takes:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+        vectors.append(embed(Audio(samples, rate, "take")))
+    mean = np.mean(np.stack(vectors), axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def gate_reason(check: CloneCheck, display: str) -> str:
+    """Why `--clone-check gate` held a clone (Faseeh: before the clone call)."""
+    return (
+        f"held by --clone-check gate: {display}'s preview is not the voice's speaker (similarity "
+        f"{check.similarity:.2f}, below {THRESHOLD:.2f}); nothing was cloned. Check the "
+        "recordings, or rerun with --clone-check warn to clone anyway"
+    )
