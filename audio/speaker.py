@@ -9,6 +9,7 @@ the bundled LibriSpeech voices with the other bundled clips as intruders (CAM++ 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,14 @@ def embed(audio: Audio, prob: np.ndarray | None = None) -> np.ndarray:
     e = campplus.forward(x16).astype(np.float64)
     norm = np.linalg.norm(e)
     return (e / norm if norm > 0 else e).astype(np.float32)
+
+
+def reference_embedding(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """The speaker of reference recordings: the mean of their embeddings (AudioError when one
+    cannot be decoded)."""
+    from audio.decode import decode
+
+    return np.mean(np.stack([embed(decode(p)[0]) for p in paths]), axis=0)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

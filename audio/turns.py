@@ -36,6 +36,7 @@ MIN_WINDOW_S = 0.8  # a speech stretch shorter than this is too short to say who
 # Windows of one speaker: cosine 0.48 on average (5th percentile 0.33); of two speakers 0.06
 # (95th percentile 0.18), on the bundled LibriSpeech voices (benchmarks/bench_speakers.py).
 CLUSTER_SIMILARITY = 0.3
+ONE_SPEAKER_SIMILARITY = 0.45  # own windows to their mean: 0.55 at least on the bundled voices
 MIN_WEAK_S = 0.3  # short stretches together shorter than this are not embedded at all
 WEAK_SIMILARITY = 0.35  # a short stretch's embedding must be this alike to join a speaker
 MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
@@ -138,9 +139,9 @@ def cluster(embeddings: np.ndarray, similarity: float = CLUSTER_SIMILARITY) -> n
     closest to, which settles windows near a boundary.
     """
     n = len(embeddings)
-    if n < 2:
+    if n < 2 or _one_speaker(embeddings):
         return np.zeros(n, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import fcluster, linkage  # ~0.3 s to import: only when needed
 
     tree = linkage(embeddings, method="average", metric="cosine")
     labels = fcluster(tree, t=1.0 - similarity, criterion="distance") - 1
@@ -160,6 +161,13 @@ def cluster(embeddings: np.ndarray, similarity: float = CLUSTER_SIMILARITY) -> n
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rank[labels]
+
+
+def _one_speaker(embeddings: np.ndarray) -> bool:
+    """Every window at least ONE_SPEAKER_SIMILARITY alike to the mean of them all: one speaker,
+    no clustering needed (a guest's 1.5 s reply among a host's windows sits near 0.1)."""
+    mean = _normalised(embeddings.mean(0))
+    return bool((embeddings @ mean).min() >= ONE_SPEAKER_SIMILARITY)
 
 
 def _centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:

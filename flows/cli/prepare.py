@@ -150,10 +150,9 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, dict[str, Any] | None]:
     """The prepared clip with only the chosen speaker's turns (cut at pauses), and what was cut."""
-    from audio.speaker import choose_speaker
+    from audio.speaker import choose_speaker, reference_embedding
     from audio.takes import Clip, without_removed
     from audio.types import AudioError
-    from flows.pipeline.cloning import reference_embedding
     from flows.report.summary import speakers_record
 
     if prepared.turns is None:

@@ -23,8 +23,6 @@ from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from audio.speaker import ClipSpeakers
     from audio.takes import Clip
     from audio.turns import Turns
@@ -91,7 +89,7 @@ def check_speakers(
     out, and a clip with (almost) none of the voice's speaker is left out.
     """
     from audio.metrics import with_speaker
-    from audio.speaker import choose_speaker
+    from audio.speaker import choose_speaker, reference_embedding
     from audio.types import AudioError
 
     by_sha = {c.prepared_sha256: c for c in prepared}
@@ -125,17 +123,6 @@ def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
     if step is not None:
         return turns.from_step(step)
     return turns.find_turns(loaded.audio, loaded.speech)
-
-
-def reference_embedding(paths: list[Path] | tuple[Path, ...]) -> np.ndarray:
-    """The speaker of the reference recordings: one embedding of their speech together."""
-    import numpy as np
-
-    from audio.decode import decode
-    from audio.speaker import embed
-
-    vectors = [embed(decode(p)[0]) for p in paths]
-    return np.mean(np.stack(vectors), axis=0)
 
 
 def assemble(
