@@ -89,11 +89,11 @@ def _rank_key(clip: Clip) -> tuple[bool, float, float, float, str]:
 
 
 def _usable(clip: Clip) -> bool:
-    """A clip of another speaker (audio.speaker) never goes into a take."""
-    from audio.speaker import DEFAULT_THRESHOLD
+    """A clip that fails on its own (another speaker, clipped, badly damaged) never goes into a
+    take, however good the rest of the take is (audio.verdict.failing)."""
+    from audio.verdict import failing
 
-    sim = clip.metrics.speaker_similarity
-    return sim is None or sim >= DEFAULT_THRESHOLD
+    return failing(clip.metrics) is None
 
 
 def _common_rate(clips: Sequence[Clip]) -> int:

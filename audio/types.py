@@ -69,7 +69,7 @@ class Metrics:
     bandwidth_hz: float
     sample_rate: int
     channels: int
-    # Filled by later checks (None when not run): cosine to the rest of the voice (audio.speaker),
+    # Filled by later checks (None when not run): cosine to the voice's speaker (audio.speaker),
     # and DNSMOS P.835 at -23 LUFS (audio.quality).
     speaker_similarity: float | None = None
     dnsmos_sig: float | None = None

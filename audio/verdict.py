@@ -31,7 +31,7 @@ QUALITY_RULES: tuple[QualityRule, ...] = (
         "fail",
         lambda m: m.speaker_similarity is not None and m.speaker_similarity < SPEAKER_THRESHOLD,
         lambda m: (
-            f"different speaker: similarity {m.speaker_similarity:.2f} to the rest of the voice"
+            f"different speaker: similarity {m.speaker_similarity:.2f} to the voice's speaker"
         ),
     ),
     (
@@ -84,6 +84,13 @@ _RANK = {"pass": 0, "warn": 1, "fail": 2}
 
 def _fmt_range(lo: float, hi: float) -> str:
     return f"{lo:g}–{hi:g} s"
+
+
+def failing(m: Metrics) -> str | None:
+    """Why a clip must stay out of every take (clipped, another speaker, badly damaged), if so:
+    a take is judged as a whole, so one ruined clip would pass inside a good take."""
+    return next((message(m) for level, test, message in QUALITY_RULES
+                 if level == "fail" and test(m)), None)  # fmt: skip
 
 
 def judge(

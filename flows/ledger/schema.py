@@ -135,7 +135,7 @@ answers = sa.Table(
     sa.Column("code_version", sa.String(64)),  # what judged a skip; another version judges again
 )
 
-# One row per clip per run that checked its voice: cosine to the rest of the voice, and whether
+# One row per clip per run that checked its voice: cosine to the voice's speaker, and whether
 # the clip was left out of the takes as another speaker.
 speaker_checks = sa.Table(
     "speaker_checks",

@@ -133,7 +133,7 @@ def assemble(
     from audio.metrics import measure
     from audio.profiles import PROFILES
     from audio.takes import assemble as assemble_takes
-    from audio.verdict import judge
+    from audio.verdict import failing, judge
 
     profile = PROFILES[provider]
     takes, metrics, sizes = [], [], []
@@ -153,10 +153,16 @@ def assemble(
                 parts=tuple(TakePart(p.clip_id, p.start_s, p.end_s) for p in take.parts),
             )
         )
+    left_out = [
+        f"{Path(c.audio.source or c.id).name} left out of the take: {why}"
+        for c in inputs
+        if (why := failing(c.metrics)) is not None
+    ]
     verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
     if verdict is None:
-        return takes, {"level": "fail", "reasons": ["no usable speech to assemble a take from"]}
-    return takes, {"level": verdict.level, "reasons": list(verdict.reasons)}
+        reasons = ["no usable speech to assemble a take from", *left_out]
+        return takes, {"level": "fail", "reasons": reasons}
+    return takes, {"level": verdict.level, "reasons": [*verdict.reasons, *left_out]}
 
 
 def request_for(

@@ -122,4 +122,4 @@ def test_verdict_fails_a_clip_of_another_speaker():
     assert judge(replace(m, speaker_similarity=0.8), PROFILES["cartesia"]).level == "pass"
     verdict = judge(replace(m, speaker_similarity=0.21), PROFILES["cartesia"])
     assert verdict.level == "fail"
-    assert "different speaker: similarity 0.21 to the rest of the voice" in verdict.reasons
+    assert "different speaker: similarity 0.21 to the voice's speaker" in verdict.reasons

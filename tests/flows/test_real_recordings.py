@@ -126,3 +126,30 @@ def test_prepare_keeps_the_chosen_speaker(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as refused:
         main(["prepare", str(episode), "--out", str(tmp_path / "x"), "--speaker", "nope.wav"])
     assert refused.value.code == 2 and "nope.wav" in capsys.readouterr().err
+
+
+def test_a_clipped_clip_never_enters_a_take(prefect_api, env, emulator, tmp_path: Path, capsys):
+    """Its verdict is fail; a take judged as a whole would have hidden it (issue 18)."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = tmp_path / "inbox" / "podcast-host"
+    folder.mkdir(parents=True)
+    for path in cv.HOST[:4]:
+        sf.write(folder / path.name, cv.read(path), cv.RATE)
+    loud = np.clip(cv.read(cv.HOST[5]) * 8.0, -1.0, 1.0)  # hard-clipped, same speaker
+    sf.write(folder / "clipped.flac", loud, cv.RATE)
+    (folder / "voice.toml").write_text('name = "Podcast Host"\n')
+    _, run = _run(tmp_path / "inbox", capsys)
+    clipped = next(c for c in run["clips"] if c["clip"] == "clipped.flac")
+    assert clipped["metrics"]["clipping_ratio"] > 1e-3
+    assert all(v["level"] == "fail" for v in clipped["verdicts"].values())
+    with ledger.engine().connect() as c:
+        used = {
+            p["prepared_sha256"] for (parts,) in c.execute(sa.select(takes.c.parts)) for p in parts
+        }
+    assert used and clipped["prepared_sha256"] not in used
+    eleven = next(r for r in run["results"] if r["provider"] == "elevenlabs")
+    assert any(
+        r.startswith("clipped.flac left out of the take: clipped") for r in eleven["reasons"]
+    )
