@@ -513,3 +513,31 @@ def test_speaker_turns_are_a_timeline_under_the_prepared_waveform():
     assert "2 speakers: kept 1.0 s, removed 1.0 s of another speaker" in document
     assert "0.123456" not in document  # the centroids are for the code, not the reader
     assert '<rect class="turn-' not in render_report(_run())  # no turns, no timeline
+
+
+def test_a_twenty_minute_clip_makes_a_small_report_with_the_same_waveform():
+    """Each player holds the first PLAYER_MAX_S seconds; the waveform still spans the whole clip
+    (issue 18: an hour of input made a 74 MB report)."""
+    rate = 16000
+    rng = np.random.default_rng(1)
+    minutes = 20
+    samples = (0.1 * rng.standard_normal(rate * 60 * minutes)).astype(np.float32)
+    samples[-rate:] *= 9  # a loud last second: the thinned waveform must still show its peak
+    run = _run()
+    clip = run["clips"][1]
+    clip["before"] = report.thin_for_report(samples, rate)
+    clip["after"] = report.thin_for_report(samples * 0.5, rate)
+    assert len(clip["before"]["samples"]) < len(samples) / 100
+    document = render_report(run)
+    assert len(document) < 3_000_000, len(document)
+    assert f"{minutes * 60:.2f} s" in document  # the caption says the whole duration
+    assert "the player holds the first 30 s" in document
+    full = report._polygon_points(samples, 1.0)
+    thinned = report._polygon_points(clip["before"]["samples"], 1.0)
+    top = lambda pts: min(float(p.split(",")[1]) for p in pts.split())  # noqa: E731
+    assert top(thinned) == pytest.approx(top(full), abs=0.2)
+    parsed = _parse(document)
+    uris = [a["src"] for a, section in _audios(parsed) if section == "clip-1"]
+    for uri in uris:
+        data = base64.b64decode(uri.split(",", 1)[1])
+        assert sf.info(io.BytesIO(data)).duration <= report.PLAYER_MAX_S + 0.2

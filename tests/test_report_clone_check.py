@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from flows.report import summary
-from flows.report.html import CLONE_EXCERPT_S, render_report
+from flows.report.html import PLAYER_MAX_S, render_report
 
 RATE = 16000
 EVIL = "<script>alert(1)</script>"
@@ -73,8 +73,8 @@ def test_report_ranks_and_plays_each_preview_beside_its_take_at_most_30_s() -> N
     for mime, data in players:
         assert mime == "audio/mpeg"
         info = sf.info(io.BytesIO(base64.b64decode(data)))
-        assert info.duration <= CLONE_EXCERPT_S + 0.2  # MP3 pads its last frame
-        assert info.duration >= CLONE_EXCERPT_S - 1
+        assert info.duration <= PLAYER_MAX_S + 0.2  # MP3 pads its last frame
+        assert info.duration >= PLAYER_MAX_S - 1
     assert section.index(">anam<") < section.index(">elevenlabs<") < section.index(">althea<")
     assert EVIL not in document and "&lt;script&gt;" in document
 

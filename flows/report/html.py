@@ -36,7 +36,7 @@ MP3_BITRATE = "64k"  # ~8 KB/s of audio; 20 clips x 10 s x 2 players stays aroun
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODE_TIMEOUT_S = 120
 EM_DASH = "—"
-CLONE_EXCERPT_S = 30.0  # at most this much of a preview or a take per clone-check player
+PLAYER_MAX_S = 30.0  # at most this much audio per player: an hour's report stays a few MB
 
 # key, label, unit, scale, decimals
 METRICS: tuple[tuple[str, str, str, float, int], ...] = (
@@ -109,6 +109,7 @@ def _environment() -> jinja2.Environment:
         WAVE_COLUMNS=WAVE_COLUMNS,
         WAVE_HEIGHT=WAVE_HEIGHT,
         WAVE_MID=WAVE_HEIGHT / 2,
+        PLAYER_MAX_S=PLAYER_MAX_S,
         extra_metric_keys=_extra_metric_keys,
     )
     return env
@@ -275,7 +276,23 @@ def _envelope(samples: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray
 def _duration(audio: dict[str, Any] | None) -> float:
     if not audio or not audio.get("rate"):
         return 0.0
+    if audio.get("duration") is not None:  # `samples` is a thinned envelope (see thin_for_report)
+        return float(audio["duration"])
     return len(audio["samples"]) / float(audio["rate"])
+
+
+def thin_for_report(samples: np.ndarray, rate: int, points: int = 32000) -> dict[str, Any]:
+    """What the report needs of a long recording: min and max per block (the waveform and the peak
+    are unchanged at WAVE_COLUMNS wide) and the first PLAYER_MAX_S seconds for the player, so an
+    hour is not held twice in memory while the report is written."""
+    x = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if len(x) <= max(points, int(2 * PLAYER_MAX_S * rate)):
+        return {"samples": x, "rate": rate}
+    per = len(x) // (points // 2)
+    blocks = x[: per * (points // 2)].reshape(-1, per)
+    envelope = np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).reshape(-1)
+    player = x[: int(PLAYER_MAX_S * rate)].copy()
+    return {"samples": envelope, "rate": rate, "duration": len(x) / rate, "player": player}
 
 
 def _polygon_points(samples: np.ndarray, width_fraction: float) -> str:
@@ -362,9 +379,12 @@ def _encode_wav(samples: np.ndarray, rate: int) -> bytes:
 
 
 def _audio_data_uri(audio: dict[str, Any]) -> str:
-    """MP3 when ffmpeg works, WAV when it does not: a broken encoder must not lose the report."""
-    samples = np.nan_to_num(np.asarray(audio["samples"], dtype=np.float32).reshape(-1))
+    """MP3 when ffmpeg works, WAV when it does not: a broken encoder must not lose the report.
+    At most the first PLAYER_MAX_S seconds."""
     rate = int(audio["rate"])
+    heard = audio.get("player", audio["samples"])
+    heard = np.asarray(heard, dtype=np.float32).reshape(-1)[: int(PLAYER_MAX_S * rate)]
+    samples = np.nan_to_num(heard)
     try:
         data, mime = _encode_mp3(samples, rate), "audio/mpeg"
     except (OSError, RuntimeError, subprocess.SubprocessError, ImportError):
@@ -418,6 +438,7 @@ def _figure(
         "rate": audio["rate"],
         "peak": _peak_dbfs(samples),
         "uri": uri,
+        "excerpt": duration > PLAYER_MAX_S,
         "timeline": [],
     }
 
@@ -500,11 +521,10 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _excerpt_uri(audio: dict[str, Any] | None) -> str | None:
-    """A player's audio: the first CLONE_EXCERPT_S seconds, never more."""
+    """A player's audio: the first PLAYER_MAX_S seconds, never more."""
     if not audio or not audio.get("rate") or len(audio.get("samples", ())) == 0:
         return None
-    samples = np.asarray(audio["samples"]).reshape(-1)[: int(CLONE_EXCERPT_S * audio["rate"])]
-    return _audio_data_uri({"samples": samples, "rate": audio["rate"]})
+    return _audio_data_uri(audio)
 
 
 def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -547,7 +567,6 @@ def render_report(run: dict[str, Any]) -> str:
         results=run.get("results") or [],
         clips=[_clip_view(i, c, uris) for i, c in enumerate(clips)],
         clone_views=_clone_views(run),
-        clone_excerpt_s=CLONE_EXCERPT_S,
         css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
     )
 

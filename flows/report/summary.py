@@ -281,7 +281,7 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
     import soundfile as sf
 
     from audio.decode import decode
-    from flows.report.html import write_report
+    from flows.report.html import thin_for_report, write_report
 
     clips = []
     for c in run["clips"]:
@@ -289,10 +289,12 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
         if c["status"] == "ok":
             try:
                 audio, _ = decode(Path(c["path"]))
-                before = {"samples": audio.samples, "rate": audio.rate}
+                before = thin_for_report(audio.samples, audio.rate)
+                del audio
                 data = store.get(c["prepared_sha256"], "wav", Path(store_root))
                 samples, rate = sf.read(io.BytesIO(data), dtype="float32")
-                after = {"samples": samples, "rate": rate}
+                del data
+                after = thin_for_report(samples, rate)
             except (
                 Exception
             ):  # the report shows what it can; the run's result does not depend on it
