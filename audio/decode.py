@@ -157,6 +157,9 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
             raise AudioError(str(path), "contains NaN or infinite samples (corrupt float audio)")
 
 
+TRUNCATED_S = 1.0  # decoded this much shorter than the header says: the file was cut short
+
+
 def decode(
     path: str | os.PathLike[str],
     *,
@@ -186,6 +189,12 @@ def decode(
         raise AudioError(str(p), "no audio samples in the file")
     _check_finite(p, samples)
     duration = len(samples) / info.rate
+    if info.duration - duration > TRUNCATED_S:
+        raise AudioError(
+            str(p),
+            f"truncated: {duration:.1f} s decoded of the {info.duration:.1f} s its header "
+            "declares (an interrupted copy or download?); export or copy it again",
+        )
     if duration > max_duration_s:
         raise AudioError(
             str(p),

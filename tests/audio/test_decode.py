@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 
 import numpy as np
@@ -104,3 +105,28 @@ def test_one_sample_file_decodes_but_cannot_be_prepared(tmp_path):
     assert len(audio.samples) == 1
     with pytest.raises(AudioError, match="too short"):
         prepare(audio)
+
+
+def test_a_truncated_mp3_is_refused_with_both_lengths(tmp_path):
+    """A cut-short mp3 used to pass as ok with a third of its speech (issue 18)."""
+    import subprocess
+
+    import soundfile as sf
+
+    from audio.decode import decode, ffmpeg_exe
+    from audio.types import AudioError
+
+    wav, mp3, cut = tmp_path / "a.wav", tmp_path / "a.mp3", tmp_path / "cut.mp3"
+    x = (0.1 * np.sin(np.arange(16000 * 12) * 0.05)).astype(np.float32)
+    sf.write(wav, x, 16000)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(wav), "-b:a", "64k", str(mp3)],
+                   check=True)  # fmt: skip
+    assert abs(decode(mp3)[0].duration - 12.0) < 0.1  # the whole file is fine
+    data = mp3.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AudioError) as refused:
+        decode(cut)
+    assert refused.value.path == str(cut)
+    assert re.search(
+        r"truncated: \d+\.\d s decoded of the 1\d\.\d s its header declares", str(refused.value)
+    )
