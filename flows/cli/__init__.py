@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        message = _ledger_trouble(e)
+        message = _ledger_trouble(e) or _disk_trouble(e)
         if message is None:
             raise
         print(f"voxclone {args.command}: {message}", file=sys.stderr)
@@ -88,6 +88,21 @@ def _ledger_trouble(error: Exception) -> str | None:
     from flows import config
 
     return str(damaged(config.db_url().removeprefix("sqlite:///"), detail))
+
+
+def _disk_trouble(error: Exception) -> str | None:
+    """One line for a full disk or an unwritable data dir, instead of a traceback."""
+    import errno
+
+    text = str(error)
+    if "database or disk is full" in text:
+        from flows import config
+
+        return f"disk full: the ledger {config.db_url()} cannot grow; free space and rerun"
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}; free space (or make it writable) and rerun"
+    return None
 
 
 if __name__ == "__main__":

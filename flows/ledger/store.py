@@ -35,9 +35,13 @@ def put(data: bytes, ext: str, root: Path | None = None) -> str:
         return sha
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:  # a full disk must not leave a half file behind for every later run
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return sha
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -80,6 +81,18 @@ def prepare_clip(
         if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
         return _not_prepared(clip, f"{path}: {_why(e)}", sha, status="crashed")
+    try:
+        _record_prepared(eng, path, sha, settings, settings_hash, out)
+    except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
+        return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
+                             status="crashed")  # fmt: skip
+    return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
+
+
+def _record_prepared(
+    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: dict[str, Any]
+) -> None:
+    """The source and its prepared clip in the ledger, so a rerun reuses this work."""
     from audio.versions import versions
 
     info = out["source"]
@@ -111,7 +124,6 @@ def prepare_clip(
             "embedding": out.get("embedding"),
         },
     )
-    return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
 
 
 def _why(e: Exception) -> str:
@@ -380,12 +392,15 @@ def clone_voices(
     )
     report_path = None
     if options.report and run.changed:
-        report_path = summary.write_html(
+        report_path = _write_report(
             run.to_dict(), config.reports_dir() / f"{run_id}.html", store_root
         )
-        create_link_artifact(
-            link=report_path.resolve().as_uri(), link_text="HTML report", key="clone-voices-report"
-        )
+        if report_path is not None:
+            create_link_artifact(
+                link=report_path.resolve().as_uri(),
+                link_text="HTML report",
+                key="clone-voices-report",
+            )
     elif not run.changed:
         run = summary.unchanged(run, ledger.last_report(eng))
     out = {**run.to_dict(), "report": str(report_path) if report_path else None}
@@ -398,9 +413,7 @@ def clone_voices(
         description="result per voice × provider",
     )
     create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
-    ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
-    if not ledger.checkpoint(eng):  # lineage.db alone is then a complete copy of the ledger
-        logger.warning("the ledger's WAL was not emptied: another run is reading it")
+    _finish_ledger(eng, run_id, out)
     unsettled = run.unsettled
     if unsettled:
         message = (
@@ -409,6 +422,30 @@ def clone_voices(
         logger.error("%s", message)
         return Failed(message=message, data=out)
     return out
+
+
+def _finish_ledger(eng: Any, run_id: str, out: dict[str, Any]) -> None:
+    """The run's end in the ledger and a WAL checkpoint (lineage.db alone is then a complete
+    copy). On a full disk the clones are already recorded: say so, and still return the summary."""
+    logger = get_run_logger()
+    try:
+        ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
+        if not ledger.checkpoint(eng):
+            logger.warning("the ledger's WAL was not emptied: another run is reading it")
+    except sa.exc.OperationalError as e:
+        logger.error(
+            "the ledger could not record the run's end (%s); its clones are recorded", e.orig
+        )
+
+
+def _write_report(run: dict[str, Any], path: Path, store_root: str) -> Path | None:
+    """The report, or None when it cannot be written (a full disk): the clones exist and cost
+    money, so the summary, the artifacts and the ledger must still say what was done."""
+    try:
+        return summary.write_html(run, path, store_root)
+    except OSError as e:
+        get_run_logger().error("the HTML report was not written: %s: %s", path, e.strerror or e)
+        return None
 
 
 def _with_speaker_checks(
