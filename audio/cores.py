@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -18,6 +19,25 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _shared: Any = None  # what the chunk function reads, inherited by the forked children
+
+
+def die_with_parent() -> None:
+    """Linux: this process is SIGKILLed when the thread that started it ends, so a run killed
+    with SIGKILL leaves no worker, server or model process behind (prctl PR_SET_PDEATHSIG).
+
+    Used in processes started from a thread that lives as long as the run: the CLI's main
+    thread (the temporary Prefect server, the head-start pool) or a worker's only thread (the
+    chunk pools here). Elsewhere a no-op: other systems end orphans by their own means or not.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call: nobody will ever signal us
+        os._exit(1)
 
 
 def shared() -> Any:
@@ -45,7 +65,7 @@ def map_chunks(
         ):
             yield from map(fn, chunks)
             return
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent) as pool:
             yield from pool.imap(fn, chunks)
     finally:
         _shared = None

@@ -146,7 +146,16 @@ def _launch(port: int) -> subprocess.Popen:
     server_env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                   "PREFECT__SERVER_FINAL": "1"}  # fmt: skip
     settings_env = get_current_settings().to_environment_variables(exclude_unset=True)
-    return subprocess.Popen(args=args, env={**os.environ, **server_env, **settings_env})
+    # Ends with this run even when it is SIGKILLed, but only when started from the main thread:
+    # the death signal follows the thread that started the process, not the process.
+    from audio.cores import die_with_parent
+
+    main = threading.current_thread() is threading.main_thread()
+    return subprocess.Popen(
+        args=args,
+        env={**os.environ, **server_env, **settings_env},
+        preexec_fn=die_with_parent if main else None,
+    )
 
 
 def run_with_server(

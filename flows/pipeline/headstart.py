@@ -159,6 +159,9 @@ def _start_method() -> multiprocessing.context.BaseContext:
 
 
 def _start_worker(nice: int) -> None:
+    from audio.cores import die_with_parent
+
+    die_with_parent()  # a SIGKILLed run must not leave its workers preparing for nobody
     if nice:
         os.nice(nice)
     warm_up()
