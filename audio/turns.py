@@ -115,7 +115,7 @@ def embed_windows(
     chunks = [list(windows[i : i + 32]) for i in range(0, len(windows), 32)]
     parallel = len(windows) >= PARALLEL_MIN_WINDOWS
     if parallel:
-        campplus.forward(np.zeros(vad.VAD_RATE, np.float32))  # weights folded once, inherited
+        campplus.forward(np.zeros(vad.VAD_RATE, np.float32))  # the graph loaded once, inherited
     out: list[np.ndarray] = []
     for i, part in enumerate(cores.map_chunks(_embed_chunk, chunks, x16, parallel)):
         out.append(part)

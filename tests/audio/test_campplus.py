@@ -1,6 +1,10 @@
-"""The fast CAM++ forward pass against a straightforward one: same embedding on real speech."""
+"""The CAM++ graph in onnxruntime against the network as written: same embedding on real speech."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -110,8 +114,9 @@ def speech16() -> np.ndarray:
     return vad.analysis_copy(audio.samples, audio.rate)
 
 
-# 2.00 s gives 198 fbank frames and 1.23 s gives 121: a whole and a partial last 4-frame group
-@pytest.mark.parametrize("seconds", [2.0, 1.23])
+# 1.23 s and 2.00 s fit one CAM segment (61 and 99 frames after the TDNN); 3.3 s needs two, the
+# second partial
+@pytest.mark.parametrize("seconds", [2.0, 1.23, 3.3])
 def test_forward_matches_the_straightforward_network(speech16, seconds):
     x16 = speech16[16000 : 16000 + int(seconds * 16000)]
     fast = campplus.forward(x16).astype(np.float64)
@@ -121,15 +126,40 @@ def test_forward_matches_the_straightforward_network(speech16, seconds):
     assert np.abs(fast - ref).max() < 1e-4 * np.abs(ref).max()
 
 
-def test_front_end_conv_matches_a_direct_conv():
-    """The im2col 3x3 conv with stride 2 on freq, folded BN bias and ReLU, against the tap sum."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((8, 12, 23)).astype(np.float32)  # (C, H, T)
-    k = rng.standard_normal((6, 8, 3, 3))
-    w = {"c.weight": k.astype(np.float32), "b.running_mean": np.zeros(6, np.float32)}
-    w |= {"b.running_var": np.ones(6, np.float32) - campplus.EPS_BN}
-    w |= {"b.weight": np.ones(6, np.float32), "b.bias": np.linspace(-1, 1, 6).astype(np.float32)}
-    got = campplus._conv3x3(x, campplus._fold_after(w, "c", "b"), stride=2)
-    want = np.maximum(_conv2d(x.astype(np.float64), k, 2) + w["b.bias"][:, None, None], 0.0)
-    assert got.shape == want.shape == (6, 6, 23)
-    np.testing.assert_allclose(got, want, atol=1e-4)
+def test_a_damaged_cached_graph_is_built_again(speech16, tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXCLONE_CACHE_DIR", str(tmp_path))
+    path = campplus._graph_path()
+    path.write_bytes(b"half a graph")
+    campplus._session.cache_clear()
+    try:
+        x16 = speech16[16000:40000]
+        got = campplus.forward(x16).astype(np.float64)
+    finally:
+        campplus._session.cache_clear()
+    ref = reference_forward(x16)
+    assert got @ ref / (np.linalg.norm(got) * np.linalg.norm(ref)) > 0.99999
+    assert path.stat().st_size > 10_000_000  # the weights are in it
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_cached_graph_is_run_without_importing_onnx(speech16, tmp_path):
+    """Building the graph imports onnx (~1 s); every later process only reads the file."""
+    env = os.environ | {"VOXCLONE_CACHE_DIR": str(tmp_path)}
+    code = (
+        "import sys, numpy as np; from audio import campplus; "
+        "e = campplus.forward(np.load(sys.argv[1])); "
+        "print('onnx' in sys.modules, float(np.linalg.norm(e)))"
+    )
+    np.save(tmp_path / "x.npy", speech16[16000:40000])
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "x.npy")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert [r[0] for r in runs] == ["True", "False"]
+    assert runs[0][1] == runs[1][1]
