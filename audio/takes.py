@@ -197,13 +197,28 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
     return [_build(clips, g, rate, cache) for g in groups]
 
 
-def without_removed(clip: Clip) -> Audio:
+def without_removed(clip: Clip, prob: np.ndarray | None = None) -> tuple[Audio, np.ndarray | None]:
     """The clip with its removed speech cut out at the pauses around it (for `voxclone prepare`,
-    whose output is the clip itself rather than a provider's take)."""
+    whose output is the clip itself rather than a provider's take), and Silero's output `prob`
+    of the clip carried onto the cut, so an hour need not be heard again to be measured."""
+    from audio import vad
+
     if not clip.removed:
-        return clip.audio
+        return clip.audio, prob
+    rate = clip.audio.rate
     units = _units(0, clip)
     if not units:
-        return Audio(np.zeros(0, dtype=np.float32), clip.audio.rate, clip.audio.source)
-    return Audio(_build([clip], units, clip.audio.rate, {}).audio.samples, clip.audio.rate,
-                 clip.audio.source)  # fmt: skip
+        return Audio(np.zeros(0, dtype=np.float32), rate, clip.audio.source), None
+    take = _build([clip], units, rate, {})
+    audio = Audio(take.audio.samples, rate, clip.audio.source)
+    if prob is None:
+        return audio, None
+    # the joins' silence maps past the end of `prob`, onto the zero frame appended to it
+    silent = (len(prob) + 1) * vad.FRAME * rate // vad.VAD_RATE
+    keep: list[tuple[int, int]] = []
+    for i, part in enumerate(take.parts):
+        if i:
+            keep.append((silent, silent + int(JOIN_GAP_S * rate)))
+        keep.append((round(part.start_s * rate), round(part.end_s * rate)))
+    carried = vad.carry(np.append(prob, np.zeros(1, prob.dtype)), keep, rate, len(audio.samples))
+    return audio, carried

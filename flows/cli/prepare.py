@@ -99,9 +99,8 @@ def _prepare_one(
         max_bytes=int(args.max_mb * 1e6),
         max_duration_s=args.max_minutes * 60,
     )
-    audio, speakers = _one_speaker(prepared, args.speaker, path)
-    same = audio is prepared.audio
-    levels, prob = (prepared.levels, prepared.prob) if same else (None, None)
+    audio, prob, speakers = _one_speaker(prepared, args.speaker, path)
+    levels = prepared.levels if audio is prepared.audio else None
     prepared.audio = audio  # the clip before the cut is not needed again (an hour is 0.6 GB)
     size = encode.write(audio, target, args.format)
     measured = measure(audio, levels=levels, prob=prob)
@@ -148,15 +147,16 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, dict[str, Any] | None]:
-    """The prepared clip with only the chosen speaker's turns (cut at pauses), and what was cut."""
+def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, Any, dict[str, Any] | None]:
+    """The prepared clip with only the chosen speaker's turns (cut at pauses), its Silero output,
+    and what was cut."""
     from audio.speaker import choose_speaker, reference_embedding
     from audio.takes import Clip, without_removed
     from audio.types import AudioError
     from flows.report.summary import speakers_record
 
     if prepared.turns is None:
-        return prepared.audio, None
+        return prepared.audio, prepared.prob, None
     reference = None if speaker == "dominant" else reference_embedding([Path(speaker)])
     verdict = choose_speaker([prepared.turns], reference)
     if verdict.failure:
@@ -167,7 +167,7 @@ def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, dict[str
         raise AudioError(str(path), check.reason or "none of the chosen speaker's speech")
     removed = tuple((t.start, t.end) for t in check.turns if not t.kept)
     clip = Clip(str(path), prepared.audio, list(prepared.speech), None, removed)  # type: ignore[arg-type]
-    return without_removed(clip), speakers_record(check)
+    return *without_removed(clip, prepared.prob), speakers_record(check)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

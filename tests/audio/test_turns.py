@@ -7,7 +7,7 @@ import conversations as cv
 import numpy as np
 import pytest
 
-from audio import turns
+from audio import turns, vad
 from audio.chain import Settings, prepare
 from audio.profiles import PROFILES
 from audio.speaker import choose_speaker
@@ -59,8 +59,13 @@ def test_takes_leave_out_removed_turns_and_cut_at_pauses(podcast):
             # a cut is never inside a speech interval
             for s, e in prepared.speech:
                 assert not (s < part.start_s < e) and not (s < part.end_s < e - 1e-3)
-    only = without_removed(clip)
+    only, prob = without_removed(clip, prepared.prob)
     assert 0 < only.duration < prepared.audio.duration - sum(b - a for a, b in removed) + 1.0
+    # Silero's output carried onto the cut is what hearing the cut again gives
+    heard = vad.hysteresis(vad.speech_probabilities(only.samples, only.rate))
+    carried = vad.hysteresis(vad.fit_frames(prob, len(heard)))
+    assert abs(len(prob) - len(heard)) <= 1
+    assert np.mean(carried == heard) > 0.97
 
 
 def _with_metrics(clip: Clip) -> Clip:
