@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from flows import config
@@ -40,6 +41,25 @@ def put(data: bytes, ext: str, root: Path | None = None) -> str:
             f.write(data)
         os.replace(tmp, target)
     except BaseException:  # a full disk must not leave a half file behind for every later run
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha
+
+
+def put_written(write: Callable[[Path], object], ext: str, root: Path | None = None) -> str:
+    """`put` for data written straight to a file by `write(path)`: an hour of WAV (0.3 GB) is
+    never held as bytes beside the samples it came from."""
+    root = root or config.store_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=root, suffix=f".{ext}.part")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        sha = sha256_file(Path(tmp))
+        target = path_for(sha, ext, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)  # same bytes under the same name if it was there already
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return sha

@@ -66,8 +66,9 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     scored = next((s for s in prepared.steps if s.name == "quality"), None)
     if scored is not None:  # the source's DNSMOS, as the chain scored it before the first step
         source_metrics = with_quality(source_metrics, Quality(**scored.before))
-    data = encode.encode(prepared.audio, "wav")
-    sha = store.put(data, "wav", Path(store_root))
+    sha = store.put_written(
+        lambda target: encode.write(prepared.audio, target, "wav"), "wav", Path(store_root)
+    )
     return {
         "source": dataclasses.asdict(info),
         "source_metrics": dataclasses.asdict(source_metrics),

@@ -112,6 +112,21 @@ def test_encode_round_trips(tmp_path, fmt):
         assert kbps >= 128 * 0.9
 
 
+def test_wav_is_what_libsndfile_writes_and_a_file_is_what_bytes_are(tmp_path):
+    """The WAV writer streams in blocks; its bytes are libsndfile's PCM_16, edges included."""
+    from audio.encode import write
+    from audio.types import Audio
+
+    speech = decode(MALE)[0].samples
+    edges = np.float32([1.0, -1.0, 1.2, -1.3, 0.5 / 32768, -0.5 / 32768, 1.5 / 32768, 0.99999])
+    audio = Audio(np.concatenate([speech, edges, speech]), 44100)
+    theirs = io.BytesIO()
+    sf.write(theirs, audio.samples, audio.rate, format="WAV", subtype="PCM_16")
+    assert encode(audio, "wav") == theirs.getvalue()
+    assert write(audio, tmp_path / "take.wav") == len(theirs.getvalue())
+    assert (tmp_path / "take.wav").read_bytes() == theirs.getvalue()
+
+
 def test_mp3_bitrate_floor():
     audio = prepare(decode(MALE)[0]).audio
     with pytest.raises(ValueError, match="128"):
