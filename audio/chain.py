@@ -169,8 +169,9 @@ def _run(
     records.append(step)
     audio, pre_gain_db = _lift_quiet(audio)
     audio, step, levels = loudness.normalize_with_levels(
-        audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db
-    )
+        audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db,
+        in_place=True,
+    )  # fmt: skip
     records.append(_with_pre_gain(step, pre_gain_db))
     after = None
     if before is not None:

@@ -13,7 +13,9 @@ loudness step — in numpy alone (no scipy.signal: importing it costs more than 
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -333,19 +335,40 @@ def _moving_average(values: np.ndarray, half: int) -> np.ndarray:
     return ((csum[size:] - csum[:-size]) / size).astype(np.float32)
 
 
+LOOKAHEAD_MS, RELEASE_MS = 5.0, 60.0
+
+
+def _reach_of(rate: int, lookahead_ms: float, release_ms: float) -> tuple[int, int]:
+    la = max(1, int(rate * lookahead_ms / 1000))
+    return la, max(la, int(rate * release_ms / 1000))
+
+
+def _islands(idx: np.ndarray, la: int, rel: int, n: int) -> list[tuple[int, int, int, int]]:
+    """(first, last) peak of each island of peaks apart by more than the envelope's reach, and
+    the [start, end) samples its envelope reaches: only there is the envelope below 1."""
+    breaks = np.flatnonzero(np.diff(idx) > 2 * (rel + 3 * la)) + 1
+    firsts = np.concatenate([[0], breaks]).tolist()
+    lasts = np.concatenate([breaks, [len(idx)]]).tolist()
+    return [
+        (f, last, max(0, int(idx[f]) - 2 * la), min(n, int(idx[last - 1]) + rel + la + 1))
+        for f, last in zip(firsts, lasts, strict=True)
+        if f < last
+    ]
+
+
 def _apply_limiter(
-    samples: np.ndarray,
+    read: Callable[[int, int], np.ndarray],
     rate: int,
     gain: float,
     ceiling: float,
     peaks: tuple[np.ndarray, np.ndarray],
     out: np.ndarray,
-    lookahead_ms: float = 5.0,
-    release_ms: float = 60.0,
+    lookahead_ms: float = LOOKAHEAD_MS,
+    release_ms: float = RELEASE_MS,
 ) -> tuple[float, np.ndarray, int, int]:
-    """out = samples * gain * envelope; returns the deepest envelope gain (linear), and the
-    limited sample indices with the envelope's reach before and after each (only there does
-    `out` differ from samples * gain).
+    """out[island] = read(island) * gain * envelope, where `out` already holds the signal times
+    `gain` and `read(start, end)` gives the unscaled signal; returns the deepest envelope gain
+    (linear), and the limited sample indices with the envelope's reach before and after each.
 
     The required gain per sample comes from its 4x-oversampled peak. Holding the lowest
     requirement over [peak - look-ahead, peak + release], then a centred moving average of
@@ -353,33 +376,20 @@ def _apply_limiter(
     no hard clipping.
     """
     idx, vals = peaks
-    la = max(1, int(rate * lookahead_ms / 1000))
-    rel = max(la, int(rate * release_ms / 1000))
+    la, rel = _reach_of(rate, lookahead_ms, release_ms)
     margin = rel + 3 * la
     over = vals * np.float32(gain) > ceiling
     idx, need_at = idx[over], np.minimum(1.0, ceiling / (vals[over] * gain)).astype(np.float32)
     deepest = 1.0
-    n = len(samples)
+    n = len(out)
     g32 = np.float32(gain)
-    for start in range(0, n, _CHUNK):
-        np.multiply(samples[start : start + _CHUNK], g32, out=out[start : start + _CHUNK])
-    # Islands of limited peaks, apart by more than the envelope's reach: only there is the
-    # envelope below 1, and each is computed exactly from its own neighbourhood.
-    breaks = np.flatnonzero(np.diff(idx) > 2 * margin) + 1
-    for first, last in zip(
-        np.concatenate([[0], breaks]).tolist(),
-        np.concatenate([breaks, [len(idx)]]).tolist(),
-        strict=True,
-    ):
-        if first == last:
-            continue
-        start, end = max(0, int(idx[first]) - 2 * la), min(n, int(idx[last - 1]) + rel + la + 1)
+    for first, last, start, end in _islands(idx, la, rel, n):
         lo, hi = max(0, start - margin), min(n, end + margin)
         need = np.ones(hi - lo, dtype=np.float32)
         need[idx[first:last] - lo] = need_at[first:last]
         held = _sliding_min(need, rel, la)
         env = _moving_average(held, la)[start - lo : end - lo]
-        np.multiply(samples[start:end], env * g32, out=out[start:end])
+        np.multiply(read(start, end), env * g32, out=out[start:end])
         deepest = min(deepest, float(env.min()))
     return deepest, idx, 2 * la, rel + la
 
@@ -388,17 +398,54 @@ def limit(
     samples: np.ndarray,
     rate: int,
     ceiling_dbtp: float,
-    lookahead_ms: float = 5.0,
-    release_ms: float = 60.0,
+    lookahead_ms: float = LOOKAHEAD_MS,
+    release_ms: float = RELEASE_MS,
 ) -> tuple[np.ndarray, float]:
     """Look-ahead peak limiter; returns (limited float32 samples, deepest gain reduction in dB)."""
     ceiling = 10 ** (ceiling_dbtp / 20)
     _, idx, vals = _peak_scan(samples, 60.0)
-    out = np.empty(len(samples), dtype=np.float32)
+    out = samples.astype(np.float32)
     deepest, _, _, _ = _apply_limiter(
-        samples, rate, 1.0, ceiling, (idx, vals), out, lookahead_ms, release_ms
+        lambda a, b: samples[a:b], rate, 1.0, ceiling, (idx, vals), out, lookahead_ms, release_ms
     )
     return out, -20 * math.log10(deepest)
+
+
+class _Gain:
+    """y = x * gain, again and again for new gains, in a second buffer or in x's own.
+
+    In place, y is rescaled from the gain it holds, and the stretches the limiter may touch are
+    kept unscaled aside (`read`): an hour of audio is one buffer, not two.
+    """
+
+    def __init__(self, x: np.ndarray, idx: np.ndarray, rate: int, in_place: bool) -> None:
+        self.x, self.applied = x, 1.0
+        self.y = x if in_place else np.empty(len(x), np.float32)
+        la, rel = _reach_of(rate, LOOKAHEAD_MS, RELEASE_MS)
+        spans = _islands(idx, la, rel, len(x)) if in_place else []
+        self.kept = [(start, x[start:end].copy()) for _, _, start, end in spans]
+        self.starts = [start for start, _ in self.kept]
+
+    def set(self, gain: float) -> np.ndarray:
+        x, y = self.x, self.y
+        if y is not x:
+            for s in range(0, len(x), _CHUNK):
+                np.multiply(x[s : s + _CHUNK], np.float32(gain), out=y[s : s + _CHUNK])
+            return y
+        ratio = np.float32(gain / self.applied)
+        for s in range(0, len(y), _CHUNK):
+            y[s : s + _CHUNK] *= ratio
+        for start, original in self.kept:
+            np.multiply(original, np.float32(gain), out=y[start : start + len(original)])
+        self.applied = gain
+        return y
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        if self.y is not self.x:
+            return self.x[start:end]
+        i = bisect.bisect_right(self.starts, start) - 1
+        first, original = self.kept[i]
+        return original[start - first : end - first]
 
 
 def normalize(
@@ -428,8 +475,12 @@ def normalize_with_levels(
     tolerance_lu: float = 0.1,
     max_iterations: int = 8,
     max_limit_db: float = 4.0,
+    in_place: bool = False,
 ) -> tuple[Audio, Step, Levels]:
-    """`normalize`, plus the output's Levels, so the take's metrics need no second pass."""
+    """`normalize`, plus the output's Levels, so the take's metrics need no second pass.
+
+    `in_place`: the output is written over `audio`'s samples (for a chain that owns them).
+    """
     x, rate = audio.samples, audio.rate
     if audio.duration < MIN_LOUDNESS_S:
         raise AudioError(
@@ -451,8 +502,9 @@ def normalize_with_levels(
     }
     gain_db = target_lufs - before_lufs
     limited_db = 0.0
-    y = np.multiply(x, np.float32(10 ** (gain_db / 20)), dtype=np.float32)
     tp = before_tp + gain_db  # gain is linear: the true peak moves with it exactly
+    gained = _Gain(x, idx if tp > ceiling_dbtp else idx[:0], rate, in_place)
+    y = gained.set(10 ** (gain_db / 20))
     iterations = 0
     out_scan = source_scan.scaled(10 ** (gain_db / 20))
     if tp > ceiling_dbtp:
@@ -465,7 +517,10 @@ def normalize_with_levels(
         for attempt in range(1, max_iterations + 1):
             iterations = attempt
             gain = 10 ** (gain_db / 20)
-            deepest, hits, before, after = _apply_limiter(x, rate, gain, ceiling, (idx, vals), y)
+            y = gained.set(gain)
+            deepest, hits, before, after = _apply_limiter(
+                gained.read, rate, gain, ceiling, (idx, vals), y
+            )
             limited_db = -20 * math.log10(deepest)
             out_scan = _rescan(y, source_scan, gain, hits - before, hits + after)
             lufs = integrated_from(out_scan)

@@ -127,6 +127,32 @@ def test_a_small_overshoot_is_limited_within_the_cap_and_reached():
     assert reference_true_peak(out.samples) <= -3.0 + 0.01
 
 
+@pytest.mark.parametrize("room_db", [-6.0, 1.5, 10.0])  # no limiting, some, more than the cap
+def test_in_place_normalising_gives_what_a_second_buffer_gives(room_db):
+    """In place, the gain is rescaled from round to round and the limiter reads the stretches
+    kept aside: the output must be the two-buffer one (within float rounding), step and all."""
+    from audio.loudness import normalize_with_levels
+
+    x, rate = read(MALE)
+    x = np.concatenate([x, 0.3 * x, x[::-1]])  # islands of peaks in several places
+    target = integrated_loudness(x, rate) + (-3.0 - true_peak(x)) + room_db
+    two, step_two, levels_two = normalize_with_levels(Audio(x, rate), target_lufs=target)
+    buffer = x.copy()
+    one, step_one, levels_one = normalize_with_levels(
+        Audio(buffer, rate), target_lufs=target, in_place=True
+    )
+    assert one.samples is buffer
+    assert np.abs(one.samples - two.samples).max() < 1e-6
+    assert step_one == step_two
+    for got, want in zip(
+        (levels_one.lufs, levels_one.lra, levels_one.true_peak_dbtp),
+        (levels_two.lufs, levels_two.lra, levels_two.true_peak_dbtp),
+        strict=True,
+    ):
+        assert got == pytest.approx(want, abs=1e-5)
+    assert (step_two.after["limited_db"] > 0) == (room_db > 0)
+
+
 def test_verdict_says_when_the_capped_limiter_fell_short():
     from audio.metrics import measure
     from audio.profiles import PROFILES
