@@ -541,3 +541,19 @@ def test_a_twenty_minute_clip_makes_a_small_report_with_the_same_waveform():
     for uri in uris:
         data = base64.b64decode(uri.split(",", 1)[1])
         assert sf.info(io.BytesIO(data)).duration <= report.PLAYER_MAX_S + 0.2
+
+
+@pytest.mark.parametrize("seconds", [5.0, 20 * 60.0])  # kept whole, and thinned
+def test_a_stored_clip_is_thinned_in_blocks_to_what_the_whole_array_gives(tmp_path, seconds):
+    rate = 16000
+    rng = np.random.default_rng(2)
+    samples = (0.1 * rng.standard_normal(int(rate * seconds))).astype(np.float32)
+    samples[len(samples) // 3] = 0.9  # one peak, in the middle of some block
+    path = tmp_path / "clip.wav"
+    sf.write(path, samples, rate, subtype="FLOAT")
+    got, want = report.thin_file(path), report.thin_for_report(samples, rate)
+    assert got.keys() == want.keys()
+    np.testing.assert_array_equal(got["samples"], want["samples"])
+    if "player" in want:
+        np.testing.assert_array_equal(got["player"], want["player"])
+        assert got["duration"] == want["duration"] == seconds

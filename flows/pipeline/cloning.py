@@ -6,7 +6,6 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,8 +55,8 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
     inputs = []
     for clip in clips:
         assert clip.prepared_sha256 and clip.metrics, f"{clip.path}: not prepared"
-        data = store.get(clip.prepared_sha256, "wav", store_root)
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+        path = store.path_for(clip.prepared_sha256, "wav", store_root)
+        samples, rate = sf.read(path, dtype="float32")  # no bytes copy: an hour's is 0.3 GB
         inputs.append(
             Clip(
                 id=clip.prepared_sha256,

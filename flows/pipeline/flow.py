@@ -377,6 +377,7 @@ def clone_voices(
         progress.advance(f"{result.status} {provider}/{voice}")
     progress.close()
     clips = _with_speaker_checks(clips, voice_futures)
+    voice_futures.clear()  # the voices' loaded clips (an hour is 0.6 GB) are not needed again
 
     # 3. Write the summary, the artifacts and (when anything changed) the report.
     run = summary.build(

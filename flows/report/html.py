@@ -286,13 +286,34 @@ def thin_for_report(samples: np.ndarray, rate: int, points: int = 32000) -> dict
     are unchanged at WAVE_COLUMNS wide) and the first PLAYER_MAX_S seconds for the player, so an
     hour is not held twice in memory while the report is written."""
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
-    if len(x) <= max(points, int(2 * PLAYER_MAX_S * rate)):
-        return {"samples": x, "rate": rate}
-    per = len(x) // (points // 2)
-    blocks = x[: per * (points // 2)].reshape(-1, per)
-    envelope = np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).reshape(-1)
-    player = x[: int(PLAYER_MAX_S * rate)].copy()
-    return {"samples": envelope, "rate": rate, "duration": len(x) / rate, "player": player}
+    return _thin(len(x), rate, lambda a, b: x[a:b], points)
+
+
+def thin_file(path: Path, points: int = 32000) -> dict[str, Any]:
+    """`thin_for_report` of a WAV or FLAC read in blocks: an hour is never in memory at once."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+
+        def read(start: int, end: int) -> np.ndarray:
+            f.seek(start)
+            return f.read(end - start, dtype="float32", always_2d=True).mean(axis=1)
+
+        return _thin(f.frames, f.samplerate, read, points)
+
+
+def _thin(n: int, rate: int, read: Any, points: int) -> dict[str, Any]:
+    if n <= max(points, int(2 * PLAYER_MAX_S * rate)):
+        return {"samples": read(0, n), "rate": rate}
+    per = n // (points // 2)
+    used, step = per * (points // 2), per * 1024
+    pairs = []
+    for start in range(0, used, step):
+        blocks = read(start, min(start + step, used)).reshape(-1, per)
+        pairs.append(np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1))
+    envelope = np.concatenate(pairs).reshape(-1)
+    player = read(0, int(PLAYER_MAX_S * rate)).copy()
+    return {"samples": envelope, "rate": rate, "duration": n / rate, "player": player}
 
 
 def _polygon_points(samples: np.ndarray, width_fraction: float) -> str:

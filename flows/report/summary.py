@@ -278,10 +278,8 @@ def markdown(run: dict, report: Path | None) -> str:
 
 def write_html(run: dict, path: Path, store_root: str) -> Path:
     """The report wants the audio itself: decode the sources again and read prepared clips back."""
-    import soundfile as sf
-
     from audio.decode import decode
-    from flows.report.html import thin_for_report, write_report
+    from flows.report.html import thin_file, thin_for_report, write_report
 
     clips = []
     for c in run["clips"]:
@@ -291,10 +289,7 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
                 audio, _ = decode(Path(c["path"]))
                 before = thin_for_report(audio.samples, audio.rate)
                 del audio
-                data = store.get(c["prepared_sha256"], "wav", Path(store_root))
-                samples, rate = sf.read(io.BytesIO(data), dtype="float32")
-                del data
-                after = thin_for_report(samples, rate)
+                after = thin_file(store.path_for(c["prepared_sha256"], "wav", Path(store_root)))
             except (
                 Exception
             ):  # the report shows what it can; the run's result does not depend on it
