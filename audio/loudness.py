@@ -208,12 +208,17 @@ def _reach() -> float:
 
 
 def _dilate(idx: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray:
-    """Sorted indices in [0, n) within `offsets` of any index in `idx`."""
-    mask = np.zeros(n, dtype=bool)
+    """Sorted indices in [0, n) within `offsets` of any index in the sorted `idx` (a mask over
+    their span only, not over the whole signal)."""
+    if len(idx) == 0:
+        return idx
+    lo = max(0, int(idx[0]) + int(offsets.min()))
+    hi = min(n, int(idx[-1]) + int(offsets.max()) + 1)
+    mask = np.zeros(max(hi - lo, 0), dtype=bool)
     for d in offsets:
-        shifted = idx + d
-        mask[shifted[(shifted >= 0) & (shifted < n)]] = True
-    return np.flatnonzero(mask)
+        shifted = idx + (d - lo)
+        mask[shifted[(shifted >= 0) & (shifted < len(mask))]] = True
+    return np.flatnonzero(mask) + lo
 
 
 def _peaks_at(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -244,24 +249,28 @@ def _peaks_at(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return best
 
 
-def _candidates(samples: np.ndarray, floor: float) -> np.ndarray:
-    """Sorted sample indices whose per-sample true peak may reach `floor` (all others cannot)."""
+def _candidates(samples: np.ndarray, floor: float, start: int, end: int) -> np.ndarray:
+    """Sorted sample indices in [start, end) whose per-sample true peak may reach `floor` (all
+    others cannot)."""
     offsets, _ = _interpolator()
     threshold = floor / _reach()
+    lo, hi = max(0, start + int(offsets.min())), min(len(samples), end + int(offsets.max()))
     hits = [
-        np.flatnonzero(np.abs(samples[s : s + _CHUNK]) >= threshold) + s
-        for s in range(0, len(samples), _CHUNK)
+        np.flatnonzero(np.abs(samples[s : min(s + _CHUNK, hi)]) >= threshold) + s
+        for s in range(lo, hi, _CHUNK)
     ]
     loud = np.concatenate(hits) if hits else np.zeros(0, np.int64)
-    if len(loud) == 0:
-        return loud
-    return _dilate(loud, -offsets, len(samples))  # n is in reach of loud sample k when k = n + d
+    near = _dilate(loud, -offsets, len(samples))  # n is in reach of loud sample k when k = n + d
+    return near[(near >= start) & (near < end)]
 
 
 def _sample_peak(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return 0.0
     return max(float(samples.max()), -float(samples.min()))
+
+
+_SCAN = 1 << 22  # samples per block of the true-peak scan: its work arrays stay small
 
 
 def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray, np.ndarray]:
@@ -272,8 +281,14 @@ def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray,
         return 0.0, np.zeros(0, np.int64), np.zeros(0, np.float32)
     # The sample peak is a lower bound of the true peak, so one pass over these candidates
     # finds the true peak and everything within depth_db of it.
-    idx = _candidates(samples, peak * 10 ** (-depth_db / 20))
-    vals = _peaks_at(samples, idx)
+    floor = peak * 10 ** (-depth_db / 20)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(samples), _SCAN):
+        idx = _candidates(samples, floor, start, min(len(samples), start + _SCAN))
+        vals = _peaks_at(samples, idx)
+        found.append((idx[vals >= floor], vals[vals >= floor]))
+    idx = np.concatenate([i for i, _ in found])
+    vals = np.concatenate([v for _, v in found])
     tp = max(peak, float(vals.max())) if len(vals) else peak
     keep = vals >= tp * 10 ** (-depth_db / 20)
     return tp, idx[keep], vals[keep]

@@ -377,7 +377,6 @@ def clone_voices(
         progress.advance(f"{result.status} {provider}/{voice}")
     progress.close()
     clips = _with_speaker_checks(clips, voice_futures)
-    voice_futures.clear()  # the voices' loaded clips (an hour is 0.6 GB) are not needed again
 
     # 3. Write the summary, the artifacts and (when anything changed) the report.
     run = summary.build(
@@ -461,6 +460,9 @@ def _with_speaker_checks(
         loaded = future.result(raise_on_failure=False)
         if isinstance(loaded, VoiceInputs):
             checks.update({(voice, sha): check for sha, check in loaded.checks.items()})
+            # every clone is done: let go of the loaded audio (an hour is 0.6 GB) before the
+            # report decodes the sources, whoever still holds this record (Prefect does)
+            loaded.clips.clear()
     out = []
     for clip in clips:
         check = checks.get((clip.voice, clip.prepared_sha256 or ""))
