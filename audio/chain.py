@@ -53,7 +53,7 @@ def _lift_quiet(audio: Audio) -> tuple[Audio, float]:
     call a -40 dB recording silent; the loudness step's own gain replaces it exactly."""
     import math
 
-    peak = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
+    peak = loudness.sample_peak(audio.samples)  # np.abs would be a copy of the whole clip
     if peak <= 0 or 20 * math.log10(peak) >= QUIET_PEAK_DB:
         return audio, 0.0
     gain_db = LIFT_TO_PEAK_DB - 20 * math.log10(peak)

@@ -264,7 +264,8 @@ def _candidates(samples: np.ndarray, floor: float, start: int, end: int) -> np.n
     return near[(near >= start) & (near < end)]
 
 
-def _sample_peak(samples: np.ndarray) -> float:
+def sample_peak(samples: np.ndarray) -> float:
+    """Largest |sample|, without an |x| copy of the signal."""
     if len(samples) == 0:
         return 0.0
     return max(float(samples.max()), -float(samples.min()))
@@ -276,7 +277,7 @@ _SCAN = 1 << 22  # samples per block of the true-peak scan: its work arrays stay
 def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray, np.ndarray]:
     """Max true peak (linear) plus the (index, per-sample peak) of every sample within
     `depth_db` of it: only those can ever need limiting, so nothing is oversampled twice."""
-    peak = _sample_peak(samples)
+    peak = sample_peak(samples)
     if peak <= 0:
         return 0.0, np.zeros(0, np.int64), np.zeros(0, np.float32)
     # The sample peak is a lower bound of the true peak, so one pass over these candidates
