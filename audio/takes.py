@@ -108,20 +108,25 @@ def _samples_at(clip: Clip, rate: int) -> np.ndarray:
     return soxr.resample(clip.audio.samples, clip.audio.rate, rate, quality="HQ").astype(np.float32)
 
 
-def _build(
-    clips: Sequence[Clip], units: list[_Unit], rate: int, cache: dict[int, np.ndarray]
-) -> Take:
-    """Join units: contiguous units of one clip form one part; parts are separated by silence."""
-    parts: list[Part] = []
+def _spans(units: list[_Unit]) -> list[tuple[int, float, float]]:
+    """(clip, start, end) of each part: contiguous units of one clip are one part."""
     spans: list[tuple[int, float, float]] = []
     for u in units:
         if spans and spans[-1][0] == u.clip and abs(spans[-1][2] - u.start) < 1e-9:
             spans[-1] = (u.clip, spans[-1][1], u.end)
         else:
             spans.append((u.clip, u.start, u.end))
+    return spans
+
+
+def _build(
+    clips: Sequence[Clip], units: list[_Unit], rate: int, cache: dict[int, np.ndarray]
+) -> Take:
+    """Join units: contiguous units of one clip form one part; parts are separated by silence."""
+    parts: list[Part] = []
     gap = np.zeros(int(JOIN_GAP_S * rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
-    for i, (ci, start, end) in enumerate(spans):
+    for i, (ci, start, end) in enumerate(_spans(units)):
         if ci not in cache:
             cache[ci] = _samples_at(clips[ci], rate)
         x = cache[ci]
@@ -132,6 +137,24 @@ def _build(
         parts.append(Part(clips[ci].id, round(start, 3), round(b / rate, 3)))
     samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
     return Take(Audio(samples.astype(np.float32, copy=False), rate, "take"), parts)
+
+
+def _join_in_place(x: np.ndarray, ranges: list[tuple[int, int]], gap: int) -> np.ndarray | None:
+    """The sample `ranges` moved to the front of `x` with `gap` zeros between them (a view), or
+    None, untouched, when a gap would land on samples still to be moved."""
+    ends = np.cumsum([b - a for a, b in ranges]) + gap * np.arange(len(ranges))
+    if any(int(e) - (b - a) > a for e, (a, b) in zip(ends, ranges, strict=True)):
+        return None
+    pos, block = 0, 1 << 20
+    for i, (a, b) in enumerate(ranges):
+        if i:
+            x[pos : pos + gap] = 0.0
+            pos += gap
+        for start in range(a, b, block):  # leftwards, a block at a time: nothing unread is hit
+            n = min(block, b - start)
+            x[pos : pos + n] = x[start : start + n]
+            pos += n
+    return x[:pos]
 
 
 def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
@@ -197,28 +220,41 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
     return [_build(clips, g, rate, cache) for g in groups]
 
 
-def without_removed(clip: Clip, prob: np.ndarray | None = None) -> tuple[Audio, np.ndarray | None]:
+def without_removed(
+    clip: Clip, prob: np.ndarray | None = None, in_place: bool = False
+) -> tuple[Audio, np.ndarray | None]:
     """The clip with its removed speech cut out at the pauses around it (for `voxclone prepare`,
     whose output is the clip itself rather than a provider's take), and Silero's output `prob`
-    of the clip carried onto the cut, so an hour need not be heard again to be measured."""
+    of the clip carried onto the cut, so an hour need not be heard again to be measured.
+
+    `in_place` cuts inside the clip's own buffer (for a caller that owns it: an hour is 0.6 GB).
+    """
     from audio import vad
 
     if not clip.removed:
         return clip.audio, prob
-    rate = clip.audio.rate
-    units = _units(0, clip)
-    if not units:
-        return Audio(np.zeros(0, dtype=np.float32), rate, clip.audio.source), None
-    take = _build([clip], units, rate, {})
-    audio = Audio(take.audio.samples, rate, clip.audio.source)
-    if prob is None:
+    x, rate = clip.audio.samples, clip.audio.rate
+    ranges = [
+        (round(start * rate), min(len(x), round(end * rate)))
+        for _, start, end in _spans(_units(0, clip))
+    ]
+    gap = int(JOIN_GAP_S * rate)
+    joined = _join_in_place(x, ranges, gap) if in_place else None
+    if joined is None:
+        silence = np.zeros(gap, np.float32)
+        pieces = [
+            p for i, (a, b) in enumerate(ranges) for p in ((silence,) if i else ()) + (x[a:b],)
+        ]
+        joined = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    audio = Audio(joined, rate, clip.audio.source)
+    if prob is None or not ranges:
         return audio, None
     # the joins' silence maps past the end of `prob`, onto the zero frame appended to it
     silent = (len(prob) + 1) * vad.FRAME * rate // vad.VAD_RATE
     keep: list[tuple[int, int]] = []
-    for i, part in enumerate(take.parts):
+    for i, span in enumerate(ranges):
         if i:
-            keep.append((silent, silent + int(JOIN_GAP_S * rate)))
-        keep.append((round(part.start_s * rate), round(part.end_s * rate)))
-    carried = vad.carry(np.append(prob, np.zeros(1, prob.dtype)), keep, rate, len(audio.samples))
+            keep.append((silent, silent + gap))
+        keep.append(span)
+    carried = vad.carry(np.append(prob, np.zeros(1, prob.dtype)), keep, rate, len(joined))
     return audio, carried

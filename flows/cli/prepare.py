@@ -167,7 +167,7 @@ def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, Any, dic
         raise AudioError(str(path), check.reason or "none of the chosen speaker's speech")
     removed = tuple((t.start, t.end) for t in check.turns if not t.kept)
     clip = Clip(str(path), prepared.audio, list(prepared.speech), None, removed)  # type: ignore[arg-type]
-    return *without_removed(clip, prepared.prob), speakers_record(check)
+    return *without_removed(clip, prepared.prob, in_place=True), speakers_record(check)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

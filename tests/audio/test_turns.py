@@ -60,6 +60,13 @@ def test_takes_leave_out_removed_turns_and_cut_at_pauses(podcast):
             for s, e in prepared.speech:
                 assert not (s < part.start_s < e) and not (s < part.end_s < e - 1e-3)
     only, prob = without_removed(clip, prepared.prob)
+    samples = prepared.audio.samples.copy()
+    moved, moved_prob = without_removed(
+        Clip("ep", Audio(samples, only.rate), clip.speech, None, removed), prepared.prob, True
+    )  # type: ignore[arg-type]
+    assert np.shares_memory(moved.samples, samples)  # cut inside the buffer, not beside it
+    np.testing.assert_array_equal(moved.samples, only.samples)
+    np.testing.assert_array_equal(moved_prob, prob)
     assert 0 < only.duration < prepared.audio.duration - sum(b - a for a, b in removed) + 1.0
     # Silero's output carried onto the cut is what hearing the cut again gives
     heard = vad.hysteresis(vad.speech_probabilities(only.samples, only.rate))
