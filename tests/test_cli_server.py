@@ -27,11 +27,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _timeout_inside(env: dict[str, str]) -> int:
-    code = (
-        "from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as S\n"
-        "from flows.cli.server import startup_time\n"
-        "with startup_time():\n    print(S.value())\n"
-    )
+    code = "from flows.cli.server import startup_timeout\nprint(startup_timeout())\n"
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
@@ -44,10 +40,9 @@ def _timeout_inside(env: dict[str, str]) -> int:
     [
         ({}, 120),  # no server, nothing chosen: raised
         ({TIMEOUT: "7"}, 7),  # the user's own value stands
-        ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, 20),  # a real server: Prefect's default
     ],
 )
-def test_startup_timeout_is_raised_only_when_it_is_ours_to_choose(
+def test_startup_timeout_is_ours_only_when_the_user_chose_none(
     tmp_path: Path, extra: dict[str, str], expected: int
 ) -> None:
     assert _timeout_inside(_env(tmp_path, **extra)) == expected
@@ -102,3 +97,61 @@ def test_a_cold_run_starts_one_temporary_server_and_stops_it(tmp_path: Path) -> 
     assert "Completed()" in done.stderr and "would-send" in done.stdout
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
         s.connect(("127.0.0.1", int(started[0])))
+
+
+def _run(tmp_path: Path, data: str, **extra: str) -> subprocess.Popen:
+    voice = tmp_path / "inbox" / "one"
+    if not voice.exists():
+        voice.mkdir(parents=True)
+        shutil.copy(CLIP, voice / CLIP.name)
+    command = [str(BIN / "voxclone"), "run", str(tmp_path / "inbox"), "--providers", "cartesia",
+               "--dry-run", "--no-report"]  # fmt: skip
+    env = _env(tmp_path, VOXCLONE_DATA_DIR=str(tmp_path / data), **extra)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def _ports(pattern: str, text: str) -> list[str]:
+    import re
+
+    return re.findall(pattern + r" http://127\.0\.0\.1:(\d+)", text)
+
+
+def test_concurrent_runs_share_one_server_and_the_last_one_out_stops_it(tmp_path: Path) -> None:
+    """Two runs on one PREFECT_HOME each started Prefect's server, and one printed an alembic
+    traceback from migrating the database the other was migrating (issue 18)."""
+    import socket
+
+    runs = [_run(tmp_path, f"data{i}") for i in (1, 2)]
+    done = [run.communicate(timeout=300) for run in runs]
+    err = "".join(e for _, e in done)
+    assert [run.returncode for run in runs] == [0, 0], err[-3000:]
+    assert "Traceback" not in err and "alembic" not in err.lower()
+    started = _ports("Starting temporary server on", err)
+    assert len(started) == 1
+    assert _ports("Joining temporary server on", err) == started
+    assert _ports("View at", err) == started * 2  # both flow runs are on it
+    assert _ports("Stopping temporary server on", err) == started
+    assert not (tmp_path / "prefect" / "voxclone-server" / "server.json").exists()
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", int(started[0])))
+
+
+@pytest.mark.parametrize("pid", ["gone", "another program's"])
+def test_a_server_whose_keeper_is_gone_is_replaced(tmp_path: Path, pid: str) -> None:
+    """server.json left by a machine that was switched off: its keeper's pid is no process, or,
+    after a reboot, some other program's."""
+    import json
+
+    folder = tmp_path / "prefect" / "voxclone-server"
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = gone.pid if pid == "gone" else os.getpid()
+    (folder / "server.json").write_text(json.dumps({"port": 9, "pid": stale}))
+    run = _run(tmp_path, "data")
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-3000:]
+    started = _ports("Starting temporary server on", err)
+    assert len(started) == 1 and started != ["9"] and _ports("View at", err) == started
+    assert not (folder / "server.json").exists()

@@ -94,7 +94,8 @@ def test_parsing_imports_nothing_heavy(argv):
 
 def test_one_prepare_never_loads_prefect_or_scipy(tmp_path):
     """A whole plain `voxclone prepare` of a clean clip: the chain runs without scipy (its
-    import alone costs about 1 s), Prefect, librosa or an HTTP client."""
+    import alone costs about 1 s), Prefect, librosa or an HTTP client. onnxruntime (0.14 s) it
+    does need: the speaker turns' CAM++ runs in it."""
     clip = sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))[0]
     code = (
         "import sys\n"
@@ -107,4 +108,5 @@ def test_one_prepare_never_loads_prefect_or_scipy(tmp_path):
     assert proc.returncode == 0, proc.stderr
     loaded = set(proc.stdout.split())
     assert "numpy" in loaded and "soundfile" in loaded  # it did run the chain
-    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert "onnxruntime" in loaded  # it did find the speaker turns
+    assert not loaded & (set(HEAVY) - {"onnxruntime"}), sorted(loaded & set(HEAVY))

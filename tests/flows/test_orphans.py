@@ -70,3 +70,5 @@ def test_sigkill_of_a_run_leaves_no_server_and_no_worker(env, inbox: Path, tmp_p
     for p in left:  # never leave them to the next test
         os.kill(p, signal.SIGKILL)
     assert not left, f"still running after the run was killed: {left}"
+    # the server's keeper saw the run's lease go and let the next run start afresh
+    assert not (tmp_path / "prefect-home" / "voxclone-server" / "server.json").exists()
