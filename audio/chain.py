@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -116,10 +117,13 @@ def prepare_file(
     progress(0.05, "speech detection")
     prob = vad.speech_probabilities(audio.samples, audio.rate)
     progress(0.15, "measure")
-    source_metrics = measure(audio, channels=info.channels, prob=prob)
+    with ThreadPoolExecutor(1) as pool:  # DNSMOS (onnxruntime) beside the measures (numpy)
+        scoring = pool.submit(quality.score, audio) if settings.quality else None
+        source_metrics = measure(audio, channels=info.channels, prob=prob)
+        before = scoring.result() if scoring is not None else None
     box = [audio]
     del audio
-    return info, source_metrics, _run(box, settings, owned=True, prob=prob, progress=progress)
+    return info, source_metrics, _run(box, settings, True, prob, progress, before)
 
 
 def _run(
@@ -128,6 +132,7 @@ def _run(
     owned: bool,
     prob: np.ndarray | None,
     progress: Progress = _quiet,
+    before: Quality | None = None,
 ) -> Prepared:
     """The chain over an audio handed over in `box`: each step's input is dropped as soon as
     the next exists, so peak memory stays near two copies of the signal.
@@ -146,8 +151,9 @@ def _run(
     if prob is None:
         prob = vad.speech_probabilities(audio.samples, audio.rate)
     records: list[Step] = []
-    progress(0.2, "quality")
-    before = quality.score(audio) if settings.quality else None
+    if settings.quality and before is None:
+        progress(0.2, "quality")
+        before = quality.score(audio)
     progress(0.25, "high-pass and resample")
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)

@@ -111,6 +111,23 @@ def test_silero_runs_once_on_a_clean_clip(monkeypatch):
     assert prepared.speech and prepared.steps[3].after["duration_s"] < source.duration_s
 
 
+def test_the_source_is_scored_beside_its_measures_as_on_its_own():
+    """prepare_file scores the source's DNSMOS in a thread while it measures the source: the
+    same score as scoring the decoded source alone, and the same prepared clip as `prepare`."""
+    from dataclasses import asdict
+
+    from audio import quality
+    from audio.chain import prepare_file
+    from audio.decode import decode
+
+    _, _, prepared = prepare_file(MALE, Settings(quality=True))
+    scored = next(s for s in prepared.steps if s.name == "quality")
+    assert scored.before == asdict(quality.score(decode(MALE)[0]))
+    alone = prepare(decode(MALE)[0], Settings(quality=True))
+    assert [s.name for s in alone.steps] == [s.name for s in prepared.steps]
+    assert prepared.quality == alone.quality
+
+
 def test_silero_runs_again_after_denoising(monkeypatch):
     """Denoising changes what is heard, so the trim finds speech on the cleaned signal."""
     from audio.chain import prepare_file
