@@ -115,12 +115,14 @@ def prepare_file(
     progress(0.0, "decode")
     audio, info = decode_module.decode(path, **caps)  # type: ignore[arg-type]
     progress(0.05, "speech detection")
-    prob = vad.speech_probabilities(audio.samples, audio.rate)
+    x16 = vad.analysis_copy(audio.samples, audio.rate)  # heard by Silero, then measured
+    prob = vad.probabilities(x16)
     progress(0.15, "measure")
     with ThreadPoolExecutor(1) as pool:  # DNSMOS (onnxruntime) beside the measures (numpy)
         scoring = pool.submit(quality.score, audio) if settings.quality else None
-        source_metrics = measure(audio, channels=info.channels, prob=prob)
+        source_metrics = measure(audio, channels=info.channels, prob=prob, x16=x16)
         before = scoring.result() if scoring is not None else None
+    del x16
     box = [audio]
     del audio
     return info, source_metrics, _run(box, settings, True, prob, progress, before)

@@ -106,11 +106,14 @@ def measure(
     channels: int = 1,
     levels: loudness.Levels | None = None,
     prob: np.ndarray | None = None,
+    x16: np.ndarray | None = None,
 ) -> Metrics:
     """All QC metrics of one mono clip; `channels` records the source layout. `levels` and
-    `prob` (vad.speech_probabilities) of this very audio save measuring them again."""
+    `prob` (vad.speech_probabilities) of this very audio save measuring them again, and so does
+    its 16 kHz `x16` (vad.analysis_copy) resampling it again."""
     x, rate = audio.samples, audio.rate
-    x16 = vad.analysis_copy(x, rate)
+    if x16 is None:
+        x16 = vad.analysis_copy(x, rate)
     powers = vad.frame_powers(x16)
     decisions = vad.raw_decisions(x16, powers, prob)
     speech = vad.speech_mask(decisions)
