@@ -99,8 +99,34 @@ def scan(samples: np.ndarray, rate: int, weights: tuple[float, ...] | None = Non
     energy = np.zeros(max(len(bounds) - 1, 0))
     for ch, weight in enumerate(weights):
         if weight:
-            energy += weight * _channel_energy(x[:, ch], rate, bounds)
+            energy += weight * _energy(x[:, ch], rate, bounds)
     return Scan(rate, energy)
+
+
+SCAN_PIECE_S = 120.0  # a long signal is K-weighted in pieces of this many seconds, on every core
+
+
+def _energy(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
+    """`_channel_energy` of a long signal in fixed pieces of whole segments, forked onto every
+    core: each piece is filtered from SETTLE_S before it, where the filter has forgotten what
+    came earlier (the same numbers to float precision, on any number of cores)."""
+    from audio import cores
+
+    per = round(SCAN_PIECE_S / SEGMENT_S)
+    count = len(bounds) - 1
+    if count <= 2 * per:
+        return _channel_energy(x, rate, bounds)
+    pieces = [(s, min(count, s + per)) for s in range(0, count, per)]
+    return np.concatenate(list(cores.map_chunks(_energy_of_piece, pieces, (x, rate, bounds))))
+
+
+def _energy_of_piece(piece: tuple[int, int]) -> np.ndarray:
+    from audio import cores
+
+    x, rate, bounds = cores.shared()
+    first, last = piece
+    warm = max(0, int(bounds[first]) - int(SETTLE_S * rate))
+    return _channel_energy(x[warm : int(bounds[last])], rate, bounds[first : last + 1] - warm)
 
 
 def _windows(s: Scan, segments: int) -> np.ndarray:
@@ -283,16 +309,25 @@ def _peak_scan(samples: np.ndarray, depth_db: float) -> tuple[float, np.ndarray,
     # The sample peak is a lower bound of the true peak, so one pass over these candidates
     # finds the true peak and everything within depth_db of it.
     floor = peak * 10 ** (-depth_db / 20)
-    found: list[tuple[np.ndarray, np.ndarray]] = []
-    for start in range(0, len(samples), _SCAN):
-        idx = _candidates(samples, floor, start, min(len(samples), start + _SCAN))
-        vals = _peaks_at(samples, idx)
-        found.append((idx[vals >= floor], vals[vals >= floor]))
+    from audio import cores
+
+    blocks = range(0, len(samples), _SCAN)  # forked onto every core when there are several
+    found = list(cores.map_chunks(_peaks_of_block, blocks, (samples, floor), len(blocks) > 1))
     idx = np.concatenate([i for i, _ in found])
     vals = np.concatenate([v for _, v in found])
     tp = max(peak, float(vals.max())) if len(vals) else peak
     keep = vals >= tp * 10 ** (-depth_db / 20)
     return tp, idx[keep], vals[keep]
+
+
+def _peaks_of_block(start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index, per-sample true peak) of the samples of one block that may reach the floor."""
+    from audio import cores
+
+    samples, floor = cores.shared()
+    idx = _candidates(samples, floor, start, min(len(samples), start + _SCAN))
+    vals = _peaks_at(samples, idx)
+    return idx[vals >= floor], vals[vals >= floor]
 
 
 def true_peak(samples: np.ndarray) -> float:

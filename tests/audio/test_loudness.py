@@ -153,6 +153,23 @@ def test_in_place_normalising_gives_what_a_second_buffer_gives(room_db):
     assert (step_two.after["limited_db"] > 0) == (room_db > 0)
 
 
+def test_a_long_signal_is_measured_in_pieces_on_every_core_as_in_one_pass():
+    """Six minutes at 16 kHz: three K-weighting pieces, each from SETTLE_S before it, and two
+    true-peak blocks, forked; the same energies, loudness and true peak as one pass gives."""
+    from audio import loudness
+
+    x, rate = read(MALE)
+    x16 = resample_poly(x.astype(np.float64), 16000, rate).astype(np.float32)
+    rng = np.random.default_rng(3)
+    reps = int(6 * 60 * 16000 / len(x16)) + 1
+    long = np.concatenate([x16 * rng.uniform(0.2, 1.0) for _ in range(reps)])[: 6 * 60 * 16000]
+    pieces = loudness.scan(long, 16000).segments
+    whole = loudness._channel_energy(long, 16000, loudness._bounds(len(long), 16000))
+    assert len(long) > loudness._SCAN and len(pieces) > 2 * 1200  # 2 blocks, 3 pieces
+    np.testing.assert_allclose(pieces, whole, rtol=1e-7, atol=1e-12)
+    assert true_peak(long) == pytest.approx(reference_true_peak(long), abs=0.01)
+
+
 def test_verdict_says_when_the_capped_limiter_fell_short():
     from audio.metrics import measure
     from audio.profiles import PROFILES
