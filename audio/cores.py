@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-_shared: Any = None  # what the chunk function reads, inherited by the forked children
+# What the chunk function reads: per thread (clone tasks measure their takes in threads at
+# once), and inherited by the forked children from the one thread that forks them.
+_local = threading.local()
 
 
 def die_with_parent() -> None:
@@ -41,7 +43,7 @@ def die_with_parent() -> None:
 
 
 def shared() -> Any:
-    return _shared
+    return getattr(_local, "data", None)
 
 
 def map_chunks(
@@ -53,9 +55,9 @@ def map_chunks(
     a single Python thread (a pool worker, the CLI): forking a threaded process (a Prefect flow)
     can copy a lock another thread holds. Otherwise here, one after another.
     """
-    global _shared
     workers = min(os.cpu_count() or 1, len(chunks))
-    _shared = data
+    previous = shared()
+    _local.data = data
     try:
         if (
             not parallel
@@ -68,4 +70,4 @@ def map_chunks(
         with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent) as pool:
             yield from pool.imap(fn, chunks)
     finally:
-        _shared = None
+        _local.data = previous

@@ -74,3 +74,34 @@ def test_trimming_in_place_moves_the_kept_ranges_to_the_front(block):
     expected = np.concatenate([x[a:b] for a, b in keep])
     out = _compact(x.copy(), keep, block)
     assert np.array_equal(out, expected)
+
+
+def _first_of_shared(chunk: int) -> int:
+    import time
+
+    data = cores.shared()
+    time.sleep(0.0005)  # the other threads run meanwhile
+    return int(data[chunk])
+
+
+def test_threads_mapping_at_once_each_read_their_own_data():
+    """Clone tasks measure their takes in threads at once: one thread's data must never be
+    another's (one read another's None and failed with "cannot unpack")."""
+    import threading
+
+    results: dict[int, list[int]] = {}
+
+    def work(k: int) -> None:
+        data = [k] * 50
+        out = []
+        for _ in range(10):
+            out += list(cores.map_chunks(_first_of_shared, range(50), data))
+        results[k] = out
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {k: set(v) for k, v in results.items()} == {k: {k} for k in range(4)}
+    assert cores.shared() is None
