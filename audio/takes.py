@@ -186,7 +186,8 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
     for ci in order:
         for u in _units(ci, clips[ci]):
             length = u.end - u.start
-            starts_new_part = not groups[-1] or groups[-1][-1].clip != ci
+            last = groups[-1][-1] if groups[-1] else None  # a new part: a join's pause first
+            starts_new_part = last is None or last.clip != ci or abs(last.end - u.start) > 1e-9
             extra = length + (JOIN_GAP_S if starts_new_part and groups[-1] else 0.0)
             if total + u.speech > cap:
                 done = total >= lo or total > 0

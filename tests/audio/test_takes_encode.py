@@ -15,6 +15,7 @@ from audio.encode import CONTENT_TYPES, encode
 from audio.metrics import measure
 from audio.profiles import PROFILES
 from audio.takes import Clip, assemble
+from audio.types import Audio
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,22 @@ def test_assembly_is_deterministic_and_prefers_clean_clips(clips):
     assert assemble(worse, PROFILES["cartesia"])[0].parts[0].clip_id != best
 
 
+def test_takes_with_other_speakers_cut_out_stay_within_the_file_limit():
+    """Every removed turn inside a clip is a join with a pause in the take: counted, so a take of
+    an hour-long podcast is not 10.2 MB for a 10 MB limit."""
+    rate = 44100
+    rng = np.random.default_rng(4)
+    x = (0.05 * rng.standard_normal(300 * rate)).astype(np.float32)
+    speech = [(3.0 * i, 3.0 * i + 2.5) for i in range(100)]
+    removed = tuple(speech[1::2])  # another speaker every other stretch
+    clip = Clip("long", Audio(x, rate), speech, measure(Audio(x, rate)), removed)
+    profile = PROFILES["elevenlabs"]
+    takes = assemble([clip], profile)
+    assert takes and sum(len(t.parts) for t in takes) > len(takes)  # joins inside the takes
+    for take in takes:
+        assert 2 * len(take.audio.samples) + 44 <= profile.max_bytes_per_file
+
+
 def test_joins_have_a_pause(clips):
     (take,) = assemble(clips, PROFILES["althea"])
     assert len(take.parts) > 1
@@ -115,7 +132,6 @@ def test_encode_round_trips(tmp_path, fmt):
 def test_wav_is_what_libsndfile_writes_and_a_file_is_what_bytes_are(tmp_path):
     """The WAV writer streams in blocks; its bytes are libsndfile's PCM_16, edges included."""
     from audio.encode import write
-    from audio.types import Audio
 
     speech = decode(MALE)[0].samples
     edges = np.float32([1.0, -1.0, 1.2, -1.3, 0.5 / 32768, -0.5 / 32768, 1.5 / 32768, 0.99999])
