@@ -57,8 +57,11 @@ def put_written(write: Callable[[Path], object], ext: str, root: Path | None = N
         write(Path(tmp))
         sha = sha256_file(Path(tmp))
         target = path_for(sha, ext, root)
+        if target.exists():  # write once: the first copy's time is what the ledger guard reads
+            Path(tmp).unlink()
+            return sha
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)  # same bytes under the same name if it was there already
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -25,3 +26,14 @@ def test_a_write_that_fails_leaves_nothing_behind(tmp_path):
     with pytest.raises(OSError, match="No space"):
         store.put_written(half, "wav", tmp_path)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_the_same_bytes_written_again_leave_the_first_copy_untouched(tmp_path):
+    """The ledger's guard dates the store by its files: a rerun must not make them look new."""
+    data = b"RIFF" + bytes(1000)
+    sha = store.put_written(lambda path: path.write_bytes(data), "wav", tmp_path)
+    target = store.path_for(sha, "wav", tmp_path)
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    assert store.put_written(lambda path: path.write_bytes(data), "wav", tmp_path) == sha
+    assert target.stat().st_mtime == 1_000_000_000
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [target]
