@@ -186,9 +186,11 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
     for ci in order:
         for u in _units(ci, clips[ci]):
             length = u.end - u.start
-            last = groups[-1][-1] if groups[-1] else None  # a new part: a join's pause first
-            starts_new_part = last is None or last.clip != ci or abs(last.end - u.start) > 1e-9
-            extra = length + (JOIN_GAP_S if starts_new_part and groups[-1] else 0.0)
+            last = groups[-1][-1] if groups[-1] else None
+            new_clip = last is None or last.clip != ci
+            # a new part (another clip, or this one after a cut) is joined after a pause
+            new_part = new_clip or abs(last.end - u.start) > 1e-9
+            extra = length + (JOIN_GAP_S if new_part and groups[-1] else 0.0)
             if total + u.speech > cap:
                 done = total >= lo or total > 0
                 break
@@ -200,7 +202,7 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
                 duration, extra = 0.0, length
                 if length > max_file_s:
                     continue
-            if not single and starts_new_part and groups[-1] and len(groups) < files_max:
+            if not single and new_clip and groups[-1] and len(groups) < files_max:
                 groups.append([])  # one file per clip for multi-file providers
                 duration, extra = 0.0, length
             groups[-1].append(u)
