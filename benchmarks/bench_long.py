@@ -3,7 +3,7 @@
 Builds a two-speaker mp3 (the bundled voices in podcast turns, repeated with new pauses to the
 length asked for, 44.1 kHz) and prints:
 1. each stage of the chain timed on its own, in seconds per minute of audio;
-2. `voxclone prepare LONG.mp3 --quality --json` and `voxclone run INBOX --dry-run --json`, wall
+2. `voxclone prepare LONG.mp3 --json`, the same with `--quality`, and `voxclone run INBOX --dry-run --json`, wall
    time and peak RSS of the whole process tree (goals for 60 minutes on 2 cores: prepare <= 60 s,
    run <= 120 s, peak <= 1.5 GB).
 
@@ -67,12 +67,16 @@ def stages(path: Path) -> None:
     from audio.decode import decode
     from audio.metrics import measure
 
-    timings: list[tuple[str, float]] = []
+    timings: list[tuple[str, float, float]] = []
+
+    def cpu() -> float:  # this process and its reaped children (the forked chunk pools)
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
 
     def timed(name, fn, *args, **kwargs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         out = fn(*args, **kwargs)
-        timings.append((name, time.perf_counter() - t))
+        timings.append((name, time.perf_counter() - t, cpu() - c))
         return out
 
     audio, _ = timed("decode (ffmpeg)", decode, path)
@@ -86,11 +90,13 @@ def stages(path: Path) -> None:
     audio, _, _ = timed("loudness", loudness.normalize_with_levels, audio, -20.0, -3.0)
     timed("DNSMOS after (sampled)", quality.score, audio)
     timed("speaker turns", turns.find_turns, audio, speech)
-    print(f"\nstages on {minutes:.1f} min of audio (one process):")
-    for name, seconds in timings:
-        print(f"  {name:<26} {seconds:6.2f} s   {seconds / minutes:6.3f} s per minute")
-    total = sum(s for _, s in timings)
-    print(f"  {'all':<26} {total:6.2f} s   {total / minutes:6.3f} s per minute")
+    print(f"\nstages on {minutes:.1f} min of audio (one process; cores = CPU time / wall):")
+    for name, seconds, used in timings:
+        print(f"  {name:<26} {seconds:6.2f} s   {seconds / minutes:6.3f} s per minute"
+              f"   {used / seconds:4.2f} cores")  # fmt: skip
+    total, used = sum(t[1] for t in timings), sum(t[2] for t in timings)
+    print(f"  {'all':<26} {total:6.2f} s   {total / minutes:6.3f} s per minute"
+          f"   {used / total:4.2f} cores")  # fmt: skip
 
 
 _PEAK = (
@@ -128,12 +134,13 @@ def main() -> None:
     voxclone = str(ROOT / ".venv/bin/voxclone")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "VOXCLONE_DATA_DIR": str(Path(tmp) / "data")}
-        wall, peak, code = command(
-            [voxclone, "prepare", str(path), "--out", f"{tmp}/out", "--quality", "--json"], env
-        )
-        print(
-            f"\nvoxclone prepare --quality: {wall:.1f} s wall, peak RSS {peak:.2f} GB, exit {code}"
-        )
+        print()
+        for extra in ([], ["--quality"]):
+            argv = [voxclone, "prepare", str(path), "--out", f"{tmp}/out", "--json", *extra]
+            wall, peak, code = command(argv, env)
+            shutil.rmtree(f"{tmp}/out", ignore_errors=True)
+            print(f"voxclone prepare {' '.join(extra)}: {wall:.1f} s wall, peak RSS {peak:.2f} GB,"
+                  f" exit {code}")  # fmt: skip
         inbox = Path(tmp) / "inbox" / "podcast-host"
         inbox.mkdir(parents=True)
         shutil.copy(path, inbox / "episode.mp3")  # a symlink out of the inbox is refused
