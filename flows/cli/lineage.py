@@ -53,6 +53,8 @@ def _trim_kept(clip: dict[str, Any]) -> list[list[float]] | None:
 
 
 def _value(v: Any) -> str:
+    if isinstance(v, list) and v and all(isinstance(d, dict) and "label" in d for d in v):
+        return ", ".join(f"{d['label']} {d.get('speech_s')} s" for d in v)  # not 192 floats each
     if isinstance(v, list) and len(v) > 4:
         return f"[{len(v)} items]"
     return str(v)
