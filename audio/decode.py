@@ -19,7 +19,7 @@ from audio.types import Audio, AudioError, SourceInfo
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
 DEFAULT_MAX_DURATION_S = 2 * 3600.0
-SOUNDFILE_FORMATS = {"WAV", "WAVEX", "FLAC", "OGG", "MPEG", "AIFF", "W64", "RF64", "CAF"}
+SOUNDFILE_FORMATS = {"WAV", "WAVEX", "FLAC", "OGG", "MP3", "MPEG", "AIFF", "W64", "RF64", "CAF"}
 _BLOCK = 1 << 18
 
 
@@ -183,11 +183,8 @@ def decode(
             errors.append(str(exc))
             reason = "corrupt or truncated audio"
             raise AudioError(str(p), f"{reason} ({'; '.join(errors)})") from None
-        if errors and len(samples) < info.duration * info.rate * 0.98 - 1:
-            raise AudioError(str(p), f"corrupt or truncated audio ({errors[0]})")
     if len(samples) == 0:
         raise AudioError(str(p), "no audio samples in the file")
-    _check_finite(p, samples)
     duration = len(samples) / info.rate
     if info.duration - duration > TRUNCATED_S:
         raise AudioError(
@@ -195,6 +192,9 @@ def decode(
             f"truncated: {duration:.1f} s decoded of the {info.duration:.1f} s its header "
             "declares (an interrupted copy or download?); export or copy it again",
         )
+    if errors and len(samples) < info.duration * info.rate * 0.98 - 1:
+        raise AudioError(str(p), f"corrupt or truncated audio ({errors[0]})")
+    _check_finite(p, samples)
     if duration > max_duration_s:
         raise AudioError(
             str(p),

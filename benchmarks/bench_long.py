@@ -79,7 +79,7 @@ def stages(path: Path) -> None:
         timings.append((name, time.perf_counter() - t, cpu() - c))
         return out
 
-    audio, _ = timed("decode (ffmpeg)", decode, path)
+    audio, _ = timed("decode", decode, path)
     minutes = audio.duration / 60
     prob = timed("Silero VAD", vad.speech_probabilities, audio.samples, audio.rate)
     timed("measure source", measure, audio, prob=prob)

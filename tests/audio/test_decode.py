@@ -60,6 +60,18 @@ def test_mp3_content_named_wav_decodes(tmp_path, ffmpeg):
     assert measure(audio).speech_s > 8.0
 
 
+def test_mp3_decodes_in_libsndfile_not_through_ffmpeg(tmp_path, ffmpeg):
+    """libsndfile reads an hour of mp3 in a third of ffmpeg's time (benchmarks/bench_long.py);
+    it names the format "MP3", which once sent every mp3 to ffmpeg."""
+    import soundfile as sf
+
+    mp3 = tmp_path / "voice.mp3"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(MALE), "-b:a", "128k", str(mp3)], check=True)
+    audio, info = decode(mp3)
+    assert info.format == "mp3" and abs(audio.duration - 10.34) < 0.15
+    assert np.mean(audio.samples == sf.read(str(mp3), dtype="float32")[0]) > 0.5  # ffmpeg: 4 %
+
+
 def test_text_named_wav_is_refused(tmp_path):
     fake = tmp_path / "notes.wav"
     fake.write_text("these are my meeting notes, not audio\n" * 50)
