@@ -189,7 +189,7 @@ def assemble(clips: Sequence[Clip], profile: Profile) -> list[Take]:
             last = groups[-1][-1] if groups[-1] else None
             new_clip = last is None or last.clip != ci
             # a new part (another clip, or this one after a cut) is joined after a pause
-            new_part = new_clip or abs(last.end - u.start) > 1e-9
+            new_part = last is None or last.clip != ci or abs(last.end - u.start) > 1e-9
             extra = length + (JOIN_GAP_S if new_part and groups[-1] else 0.0)
             if total + u.speech > cap:
                 done = total >= lo or total > 0
