@@ -4,7 +4,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 BIN := .venv/bin
 
-.PHONY: install demo test lint format ui emulator bench clean
+.PHONY: install demo test test-fast lint format ui emulator bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -24,6 +24,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The unit tier for the edit-test loop: everything but the tests that start real Prefect servers.
+test-fast: install
+	$(BIN)/pytest -q -m "not integration"
 
 lint: install
 	$(BIN)/ruff check .
