@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
 import numpy as np
 
@@ -92,7 +92,19 @@ class Profile:
     notes: str = ""
 
 
+class Level(StrEnum):
+    """A verdict's level, worst last; its value is the string users and the JSON see."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    level: Literal["pass", "warn", "fail"]
+    level: Level
     reasons: tuple[str, ...] = ()

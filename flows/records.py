@@ -10,14 +10,54 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from audio.types import Metrics, Step
 
+
+class ClipStatus(StrEnum):
+    """What became of one source clip; the value is what the JSON and the report say."""
+
+    OK = "ok"
+    ERROR = "error"  # the recording is unusable: its voice goes on without it
+    CRASHED = "crashed"  # the pipeline failed on it (a worker died, a bug): its voice waits
+    EXCLUDED = "excluded"  # another speaker: kept out of the takes, not failed
+
+
+class CloneStatus(StrEnum):
+    """What became of one voice on one provider; the value is what the JSON and the report say."""
+
+    CREATED = "created"
+    RECONCILED = "reconciled"  # an earlier request's voice, found on the provider
+    EXISTS = "exists"  # the ledger has it
+    WOULD_SEND = "would-send"  # a dry run
+    SKIPPED = "skipped"  # the takes failed QC: nothing to send
+    HELD = "held"  # not sent until someone looks (see the error)
+    BUSY = "busy"  # another run is sending this request now
+    FAILED = "failed"
+
+    @property
+    def settled(self) -> bool:
+        """Needs nothing more from anyone."""
+        return self in SETTLED
+
+    @property
+    def has_voice(self) -> bool:
+        """A voice exists on the provider for it."""
+        return self in (CloneStatus.CREATED, CloneStatus.RECONCILED, CloneStatus.EXISTS)
+
+
 # A clone result that needs nothing more from anyone.
-SETTLED = ("created", "reconciled", "exists", "would-send", "skipped")
+SETTLED = (
+    CloneStatus.CREATED,
+    CloneStatus.RECONCILED,
+    CloneStatus.EXISTS,
+    CloneStatus.WOULD_SEND,
+    CloneStatus.SKIPPED,
+)
 # A clip that did not make it into the takes for a reason a user must see.
-FAILED_CLIP = ("error", "crashed")
+FAILED_CLIP = (ClipStatus.ERROR, ClipStatus.CRASHED)
 
 
 def metrics_from_dict(d: dict[str, Any] | None) -> Metrics | None:
@@ -52,9 +92,7 @@ class PreparedClip:
     voice: str
     clip: str
     path: str
-    # "ok"; "error": the recording is unusable, its voice goes on without it; "crashed": the
-    # pipeline failed on it (a worker died, a bug), its voice waits; "excluded": another speaker.
-    status: str = "ok"
+    status: ClipStatus = ClipStatus.OK
     error: str | None = None
     source_sha256: str | None = None
     prepared_sha256: str | None = None
@@ -69,14 +107,17 @@ class PreparedClip:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status is ClipStatus.OK
+
+    def __post_init__(self) -> None:  # a status given as its string is the same status
+        object.__setattr__(self, "status", ClipStatus(self.status))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "voice": self.voice,
             "clip": self.clip,
             "path": self.path,
-            "status": self.status,
+            "status": self.status.value,
             "error": self.error,
             "source_sha256": self.source_sha256,
             "reused": self.reused,
@@ -95,7 +136,7 @@ class PreparedClip:
             voice=d["voice"],
             clip=d["clip"],
             path=d["path"],
-            status=d.get("status", "ok"),
+            status=ClipStatus(d.get("status", "ok")),
             error=d.get("error"),
             source_sha256=d.get("source_sha256"),
             prepared_sha256=d.get("prepared_sha256"),
@@ -200,7 +241,7 @@ class CloneResult:
 
     voice: str
     provider: str
-    status: str
+    status: CloneStatus
     voice_id: str | None = None
     preview_url: str | None = None
     verdict: str | None = None
@@ -213,13 +254,16 @@ class CloneResult:
 
     @property
     def settled(self) -> bool:
-        return self.status in SETTLED
+        return self.status.settled
+
+    def __post_init__(self) -> None:  # a status given as its string is the same status
+        object.__setattr__(self, "status", CloneStatus(self.status))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "voice": self.voice,
             "provider": self.provider,
-            "status": self.status,
+            "status": self.status.value,
             "voice_id": self.voice_id,
             "preview_url": self.preview_url,
             "verdict": self.verdict,
@@ -239,7 +283,7 @@ class CloneResult:
         return cls(
             voice=d["voice"],
             provider=d["provider"],
-            status=d["status"],
+            status=CloneStatus(d["status"]),
             voice_id=d.get("voice_id"),
             preview_url=d.get("preview_url"),
             verdict=d.get("verdict"),

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 import providers
+from audio.types import Level
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import CloneCheck, CloneResult, PreparedClip, Take, TakePart
+from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip, Take, TakePart
 from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -160,7 +161,7 @@ def assemble(
     verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
     if verdict is None:
         reasons = ["no usable speech to assemble a take from", *left_out]
-        return takes, {"level": "fail", "reasons": reasons}
+        return takes, {"level": Level.FAIL, "reasons": reasons}
     return takes, {"level": verdict.level, "reasons": [*verdict.reasons, *left_out]}
 
 
@@ -254,7 +255,7 @@ def _clone_once(
     result: dict[str, Any] = {
         "voice": spec.slug,
         "provider": provider,
-        "status": "",
+        "status": "",  # set on every return
         "voice_id": None,
         "preview_url": None,
         "verdict": verdict["level"],
@@ -262,14 +263,14 @@ def _clone_once(
         "error": None,
         "takes": [{k: t[k] for k in ("sha256", "duration_s", "bytes")} for t in takes],
     }
-    if verdict["level"] == "fail":
-        return {**result, "status": "skipped"}
+    if verdict["level"] == Level.FAIL:
+        return {**result, "status": CloneStatus.SKIPPED}
     base_url = providers.base_url_of(provider)
     req = request_for(spec, provider, takes, store_root)
     try:
         providers.get(provider).validate(req)
     except ProviderError as e:
-        return {**result, "status": "failed", "error": str(e)}
+        return {**result, "status": CloneStatus.FAILED, "error": str(e)}
     shas = [t["sha256"] for t in takes]
     key = ledger.idempotency_key(provider, base_url, req.name, shas, dict(req.options))
     intent = {
@@ -287,25 +288,29 @@ def _clone_once(
         return _dry_run(eng, key, result, intent["request"])
     claim = ledger.claim(eng, intent, force=force)
     if claim.action == "done":
-        return {**result, "status": "exists", **_voice_fields(eng, claim.row, check)}
+        return {**result, "status": CloneStatus.EXISTS, **_voice_fields(eng, claim.row, check)}
     if claim.action == "busy":
-        return {**result, "status": "busy", "error": "another run is sending this request now"}
+        return {
+            **result,
+            "status": CloneStatus.BUSY,
+            "error": "another run is sending this request now",
+        }
     if claim.action == "held":
-        return {**result, "status": "held", "error": claim.row["error"]}
+        return {**result, "status": CloneStatus.HELD, "error": claim.row["error"]}
 
     key_value = secrets.api_key(provider)
     if not key_value:
         env = providers.get(provider).KEY_ENV
         error = f"{provider}: no API key: set {env} or a Prefect Secret block '{env.lower().replace('_', '-')}'"
         ledger.finish(eng, key, "failed", error)
-        return {**result, "status": "failed", "error": error}
+        return {**result, "status": CloneStatus.FAILED, "error": error}
     try:
         client = providers.connect(
             provider, key=key_value, base_url=base_url, **config.http_settings()
         )
     except ProviderError as e:
         ledger.finish(eng, key, "failed", str(e))
-        return {**result, "status": "failed", "error": str(e)}
+        return {**result, "status": CloneStatus.FAILED, "error": str(e)}
     with client:
         if claim.action == "send":
             found = _before_create(
@@ -324,10 +329,10 @@ def _clone_once(
         if isinstance(found, ClonedVoice):
             _complete(eng, key, found, flow_run_id)
             heard = _checked(eng, spec.slug, found, listen.after(client, found), flow_run_id)
-            return {**result, "status": "reconciled", **_fields(found), **heard}
+            return {**result, "status": CloneStatus.RECONCILED, **_fields(found), **heard}
         if isinstance(found, Held):
             ledger.finish(eng, key, "held", found.reason, found.hold)
-            return {**result, "status": "held", "error": found.reason}
+            return {**result, "status": CloneStatus.HELD, "error": found.reason}
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
                 voice = providers.clone(client, req, on_preview=listen.on_preview)
@@ -335,17 +340,17 @@ def _clone_once(
             reason = clonecheck.gate_reason(gated.check, providers.get(provider).DISPLAY_NAME)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
             heard = _checked(eng, spec.slug, None, gated.check, flow_run_id, provider)
-            return {**result, "status": "held", "error": reason, **heard}
+            return {**result, "status": CloneStatus.HELD, "error": reason, **heard}
         except OutcomeUnknown as e:
             held = _lost(e)
             ledger.finish(eng, key, "held", held.reason, held.hold)
-            return {**result, "status": "held", "error": held.reason}
+            return {**result, "status": CloneStatus.HELD, "error": held.reason}
         except ProviderError as e:
             ledger.finish(eng, key, "failed", str(e))
-            return {**result, "status": "failed", "error": str(e)}
+            return {**result, "status": CloneStatus.FAILED, "error": str(e)}
         _complete(eng, key, voice, flow_run_id)  # recorded before anything else can go wrong
         heard = _checked(eng, spec.slug, voice, listen.after(client, voice), flow_run_id)
-    return {**result, "status": "created", **_fields(voice), **heard}
+    return {**result, "status": CloneStatus.CREATED, **_fields(voice), **heard}
 
 
 class Listener:
@@ -420,8 +425,8 @@ def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str,
     except sa.exc.NoResultFound:
         row = None
     if row and row["status"] == "succeeded":
-        return {**result, "status": "exists", **_voice_fields(eng, row, "off")}
-    return {**result, "status": "would-send", "request": request}
+        return {**result, "status": CloneStatus.EXISTS, **_voice_fields(eng, row, "off")}
+    return {**result, "status": CloneStatus.WOULD_SEND, "request": request}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import CloneResult, PreparedClip, Take
+from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, Take
 from flows.report import summary
 
 if TYPE_CHECKING:
@@ -80,12 +80,12 @@ def prepare_clip(
         logger.debug("%s", traceback.format_exc())
         if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
-        return _not_prepared(clip, f"{path}: {_why(e)}", sha, status="crashed")
+        return _not_prepared(clip, f"{path}: {_why(e)}", sha, status=ClipStatus.CRASHED)
     try:
         _record_prepared(eng, path, sha, settings, settings_hash, out)
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
-                             status="crashed")  # fmt: skip
+                             status=ClipStatus.CRASHED)  # fmt: skip
     return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
 
 
@@ -133,7 +133,7 @@ def _why(e: Exception) -> str:
 
 
 def _not_prepared(
-    clip: PreparedClip, reason: str, sha: str | None = None, status: str = "error"
+    clip: PreparedClip, reason: str, sha: str | None = None, status: ClipStatus = ClipStatus.ERROR
 ) -> State:
     record = PreparedClip(clip.voice, clip.clip, clip.path, status, reason, source_sha256=sha)
     return Failed(message=reason, data=record)
@@ -218,10 +218,10 @@ def clone_voice(
         )
     except Exception as e:  # one provider failing must not stop the others
         logger.debug("%s", traceback.format_exc())
-        result = CloneResult(voice, provider, "failed", error=str(e))
-    if result.voice_id and result.status in ("created", "reconciled", "exists"):
+        result = CloneResult(voice, provider, CloneStatus.FAILED, error=str(e))
+    if result.voice_id and result.status.has_voice:
         ledger.record_answer(eng, fingerprint, result.to_dict())
-    elif result.status == "skipped" and not options["dry_run"]:
+    elif result.status is CloneStatus.SKIPPED and not options["dry_run"]:
         # The rules said no; they say it again until the sources or voxclone change.
         ledger.record_answer(eng, fingerprint, result.to_dict(), plan.code_version())
     if not result.settled:
@@ -315,7 +315,7 @@ def clone_voices(
         source unchanged, would answer "exists" with it from the ledger."""
         if not open_providers[spec.slug]:
             return
-        crashed = [c.clip for c in ready[spec.slug] if c.status == "crashed"]
+        crashed = [c.clip for c in ready[spec.slug] if c.status is ClipStatus.CRASHED]
         if crashed:
             inputs: PrefectFuture | str = (
                 f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
@@ -470,7 +470,7 @@ def _with_speaker_checks(
             clip = dataclasses.replace(
                 clip,
                 metrics=with_speaker(clip.metrics, check.similarity),
-                status="excluded" if check.excluded else clip.status,
+                status=ClipStatus.EXCLUDED if check.excluded else clip.status,
                 error=check.reason if check.excluded else clip.error,
                 speakers=summary.speakers_record(check),
             )
@@ -490,14 +490,14 @@ def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedCli
     if isinstance(value, PreparedClip):
         return value
     reason = message or f"{path}: {value}"  # the task itself failed: the pipeline, not the file
-    return PreparedClip(spec.slug, path.name, str(path), "crashed", reason)
+    return PreparedClip(spec.slug, path.name, str(path), ClipStatus.CRASHED, reason)
 
 
 def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:
     value, message = _outcome(future)
     if isinstance(value, CloneResult):
         return value
-    return CloneResult(voice, provider, "failed", error=message or str(value))
+    return CloneResult(voice, provider, CloneStatus.FAILED, error=message or str(value))
 
 
 def _run_id() -> str:

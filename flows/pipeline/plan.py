@@ -17,7 +17,7 @@ from flows import ledger
 from flows.pipeline import cloning
 from flows.pipeline.inbox import VoiceSpec
 from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
-from flows.records import CloneResult, PreparedClip
+from flows.records import CloneResult, CloneStatus, PreparedClip
 
 if TYPE_CHECKING:
     from flows.pipeline.options import RunOptions
@@ -95,8 +95,8 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
 def _answered(eng: Any, result: dict[str, Any]) -> dict[str, Any]:
     """A settled result as a rerun shows it, with the voice's latest clone check (`voxclone
     check` may have heard its preview again since)."""
-    status = "exists" if result.get("voice_id") else result["status"]  # "skipped"
-    out = {"status": status, "answered_from_ledger": True}
+    status = CloneStatus.EXISTS if result.get("voice_id") else CloneStatus(result["status"])
+    out = {"status": status.value, "answered_from_ledger": True}
     if result.get("voice_id"):
         latest = ledger.clone_check(eng, result["provider"], result["voice_id"])
         if latest is not None:

@@ -8,11 +8,18 @@ from pathlib import Path
 
 from flow_cases import CLIPS
 
-from audio.types import Metrics
+from audio.types import Level, Metrics
 from flows import ledger
 from flows.cli import main
 from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
-from flows.records import CloneResult, PreparedClip, RunSummary, metrics_from_dict
+from flows.records import (
+    ClipStatus,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    RunSummary,
+    metrics_from_dict,
+)
 from flows.report import summary
 
 
@@ -31,6 +38,20 @@ def test_a_failed_result_is_not_settled_and_round_trips() -> None:
     assert not result.settled
     assert CloneResult.from_dict(result.to_dict()) == result
     assert CloneResult.from_dict({**row, "status": "created"}).settled
+
+
+def test_statuses_are_typed_in_the_record_and_plain_strings_in_json() -> None:
+    """One vocabulary: enums in the code, the same strings as before for users and the ledger."""
+    result = CloneResult("v", "anam", "would-send")
+    clip = PreparedClip("v", "a.wav", "/a.wav", "excluded")
+    assert result.status is CloneStatus.WOULD_SEND and result.settled
+    assert clip.status is ClipStatus.EXCLUDED and not clip.ok
+    assert json.loads(json.dumps(result.to_dict()))["status"] == "would-send"
+    assert type(clip.to_dict()["status"]) is str and clip.to_dict()["status"] == "excluded"
+    assert [str(s) for s in CloneStatus if s.settled] == [
+        "created", "reconciled", "exists", "would-send", "skipped"
+    ]  # fmt: skip
+    assert max(Level, key=lambda lvl: lvl.rank) is Level.FAIL and f"{Level.WARN}" == "warn"
 
 
 def test_one_clip_through_prepare_ledger_json_and_report(
