@@ -7,6 +7,7 @@ the numbers come from the upstream it uses.
 from __future__ import annotations
 
 from audio.types import Profile
+from providers.registry import DISPLAY_NAMES
 
 MB = 1_000_000
 
@@ -80,15 +81,6 @@ PROFILES: dict[str, Profile] = {
         notes="Callers.ai documents no audio limits; it passes files[] to providerType "
         "(ElevenLabs by default), so ElevenLabs numbers apply (INF).",
     ),
-}
-
-DISPLAY_NAMES: dict[str, str] = {
-    "anam": "Anam",
-    "althea": "Althea Studio",
-    "faseeh": "Faseeh",
-    "callers": "Callers.ai",
-    "elevenlabs": "ElevenLabs",
-    "cartesia": "Cartesia",
 }
 
 

@@ -13,13 +13,11 @@ from urllib.parse import urlsplit
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest, InvalidRequest
 
-NAME = "althea"
-DISPLAY_NAME = "Althea Studio"
-KEY_ENV = "ALTHEA_API_KEY"
-BASE_URL_ENV = "ALTHEA_BASE_URL"
-DEFAULT_BASE_URL = "https://app.altheastudio.ai/api"
+SPEC = SPECS["althea"]
+NAME = SPEC.name
 
 OPTIONS = ("language",)
 NAME_MAX = 40
@@ -65,7 +63,10 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         "language": req.options.get("language", req.language),
     }
     body = client.json(
-        "POST", "/voices", data=checks.form(fields), files=[checks.file_part("file", req.files[0])]
+        "POST",
+        SPEC.create_path,
+        data=checks.form(fields),
+        files=[checks.file_part("file", req.files[0])],
     )
     return _voice(body)
 

@@ -177,9 +177,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
     """One row per input and, below the table, each reason once with the providers it concerns."""
-    from audio.profiles import DISPLAY_NAMES
     from audio.types import Level
     from flows.records import ClipStatus
+    from providers.registry import DISPLAY_NAMES
 
     rows: list[dict[str, str]] = []
     notes: list[str] = []

@@ -300,7 +300,7 @@ def _clone_once(
 
     key_value = secrets.api_key(provider)
     if not key_value:
-        env = providers.get(provider).KEY_ENV
+        env = providers.spec(provider).key_env
         error = f"{provider}: no API key: set {env} or a Prefect Secret block '{env.lower().replace('_', '-')}'"
         ledger.finish(eng, key, "failed", error)
         return {**result, "status": CloneStatus.FAILED, "error": error}
@@ -337,7 +337,7 @@ def _clone_once(
             with limits.provider_slot(provider):  # the cap across processes when there are several
                 voice = providers.clone(client, req, on_preview=listen.on_preview)
         except clonecheck.Gated as gated:  # Faseeh's preview is not the speaker: nothing cloned
-            reason = clonecheck.gate_reason(gated.check, providers.get(provider).DISPLAY_NAME)
+            reason = clonecheck.gate_reason(gated.check, providers.spec(provider).display_name)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
             heard = _checked(eng, spec.slug, None, gated.check, flow_run_id, provider)
             return {**result, "status": CloneStatus.HELD, "error": reason, **heard}
@@ -461,7 +461,7 @@ def _before_create(
         why = preflight.unfamiliar_ledger(flow_run_id, eng, store_root, accept=accept_new_ledger)
         if why is None:
             return None
-        display = providers.get(provider).DISPLAY_NAME
+        display = providers.spec(provider).display_name
         return Held(
             "new-ledger",
             f"not sent: {display} documents no way to list voices, and {why}. Check {display} "
@@ -511,7 +511,7 @@ def _pick(
 def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
     return Held(
         "listing",
-        f"held: the {providers.get(provider).DISPLAY_NAME} voice list could not be read "
+        f"held: the {providers.spec(provider).display_name} voice list could not be read "
         f"({error}), so whether '{name}' exists there already is unknown; a rerun looks again "
         "once it answers, or rerun with --force to send without looking (may create a duplicate)",
     )

@@ -11,7 +11,7 @@ import providers
 
 
 def api_key(provider: str) -> str | None:
-    env = providers.get(provider).KEY_ENV
+    env = providers.spec(provider).key_env
     if os.environ.get(env):
         return os.environ[env]
     try:

@@ -227,7 +227,7 @@ def rankings(run: dict) -> dict[str, str]:
     for r in run["results"]:
         similarity = (r.get("clone_check") or {}).get("similarity")
         if similarity is not None:
-            name = providers.get(r["provider"]).DISPLAY_NAME
+            name = providers.spec(r["provider"]).display_name
             heard.setdefault(r["voice"], []).append((similarity, name))
     return {
         voice: "sounds most like the speaker: "
