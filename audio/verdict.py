@@ -156,7 +156,7 @@ def judge(
                 found.append((level, message(m)))
     for step in steps:  # a capped limiter: a note when within 1 LU of the target, else a warning
         if step.name == "loudness" and step.after.get("target_reached") is False:
-            short = float(step.params["target_lufs"]) - float(step.after["lufs"])  # type: ignore[arg-type]
+            short = float(step.params["target_lufs"]) - float(step.after["lufs"])
             found.append(
                 (
                     Level.WARN if short > 1.0 else Level.PASS,

@@ -83,9 +83,10 @@ def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
     """The account's own voices, every page; those whose name contains `search` when given."""
     found: list[ClonedVoice] = []
     path: str | None = "/voices"
-    params: dict[str, Any] | None = {"ownership": "private", "pageSize": PAGE_SIZE}
+    first: dict[str, Any] = {"ownership": "private", "pageSize": PAGE_SIZE}
     if search:
-        params["search"] = search
+        first["search"] = search
+    params: dict[str, Any] | None = first
     while path:
         body = client.json("GET", path, params=params)
         found += [_voice(v) for v in body.get("results", [])]

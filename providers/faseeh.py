@@ -98,7 +98,8 @@ def validate(req: CloneRequest) -> None:
 
 
 def models(client: Client) -> list[dict[str, Any]]:
-    return client.json("GET", "/models")
+    found: list[dict[str, Any]] = client.json("GET", "/models")
+    return found
 
 
 def check_model(client: Client, model: str) -> None:

@@ -63,7 +63,7 @@ SPECS: dict[ProviderName, ProviderSpec] = {
 }
 NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
 DISPLAY_NAMES: dict[str, str] = {s.name: s.display_name for s in SPECS.values()}
-_BY_NAME: dict[str, ProviderSpec] = dict(SPECS)
+_BY_NAME: dict[str, ProviderSpec] = {name: s for name, s in SPECS.items()}
 
 
 def spec(name: str) -> ProviderSpec:

@@ -7,7 +7,7 @@ import difflib
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from providers import NAMES as PROVIDERS
 
@@ -142,7 +142,8 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
     if _dask(args):
         from prefect_dask import DaskTaskRunner
 
-        flow = clone_voices.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
+        runner: Any = DaskTaskRunner(address=args.dask_address)  # typed for another TaskRunner
+        flow = clone_voices.with_options(task_runner=runner)
     options = run_options(args, **extra)
     state = flow(
         inbox=inbox, providers=args.providers, options=options, manifest=manifest, return_state=True
@@ -153,6 +154,8 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
         raise result
     if state.is_failed() and state.message:
         print(f"voxclone run: {state.message}", file=sys.stderr)
+    if not isinstance(result, dict):  # the flow returns its summary, a Failed run's state too
+        raise TypeError(f"the flow returned {type(result).__name__}, not the run's summary")
     return result
 
 

@@ -43,10 +43,12 @@ def record_source(eng: sa.Engine, row: dict[str, Any]) -> None:
 def _insert_ignoring_conflicts(eng: sa.Engine, table: sa.Table, key: list[str]) -> Any:
     """INSERT … ON CONFLICT (key) DO NOTHING, in the dialect's own words."""
     if eng.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=key)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
 
 
 def source_metrics(eng: sa.Engine, sha: str) -> dict[str, Any] | None:
@@ -225,12 +227,12 @@ def voices(eng: sa.Engine, provider: str | None = None) -> list[dict[str, Any]]:
 def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
     """From a provider voice id back to the request, the takes, the processing and the source bytes."""
     with eng.connect() as c:
-        voice = c.execute(
+        found = c.execute(
             sa.select(provider_voices).where(provider_voices.c.voice_id == voice_id)
         ).first()
-        if not voice:
+        if not found:
             return None
-        voice = dict(voice._mapping)
+        voice = dict(found._mapping)
         att = dict(
             c.execute(sa.select(clone_attempts).where(clone_attempts.c.key == voice["attempt_key"]))
             .one()

@@ -273,7 +273,7 @@ def _clone_once(
         return {**result, "status": CloneStatus.FAILED, "error": str(e)}
     shas = [t["sha256"] for t in takes]
     key = ledger.idempotency_key(provider, base_url, req.name, shas, dict(req.options))
-    intent = {
+    intent: dict[str, Any] = {
         "key": key,
         "provider": provider,
         "base_url": base_url,
@@ -414,6 +414,8 @@ def _checked(
     if check is None:
         return {}
     provider = cloned.provider if cloned else provider
+    if provider is None:
+        raise ValueError("a clone check without a voice must name its provider")
     voice_id = cloned.voice_id if cloned else None
     ledger.record_clone_check(eng, provider, voice, voice_id, check.to_dict(), flow_run_id)
     return {"clone_check": check.to_dict()}

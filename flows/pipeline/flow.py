@@ -245,7 +245,9 @@ def _run_name() -> str:
 @flow(
     name="clone-voices",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=48),  # tasks mostly wait on HTTP or the pool
+    # tasks mostly wait on HTTP or the pool; Prefect types this parameter too narrowly for its own
+    # ThreadPoolTaskRunner (TaskRunner is invariant in its future type)
+    task_runner=ThreadPoolTaskRunner(max_workers=48),  # type: ignore[arg-type]
     validate_parameters=True,
 )
 def clone_voices(
@@ -303,7 +305,7 @@ def clone_voices(
     }
     by_slug = {s.slug: s for s in specs}
     ready: dict[str, list[PreparedClip]] = defaultdict(list)
-    remaining = defaultdict(int)
+    remaining: dict[str, int] = defaultdict(int)
     for spec, _ in to_prepare:
         remaining[spec.slug] += 1
     clone_futures: dict[PrefectFuture, tuple[str, str]] = {}
@@ -317,7 +319,7 @@ def clone_voices(
             return
         crashed = [c.clip for c in ready[spec.slug] if c.status is ClipStatus.CRASHED]
         if crashed:
-            inputs: PrefectFuture | str = (
+            inputs: Any = (  # a reason, or the future Prefect resolves into VoiceInputs
                 f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
                 "a rerun clones the voice from all of its clips"
             )

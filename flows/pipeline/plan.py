@@ -96,7 +96,7 @@ def _answered(eng: Any, result: dict[str, Any]) -> dict[str, Any]:
     """A settled result as a rerun shows it, with the voice's latest clone check (`voxclone
     check` may have heard its preview again since)."""
     status = CloneStatus.EXISTS if result.get("voice_id") else CloneStatus(result["status"])
-    out = {"status": status.value, "answered_from_ledger": True}
+    out: dict[str, Any] = {"status": status.value, "answered_from_ledger": True}
     if result.get("voice_id"):
         latest = ledger.clone_check(eng, result["provider"], result["voice_id"])
         if latest is not None:

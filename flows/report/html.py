@@ -23,7 +23,7 @@ import wave
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import jinja2
@@ -147,7 +147,7 @@ def _safe_link(url: object) -> bool:
     return clean and parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
@@ -469,7 +469,7 @@ def _figure(
 
 def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str]) -> dict:
     ok = clip.get("status") == ClipStatus.OK
-    view = {
+    view: dict[str, Any] = {
         "index": index,
         "ok": ok,
         "status": clip.get("status"),
