@@ -183,7 +183,8 @@ class Take:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Take:
         metrics = metrics_from_dict(d["metrics"])
-        assert metrics is not None
+        if metrics is None:
+            raise ValueError(f"take {d['sha256']}: no metrics")
         return cls(
             sha256=d["sha256"],
             format=d.get("format", "wav"),

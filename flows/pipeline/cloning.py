@@ -55,7 +55,8 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
 
     inputs = []
     for clip in clips:
-        assert clip.prepared_sha256 and clip.metrics, f"{clip.path}: not prepared"
+        if not (clip.prepared_sha256 and clip.metrics):
+            raise ValueError(f"{clip.path}: not prepared")
         path = store.path_for(clip.prepared_sha256, "wav", store_root)
         samples, rate = sf.read(path, dtype="float32")  # no bytes copy: an hour's is 0.3 GB
         inputs.append(
@@ -67,6 +68,19 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
             )
         )
     return inputs
+
+
+@dataclass(frozen=True)
+class VoiceFailed:
+    """Why none of a voice's clones can be sent (a clip crashed, its store is damaged): each of
+    its clone tasks fails with `reason` as it is."""
+
+    reason: str
+
+
+class VoiceNotReady(Exception):
+    """A clone task's voice failed before any provider was asked (`VoiceFailed`, or its speaker
+    check found no voice)."""
 
 
 @dataclass(frozen=True)
@@ -465,7 +479,7 @@ def _before_create(
             return None
         display = providers.spec(provider).display_name
         return Held(
-            "new-ledger",
+            ledger.Hold.NEW_LEDGER,
             f"not sent: {display} documents no way to list voices, and {why}. Check {display} "
             f"for '{name}', then rerun with --accept-new-ledger to send (once accepted, the "
             "ledger is trusted from then on)",
@@ -486,7 +500,7 @@ def _reconcile(
         if force:
             return None
         return Held(
-            "unknown",
+            ledger.Hold.UNKNOWN,
             f"held: an earlier request may have created '{name}' and {provider} documents no way "
             "to list voices; check the provider and rerun with --force to send again",
         )
@@ -502,7 +516,7 @@ def _pick(
     if len(fresh) > 1 and not force:
         ids = ", ".join(v.voice_id for v in fresh)
         return Held(
-            "ambiguous",
+            ledger.Hold.AMBIGUOUS,
             f"held: {len(fresh)} voices named '{name}' on {provider} are not in the ledger "
             f"({ids}), so which one these takes made, if any, is unknown; delete the extra ones "
             "and rerun, or rerun with --force to create another",
@@ -512,7 +526,7 @@ def _pick(
 
 def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
     return Held(
-        "listing",
+        ledger.Hold.LISTING,
         f"held: the {providers.spec(provider).display_name} voice list could not be read "
         f"({error}), so whether '{name}' exists there already is unknown; a rerun looks again "
         "once it answers, or rerun with --force to send without looking (may create a duplicate)",
@@ -523,12 +537,13 @@ def _lost(error: OutcomeUnknown) -> Held:
     """A create whose answer was lost: held, with how to go on."""
     if error.code == providers.LISTING_FAILED:
         return Held(
-            "listing",
+            ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
     return Held(
-        "unknown", f"held: {error}; rerun with --force to send again (may create a duplicate)"
+        ledger.Hold.UNKNOWN,
+        f"held: {error}; rerun with --force to send again (may create a duplicate)",
     )
 
 

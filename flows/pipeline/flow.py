@@ -27,10 +27,11 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import cloning, headstart, plan
-from flows.pipeline.cloning import VoiceInputs
+from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
@@ -78,7 +79,7 @@ def prepare_clip(
         out = work.result() if work is not None else prepare_file(path, settings, store_root)
     except Exception as e:  # one clip must not stop the run; say which file and why
         logger.debug("%s", traceback.format_exc())
-        if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
+        if isinstance(e, AudioError):  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
         return _not_prepared(clip, f"{path}: {_why(e)}", sha, status=ClipStatus.CRASHED)
     try:
@@ -142,13 +143,13 @@ def _not_prepared(
 @task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
 def load_voice(
     voice: str, clips: list[PreparedClip], store_root: str, reference: tuple[Path, ...] = ()
-) -> VoiceInputs | str:
+) -> VoiceInputs | VoiceFailed:
     """Runs once per voice, after all its clips are prepared and before any clone task starts.
 
     Reads the prepared clips once (every provider's takes are cut from these) and finds the
     voice's speaker in them: other speakers' turns are cut out, a clip without the voice's speaker
-    is left out, a voice with no clear majority speaker fails. Returns a reason string instead of
-    raising, so the clone tasks fail with it.
+    is left out, a voice with no clear majority speaker fails. Returns a VoiceFailed instead of
+    raising, so the clone tasks fail with its reason.
     """
     logger = get_run_logger()
     eng = ledger.engine()
@@ -157,7 +158,7 @@ def load_voice(
         loaded = cloning.check_speakers(inputs, clips, reference)
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
         logger.debug("%s", traceback.format_exc())
-        return f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}"
+        return VoiceFailed(f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}")
     rows = [
         {
             "prepared_sha256": sha,
@@ -186,7 +187,7 @@ def clone_voice(
     voice: str,
     provider: str,
     spec: VoiceSpec,
-    inputs: VoiceInputs | str,
+    inputs: VoiceInputs | VoiceFailed,
     options: dict,
     store_root: str,
     fingerprint: str,
@@ -195,10 +196,10 @@ def clone_voice(
     logger = get_run_logger()
     eng = ledger.engine()
     try:
-        if isinstance(inputs, str):
-            raise RuntimeError(inputs)
+        if isinstance(inputs, VoiceFailed):
+            raise VoiceNotReady(inputs.reason)
         if inputs.failure:
-            raise RuntimeError(f"{voice}: {inputs.failure}")
+            raise VoiceNotReady(f"{voice}: {inputs.failure}")
         takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
         for take in takes:
             ledger.record_take(eng, _take_row(take, provider, voice))
@@ -319,7 +320,7 @@ def clone_voices(
             return
         crashed = [c.clip for c in ready[spec.slug] if c.status is ClipStatus.CRASHED]
         if crashed:
-            inputs: Any = (  # a reason, or the future Prefect resolves into VoiceInputs
+            inputs: Any = VoiceFailed(  # or the future Prefect resolves into VoiceInputs
                 f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
                 "a rerun clones the voice from all of its clips"
             )
