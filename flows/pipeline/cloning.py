@@ -18,7 +18,7 @@ from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip, Take, TakePart
+from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip, StoredTake, TakePart
 from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -141,7 +141,7 @@ def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
 
 def assemble(
     provider: str, inputs: list[Clip], store_root: Path
-) -> tuple[list[Take], dict[str, Any]]:
+) -> tuple[list[StoredTake], dict[str, Any]]:
     """Build and store the provider's takes from the voice's loaded clips; return takes and verdict."""
     from audio import encode
     from audio.metrics import measure
@@ -158,7 +158,7 @@ def assemble(
         metrics.append(m)
         sizes.append(len(data))
         takes.append(
-            Take(
+            StoredTake(
                 sha256=sha,
                 format="wav",
                 bytes=len(data),
@@ -219,7 +219,7 @@ def clone_once(
     eng: sa.Engine,
     spec: VoiceSpec,
     provider: str,
-    takes: list[Take],
+    takes: list[StoredTake],
     verdict: dict[str, Any],
     store_root: Path,
     *,

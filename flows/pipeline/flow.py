@@ -30,13 +30,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import cloning, headstart, plan
+from flows.pipeline import cloning, cpu_pool, plan
 from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, Take
+from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, StoredTake
 from flows.report import summary
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def clone_voice(
     return result
 
 
-def _take_row(take: Take, provider: str, voice: str) -> dict[str, Any]:
+def _take_row(take: StoredTake, provider: str, voice: str) -> dict[str, Any]:
     row = take.to_dict()
     del row["duration_s"]  # the ledger derives it from the metrics
     return {**row, "provider": provider, "voice": voice}
@@ -335,13 +335,13 @@ def clone_voices(
             )
             clone_futures[future] = (spec.slug, p)
 
-    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.headstart).
-    pool, queued = headstart.adopt(store_root, settings_hash)
-    pool = pool or headstart.process_pool(options, [path for _, path in to_prepare])
+    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.cpu_pool).
+    pool, queued = cpu_pool.adopt(store_root, settings_hash)
+    pool = pool or cpu_pool.process_pool(options, [path for _, path in to_prepare])
     in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
     stop_watching = progress.watch(lambda: [progress_file(store_root, p) for p in list(in_flight)])
     try:
-        work = headstart.queue_work(
+        work = cpu_pool.queue_work(
             pool, eng, to_prepare, hashes, settings, settings_hash, store_root, queued
         )
         futures = {

@@ -1,7 +1,7 @@
 """What a run has left to do, read from the ledger before any task is submitted.
 
 Free of Prefect so `voxclone run` can work this out, and start preparing clips, while Prefect is
-still being imported (see `flows.pipeline.headstart`); the flow works it out again from the same
+still being imported (see `flows.pipeline.cpu_pool`); the flow works it out again from the same
 ledger and gets the same answer.
 """
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audio.chain import PIPELINE_VERSION
 from flows import ledger
 from flows.pipeline import cloning
 from flows.pipeline.inbox import VoiceSpec
-from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
+from flows.pipeline.worker import settings_dict
 from flows.records import CloneResult, CloneStatus, PreparedClip
 
 if TYPE_CHECKING:

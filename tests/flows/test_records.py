@@ -8,10 +8,11 @@ from pathlib import Path
 
 from flow_cases import CLIPS
 
+from audio.chain import PIPELINE_VERSION
 from audio.types import Level, Metrics
 from flows import ledger
 from flows.cli import main
-from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
+from flows.pipeline.worker import settings_dict
 from flows.records import (
     ClipStatus,
     CloneResult,

@@ -1,4 +1,5 @@
-"""Lineage records: sources, prepared clips, takes, runs, and reading them back from a voice id."""
+"""The lineage SQL: rows for sources, prepared clips, takes, runs, answers and clone checks, and
+reading them back from a voice id (the typed records themselves are in flows/records.py)."""
 
 from __future__ import annotations
 
