@@ -9,13 +9,15 @@ provider did not settle, after everything is written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -32,15 +34,12 @@ from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import cloning, cpu_pool, plan
 from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
-from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
+from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, StoredTake
 from flows.report import summary
-
-if TYPE_CHECKING:
-    pass
 
 
 @task(task_run_name="prepare/{voice}/{clip_name}", cache_policy=NO_CACHE)
@@ -269,88 +268,115 @@ def clone_voices(
     """
     inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
-    run_id = _run_id()
     started = datetime.now(UTC)
     try:
         eng = ledger.engine()
     except ledger.LedgerError as e:  # damaged: say which file and what to do, send nothing
         logger.error("%s", e)
         return Failed(message=str(e))
-    store_root = str(config.store_dir().resolve())
+    run = _Run(_run_id(), started, manifest or inbox, list(providers), options, eng)
+    specs, problems = _read_voices(inbox, manifest, providers)
+    ledger.start_run(eng, run.id, run.source, run.providers)
+
+    # 1. Answer from the ledger every voice × provider whose inputs have not changed.
+    todo = plan.plan(eng, specs, run.providers, run.settings_hash)
+    # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
+    progress = RunProgress(_steps(todo), "preparing and cloning", options.progress_bar)
+    submitted = _submit(run, specs, todo, progress)
+    clips, results = _collect(submitted, todo, progress)
+    # 3. Write the summary, the artifacts and (when anything changed) the report.
+    return _publish(run, clips, results, problems, changed=bool(submitted.clones))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one flow run needs to know about it."""
+
+    id: str
+    started: datetime
+    source: str  # the inbox or manifest
+    providers: list[str]
+    options: RunOptions
+    eng: Any
+    store_root: str = field(default_factory=lambda: str(config.store_dir().resolve()))
+
+    @functools.cached_property
+    def settings(self) -> dict[str, Any]:
+        return plan.run_settings(self.options)
+
+    @functools.cached_property
+    def settings_hash(self) -> str:
+        return plan.settings_hash(self.settings)
+
+    def flags(self) -> dict[str, Any]:
+        """How clone tasks send, as the task's parameters."""
+        return {
+            "dry_run": self.options.dry_run,
+            "force": self.options.force,
+            "accept_new_ledger": self.options.accept_new_ledger,
+            "clone_check": self.options.clone_check,
+        }
+
+
+@dataclass
+class _Submitted:
+    """What a run has handed to Prefect: every clip as it finished preparing, each voice's
+    load task and each clone task (with its voice and provider)."""
+
+    clips: list[PreparedClip]
+    voices: dict[str, PrefectFuture[Any]] = field(default_factory=dict)
+    clones: dict[PrefectFuture[Any], tuple[str, str]] = field(default_factory=dict)
+
+
+def _read_voices(
+    inbox: str, manifest: str | None, providers: list[ProviderName]
+) -> tuple[list[VoiceSpec], list[Problem]]:
+    """The voices to clone, from the manifest or the inbox; what was refused is logged."""
     if manifest:
         specs, problems = load_manifest(Path(manifest), providers)
     else:
         specs, problems = discover(Path(inbox), providers)
     for p in problems:
-        logger.warning("%s: %s", p.path, p.reason)
-    ledger.start_run(eng, run_id, manifest or inbox, list(providers))
-    settings = plan.run_settings(options)
-    settings_hash = plan.settings_hash(settings)
+        get_run_logger().warning("%s: %s", p.path, p.reason)
+    return specs, problems
 
-    # 1. Answer from the ledger every voice × provider whose inputs have not changed.
-    todo = plan.plan(eng, specs, list(providers), settings_hash)
-    hashes, fingerprints, open_providers = todo.hashes, todo.fingerprints, todo.open_providers
-    results: dict[tuple[str, str], CloneResult] = dict(todo.answered)
-    clips, to_prepare = todo.known, todo.to_prepare
 
-    # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
-    n_clones = sum(len(v) for v in open_providers.values())
-    progress = RunProgress(
-        len(to_prepare) + n_clones, "preparing and cloning", options.progress_bar
-    )
-    flags = {
-        "dry_run": options.dry_run,
-        "force": options.force,
-        "accept_new_ledger": options.accept_new_ledger,
-        "clone_check": options.clone_check,
-    }
-    by_slug = {s.slug: s for s in specs}
+def _steps(todo: plan.Plan) -> int:
+    """What the progress counts: every clip to prepare and every clone to try."""
+    return len(todo.to_prepare) + sum(len(v) for v in todo.open_providers.values())
+
+
+def _submit(
+    run: _Run, specs: list[VoiceSpec], todo: plan.Plan, progress: RunProgress
+) -> _Submitted:
+    """Prepare the clips left to prepare, in the run's process pool; start each voice's clones
+    as soon as its own clips are ready (`_start_clones`)."""
+    to_prepare, hashes = todo.to_prepare, todo.hashes
+    submitted = _Submitted(list(todo.known))
     ready: dict[str, list[PreparedClip]] = defaultdict(list)
     remaining: dict[str, int] = defaultdict(int)
     for spec, _ in to_prepare:
         remaining[spec.slug] += 1
-    clone_futures: dict[PrefectFuture, tuple[str, str]] = {}
-    voice_futures: dict[str, PrefectFuture] = {}
-
-    def voice_prepared(spec: VoiceSpec) -> None:
-        """Start the voice's clones, unless a clip crashed: cloning from the clips that are left
-        would create a voice of a different take on every provider, and a rerun, with every
-        source unchanged, would answer "exists" with it from the ledger."""
-        if not open_providers[spec.slug]:
-            return
-        crashed = [c.clip for c in ready[spec.slug] if c.status is ClipStatus.CRASHED]
-        if crashed:
-            inputs: Any = VoiceFailed(  # or the future Prefect resolves into VoiceInputs
-                f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
-                "a rerun clones the voice from all of its clips"
-            )
-        else:
-            ok = [c for c in ready[spec.slug] if c.ok]
-            inputs = voice_futures[spec.slug] = load_voice.submit(
-                spec.slug, ok, store_root, spec.reference
-            )
-        for p in open_providers[spec.slug]:
-            future = clone_voice.submit(
-                spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
-            )
-            clone_futures[future] = (spec.slug, p)
-
-    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.cpu_pool).
-    pool, queued = cpu_pool.adopt(store_root, settings_hash)
-    pool = pool or cpu_pool.process_pool(options, [path for _, path in to_prepare])
+    by_slug = {s.slug: s for s in specs}
+    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.pool).
+    pool, queued = cpu_pool.adopt(run.store_root, run.settings_hash)
+    pool = pool or cpu_pool.process_pool(run.options, [path for _, path in to_prepare])
     in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
-    stop_watching = progress.watch(lambda: [progress_file(store_root, p) for p in list(in_flight)])
+    stop_watching = progress.watch(
+        lambda: [progress_file(run.store_root, p) for p in list(in_flight)]
+    )
     try:
         work = cpu_pool.queue_work(
-            pool, eng, to_prepare, hashes, settings, settings_hash, store_root, queued
-        )
+            pool, run.eng, to_prepare, hashes, run.settings, run.settings_hash, run.store_root,
+            queued,
+        )  # fmt: skip
         futures = {
             prepare_clip.submit(
                 spec.slug,
                 path.name,
                 str(path),
-                settings,
-                store_root,
+                run.settings,
+                run.store_root,
                 plan.sha_of(hashes, path),
                 work.get(plan.sha_of(hashes, path) or ""),
             ): (spec, path)
@@ -358,45 +384,92 @@ def clone_voices(
         }
         for spec in specs:
             if remaining[spec.slug] == 0:
-                voice_prepared(spec)
+                _start_clones(run, spec, ready[spec.slug], todo, submitted)
         for future in as_completed(list(futures)):
             spec, path = futures[future]
             in_flight.discard(str(path))
             clip = _prepared(future, spec, path)
-            clips.append(clip)
+            submitted.clips.append(clip)
             ready[spec.slug].append(clip)
             progress.advance(f"prepared {clip.voice}/{clip.clip}")
             remaining[spec.slug] -= 1
             if remaining[spec.slug] == 0:
-                voice_prepared(by_slug[spec.slug])
+                _start_clones(run, by_slug[spec.slug], ready[spec.slug], todo, submitted)
     finally:
         stop_watching()
         if pool is not None:  # the workers exit while the clones and the summary go on
             pool.shutdown(wait=False, cancel_futures=True)
-    for future in as_completed(list(clone_futures)):
-        voice, provider = clone_futures[future]
+    return submitted
+
+
+def _start_clones(
+    run: _Run, spec: VoiceSpec, ready: list[PreparedClip], todo: plan.Plan, submitted: _Submitted
+) -> None:
+    """Start the voice's clones, unless a clip crashed: cloning from the clips that are left
+    would create a voice of a different take on every provider, and a rerun, with every
+    source unchanged, would answer "exists" with it from the ledger."""
+    if not todo.open_providers[spec.slug]:
+        return
+    crashed = [c.clip for c in ready if c.status is ClipStatus.CRASHED]
+    if crashed:
+        inputs: Any = VoiceFailed(  # or the future Prefect resolves into VoiceInputs
+            f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
+            "a rerun clones the voice from all of its clips"
+        )
+    else:
+        ok = [c for c in ready if c.ok]
+        inputs = submitted.voices[spec.slug] = load_voice.submit(
+            spec.slug, ok, run.store_root, spec.reference
+        )
+    flags = run.flags()
+    for p in todo.open_providers[spec.slug]:
+        future = clone_voice.submit(
+            spec.slug, p, spec, inputs, flags, run.store_root, todo.fingerprints[(spec.slug, p)]
+        )
+        submitted.clones[future] = (spec.slug, p)
+
+
+def _collect(
+    submitted: _Submitted, todo: plan.Plan, progress: RunProgress
+) -> tuple[list[PreparedClip], list[CloneResult]]:
+    """Every clone's result (those answered from the ledger too), in (voice, provider) order,
+    and every clip with its voice's speaker check, in (voice, clip) order."""
+    results: dict[tuple[str, str], CloneResult] = dict(todo.answered)
+    for future in as_completed(list(submitted.clones)):
+        voice, provider = submitted.clones[future]
         result = _cloned(future, voice, provider)
         results[(voice, provider)] = result
         progress.advance(f"{result.status} {provider}/{voice}")
     progress.close()
-    clips = _with_speaker_checks(clips, voice_futures)
+    clips = _with_speaker_checks(submitted.clips, submitted.voices)
+    return sorted(clips, key=lambda c: (c.voice, c.clip)), [results[k] for k in sorted(results)]
 
-    # 3. Write the summary, the artifacts and (when anything changed) the report.
-    run = summary.build(
-        run_id,
-        started,
-        manifest or inbox,
-        list(providers),
-        options.dry_run,
-        sorted(clips, key=lambda c: (c.voice, c.clip)),
-        [results[k] for k in sorted(results)],
+
+def _publish(
+    run: _Run,
+    clips: list[PreparedClip],
+    results: list[CloneResult],
+    problems: list[Problem],
+    *,
+    changed: bool,
+) -> dict[str, Any] | State:
+    """The run's summary: the report (when anything changed), the artifacts, the ledger's
+    record of the run; Failed, carrying the summary, when any clone did not settle."""
+    summarised = summary.build(
+        run.id,
+        run.started,
+        run.source,
+        run.providers,
+        run.options.dry_run,
+        clips,
+        results,
         problems,
-        changed=bool(clone_futures),
+        changed=changed,
     )
     report_path = None
-    if options.report and run.changed:
+    if run.options.report and summarised.changed:
         report_path = _write_report(
-            run.to_dict(), config.reports_dir() / f"{run_id}.html", store_root
+            summarised.to_dict(), config.reports_dir() / f"{run.id}.html", run.store_root
         )
         if report_path is not None:
             create_link_artifact(
@@ -404,11 +477,11 @@ def clone_voices(
                 link_text="HTML report",
                 key="clone-voices-report",
             )
-    elif not run.changed:
-        run = summary.unchanged(run, ledger.last_report(eng))
-    out = {**run.to_dict(), "report": str(report_path) if report_path else None}
+    elif not summarised.changed:
+        summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
+    out = {**summarised.to_dict(), "report": str(report_path) if report_path else None}
     create_table_artifact(
-        table=summary.clip_rows(out, list(providers)), key="qc-per-clip", description="QC per clip"
+        table=summary.clip_rows(out, run.providers), key="qc-per-clip", description="QC per clip"
     )
     create_table_artifact(
         table=summary.result_rows(out),
@@ -416,13 +489,14 @@ def clone_voices(
         description="result per voice × provider",
     )
     create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
-    _finish_ledger(eng, run_id, out)
-    unsettled = run.unsettled
+    _finish_ledger(run.eng, run.id, out)
+    unsettled = summarised.unsettled
     if unsettled:
         message = (
-            f"{len(unsettled)} of {len(run.results)} clones failed; see the clone-results artifact"
+            f"{len(unsettled)} of {len(summarised.results)} clones failed; "
+            "see the clone-results artifact"
         )
-        logger.error("%s", message)
+        get_run_logger().error("%s", message)
         return Failed(message=message, data=out)
     return out
 
