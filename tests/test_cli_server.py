@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test here runs `voxclone` in fresh interpreters, most start a real Prefect server.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLIP = ROOT / "data" / "samples" / "voices" / "libri-3080" / "3080-5032-0002.flac"
@@ -66,7 +69,6 @@ def test_a_server_that_does_not_start_is_one_line_and_exit_3(tmp_path: Path) -> 
     assert not (tmp_path / "data" / "reports").exists()
 
 
-@pytest.mark.integration  # starts a real Prefect server
 def test_a_cold_run_starts_one_temporary_server_and_stops_it(tmp_path: Path) -> None:
     """The server process is launched before Prefect's server module is imported and handed to
     Prefect's own `start`: one server, used by the run, and gone when the command returns."""
@@ -118,7 +120,6 @@ def _ports(pattern: str, text: str) -> list[str]:
     return re.findall(pattern + r" http://127\.0\.0\.1:(\d+)", text)
 
 
-@pytest.mark.integration  # starts a real Prefect server
 def test_concurrent_runs_share_one_server_and_the_last_one_out_stops_it(tmp_path: Path) -> None:
     """Two runs on one PREFECT_HOME each started Prefect's server, and one printed an alembic
     traceback from migrating the database the other was migrating (issue 18)."""
@@ -139,7 +140,6 @@ def test_concurrent_runs_share_one_server_and_the_last_one_out_stops_it(tmp_path
         s.connect(("127.0.0.1", int(started[0])))
 
 
-@pytest.mark.integration  # starts a real Prefect server
 @pytest.mark.parametrize("pid", ["gone", "another program's"])
 def test_a_server_whose_keeper_is_gone_is_replaced(tmp_path: Path, pid: str) -> None:
     """server.json left by a machine that was switched off: its keeper's pid is no process, or,

@@ -102,6 +102,7 @@ def _claim_in_process(
     release.wait(60)  # stay alive like a real run: a dead owner's pending row is fair game
 
 
+@pytest.mark.integration  # processes racing: fresh interpreters
 def test_processes_racing_for_one_key_let_exactly_one_send(db: str) -> None:
     ledger.engine(db)  # migrate once up front
     ctx = multiprocessing.get_context("spawn")
