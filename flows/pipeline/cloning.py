@@ -6,7 +6,7 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,12 +180,10 @@ def assemble(
 
 
 def request_for(
-    spec: VoiceSpec, provider: str, takes: list[dict], store_root: Path
+    spec: VoiceSpec, provider: str, takes: list[StoredTake], store_root: Path
 ) -> CloneRequest:
     files = tuple(
-        AudioFile(
-            f"{spec.slug}-{i + 1}.wav", store.get(t["sha256"], "wav", store_root), "audio/wav"
-        )
+        AudioFile(f"{spec.slug}-{i + 1}.wav", store.get(t.sha256, "wav", store_root), "audio/wav")
         for i, t in enumerate(takes)
     )
     return CloneRequest(
@@ -198,7 +196,9 @@ def request_for(
     )
 
 
-def describe(req: CloneRequest, provider: str, base_url: str, takes: list[dict]) -> dict[str, Any]:
+def describe(
+    req: CloneRequest, provider: str, base_url: str, takes: list[StoredTake]
+) -> dict[str, Any]:
     """What is sent, without the audio bytes and without any key: stored in the ledger and shown."""
     return {
         "provider": provider,
@@ -209,7 +209,7 @@ def describe(req: CloneRequest, provider: str, base_url: str, takes: list[dict])
         "gender": req.gender,
         "options": dict(req.options),
         "files": [
-            {"filename": f.filename, "bytes": len(f.data), "sha256": t["sha256"]}
+            {"filename": f.filename, "bytes": len(f.data), "sha256": t.sha256}
             for f, t in zip(req.files, takes, strict=True)
         ],
     }
@@ -234,58 +234,23 @@ def clone_once(
 
     `check`: the clone check (gate | warn | off) of the preview against `centroid`, the
     voice's speaker (flows.pipeline.clonecheck)."""
-    row = _clone_once(
-        eng,
-        spec,
-        provider,
-        [t.to_dict() for t in takes],
-        verdict,
-        store_root,
-        dry_run=dry_run,
-        force=force,
-        accept_new_ledger=accept_new_ledger,
-        flow_run_id=flow_run_id,
-        check=check,
-        centroid=centroid,
+    result = CloneResult(
+        voice=spec.slug,
+        provider=provider,
+        status=CloneStatus.SKIPPED,  # each return says what happened
+        verdict=verdict["level"],
+        reasons=tuple(verdict["reasons"]),
+        takes=tuple(t.ref() for t in takes),
     )
-    return CloneResult.from_dict(row)
-
-
-def _clone_once(
-    eng: sa.Engine,
-    spec: VoiceSpec,
-    provider: str,
-    takes: list[dict[str, Any]],
-    verdict: dict[str, Any],
-    store_root: Path,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    accept_new_ledger: bool = False,
-    flow_run_id: str | None = None,
-    check: str = "warn",
-    centroid: tuple[float, ...] | None = None,
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "voice": spec.slug,
-        "provider": provider,
-        "status": "",  # set on every return
-        "voice_id": None,
-        "preview_url": None,
-        "verdict": verdict["level"],
-        "reasons": list(verdict["reasons"]),
-        "error": None,
-        "takes": [{k: t[k] for k in ("sha256", "duration_s", "bytes")} for t in takes],
-    }
     if verdict["level"] == Level.FAIL:
-        return {**result, "status": CloneStatus.SKIPPED}
+        return result
     base_url = providers.base_url_of(provider)
     req = request_for(spec, provider, takes, store_root)
     try:
         providers.get(provider).validate(req)
     except ProviderError as e:
-        return {**result, "status": CloneStatus.FAILED, "error": str(e)}
-    shas = [t["sha256"] for t in takes]
+        return replace(result, status=CloneStatus.FAILED, error=str(e))
+    shas = [t.sha256 for t in takes]
     key = ledger.idempotency_key(provider, base_url, req.name, shas, dict(req.options))
     intent: dict[str, Any] = {
         "key": key,
@@ -302,29 +267,26 @@ def _clone_once(
         return _dry_run(eng, key, result, intent["request"])
     claim = ledger.claim(eng, intent, force=force)
     if claim.action == "done":
-        return {**result, "status": CloneStatus.EXISTS, **_voice_fields(eng, claim.row, check)}
+        return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, claim.row, check))
     if claim.action == "busy":
-        return {
-            **result,
-            "status": CloneStatus.BUSY,
-            "error": "another run is sending this request now",
-        }
+        error = "another run is sending this request now"
+        return replace(result, status=CloneStatus.BUSY, error=error)
     if claim.action == "held":
-        return {**result, "status": CloneStatus.HELD, "error": claim.row["error"]}
+        return replace(result, status=CloneStatus.HELD, error=claim.row["error"])
 
     key_value = secrets.api_key(provider)
     if not key_value:
         env = providers.spec(provider).key_env
         error = f"{provider}: no API key: set {env} or a Prefect Secret block '{env.lower().replace('_', '-')}'"
         ledger.finish(eng, key, "failed", error)
-        return {**result, "status": CloneStatus.FAILED, "error": error}
+        return replace(result, status=CloneStatus.FAILED, error=error)
     try:
         client = providers.connect(
             provider, key=key_value, base_url=base_url, **config.http_settings()
         )
     except ProviderError as e:
         ledger.finish(eng, key, "failed", str(e))
-        return {**result, "status": CloneStatus.FAILED, "error": str(e)}
+        return replace(result, status=CloneStatus.FAILED, error=str(e))
     with client:
         if claim.action == "send":
             found = _before_create(
@@ -343,10 +305,10 @@ def _clone_once(
         if isinstance(found, ClonedVoice):
             _complete(eng, key, found, flow_run_id)
             heard = _checked(eng, spec.slug, found, listen.after(client, found), flow_run_id)
-            return {**result, "status": CloneStatus.RECONCILED, **_fields(found), **heard}
+            return replace(result, status=CloneStatus.RECONCILED, **_fields(found), **heard)
         if isinstance(found, Held):
             ledger.finish(eng, key, "held", found.reason, found.hold)
-            return {**result, "status": CloneStatus.HELD, "error": found.reason}
+            return replace(result, status=CloneStatus.HELD, error=found.reason)
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
                 voice = providers.clone(client, req, on_preview=listen.on_preview)
@@ -354,17 +316,17 @@ def _clone_once(
             reason = clonecheck.gate_reason(gated.check, providers.spec(provider).display_name)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
             heard = _checked(eng, spec.slug, None, gated.check, flow_run_id, provider)
-            return {**result, "status": CloneStatus.HELD, "error": reason, **heard}
+            return replace(result, status=CloneStatus.HELD, error=reason, **heard)
         except OutcomeUnknown as e:
             held = _lost(e)
             ledger.finish(eng, key, "held", held.reason, held.hold)
-            return {**result, "status": CloneStatus.HELD, "error": held.reason}
+            return replace(result, status=CloneStatus.HELD, error=held.reason)
         except ProviderError as e:
             ledger.finish(eng, key, "failed", str(e))
-            return {**result, "status": CloneStatus.FAILED, "error": str(e)}
+            return replace(result, status=CloneStatus.FAILED, error=str(e))
         _complete(eng, key, voice, flow_run_id)  # recorded before anything else can go wrong
         heard = _checked(eng, spec.slug, voice, listen.after(client, voice), flow_run_id)
-    return {**result, "status": CloneStatus.CREATED, **_fields(voice), **heard}
+    return replace(result, status=CloneStatus.CREATED, **_fields(voice), **heard)
 
 
 class Listener:
@@ -424,7 +386,7 @@ def _checked(
     flow_run_id: str | None,
     provider: str | None = None,
 ) -> dict[str, Any]:
-    """Record the check in the ledger; the result's `clone_check` field."""
+    """Record the check in the ledger; the result's `clone_check` field, when there is one."""
     if check is None:
         return {}
     provider = cloned.provider if cloned else provider
@@ -432,17 +394,17 @@ def _checked(
         raise ValueError("a clone check without a voice must name its provider")
     voice_id = cloned.voice_id if cloned else None
     ledger.record_clone_check(eng, provider, voice, voice_id, check.to_dict(), flow_run_id)
-    return {"clone_check": check.to_dict()}
+    return {"clone_check": check}
 
 
-def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str, Any]:
+def _dry_run(eng: sa.Engine, key: str, result: CloneResult, request: dict[str, Any]) -> CloneResult:
     try:
         row = ledger.attempt(eng, key)
     except sa.exc.NoResultFound:
         row = None
     if row and row["status"] == "succeeded":
-        return {**result, "status": CloneStatus.EXISTS, **_voice_fields(eng, row, "off")}
-    return {**result, "status": CloneStatus.WOULD_SEND, "request": request}
+        return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, row, "off"))
+    return replace(result, status=CloneStatus.WOULD_SEND, request=request)
 
 
 @dataclass(frozen=True)
@@ -572,5 +534,6 @@ def _voice_fields(eng: sa.Engine, row: dict[str, Any], check: str) -> dict[str, 
     found = ledger.voice(eng, row["provider"], row["provider_voice_id"])
     fields = {"voice_id": row["provider_voice_id"], "preview_url": found and found["preview_url"]}
     if check != "off":
-        fields["clone_check"] = ledger.clone_check(eng, row["provider"], row["provider_voice_id"])
+        stored = ledger.clone_check(eng, row["provider"], row["provider_voice_id"])
+        fields["clone_check"] = CloneCheck.from_dict(stored) if stored else None
     return fields

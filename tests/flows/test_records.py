@@ -33,6 +33,25 @@ def test_metrics_from_an_older_or_newer_row_load() -> None:
     assert metrics_from_dict(None) is None
 
 
+def test_rows_an_older_ledger_wrote_still_load() -> None:
+    """Before speech, steps, statuses and the newer measures were stored; unknown keys since."""
+    measures = {"duration_s": 2.0, "speech_s": 1.5, "speech_ratio": 0.75, "snr_db": 31.0}
+    row = {"voice": "v", "clip": "a.flac", "path": "/a.flac", "prepared_sha256": "p1"}
+    clip = PreparedClip.from_dict({**row, "metrics": measures, "a_key_from_the_future": 1})
+    assert clip.ok and not clip.reused and clip.steps == () and clip.speech == ()
+    assert clip.metrics and clip.metrics.snr_db == 31.0 and clip.metrics.dnsmos_ovrl is None
+    assert list(clip.to_dict()) == [
+        "voice", "clip", "path", "status", "error", "source_sha256", "reused", "prepared_sha256",
+        "metrics", "source_metrics", "steps", "speech", "verdicts", "speakers",
+    ]  # fmt: skip
+    answer = {"voice": "v", "provider": "cartesia", "status": "created", "voice_id": "x"}
+    takes = [{"sha256": "t", "duration_s": 3.5, "bytes": 10}]
+    result = CloneResult.from_dict({**answer, "takes": takes, "clone_check": {}})
+    assert result.settled and result.clone_check is None and result.takes[0].bytes == 10
+    assert "request" not in result.to_dict() and "answered_from_ledger" not in result.to_dict()
+    assert CloneResult.from_dict(result.to_dict()) == result
+
+
 def test_a_failed_result_is_not_settled_and_round_trips() -> None:
     row = {"voice": "v", "provider": "anam", "status": "held", "error": "unknown outcome"}
     result = CloneResult.from_dict(row)
