@@ -25,6 +25,7 @@ from flows.ledger.schema import (
     speaker_checks,
     takes,
 )
+from flows.records import CloneResult, StoredTake
 
 # A prepared row without its 192-float speaker embedding: only the voice check reads that
 # (`embeddings`), so reuse, no-op reruns and lineage do not carry it.
@@ -180,7 +181,9 @@ def voice_attempt(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any
     return dict(row._mapping) if row else None
 
 
-def record_take(eng: sa.Engine, row: dict[str, Any]) -> None:
+def record_take(eng: sa.Engine, take: StoredTake, provider: str, voice: str) -> None:
+    row = {**take.to_dict(), "provider": provider, "voice": voice}
+    del row["duration_s"]  # the ledger derives it from the metrics
     with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
         c.execute(takes.insert().values(created_at=now(), **row))
 
@@ -329,12 +332,10 @@ def source_hashes(eng: sa.Engine, paths: list[Path]) -> dict[str, str | OSError]
     return out
 
 
-def answers(
-    eng: sa.Engine, fingerprints: list[str], code_version: str
-) -> dict[str, dict[str, Any]]:
+def answers(eng: sa.Engine, fingerprints: list[str], code_version: str) -> dict[str, CloneResult]:
     """Settled results by fingerprint: a voice only while the provider voice it names is still
     recorded, a skip only when this `code_version` judged it (the rules may have changed)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CloneResult] = {}
     voice_known = sa.and_(
         provider_voices.c.provider == answers_table.c.provider,
         provider_voices.c.voice_id == answers_table.c.voice_id,
@@ -352,12 +353,12 @@ def answers(
                     sa.or_(provider_voices.c.id.is_not(None), skipped_here),
                 )
             )
-            found.update({r.fingerprint: r.result for r in c.execute(query)})
+            found.update({r.fingerprint: CloneResult.from_dict(r.result) for r in c.execute(query)})
     return found
 
 
 def record_answer(
-    eng: sa.Engine, fingerprint: str, result: dict[str, Any], code_version: str | None = None
+    eng: sa.Engine, fingerprint: str, result: CloneResult, code_version: str | None = None
 ) -> None:
     """The settled result for `fingerprint`, replacing an earlier one (a skip judged by an older
     version, say); `code_version` is what judged a skip."""
@@ -366,10 +367,10 @@ def record_answer(
         c.execute(
             answers_table.insert().values(
                 fingerprint=fingerprint,
-                voice=result["voice"],
-                provider=result["provider"],
-                voice_id=result["voice_id"],
-                result=result,
+                voice=result.voice,
+                provider=result.provider,
+                voice_id=result.voice_id,
+                result=result.to_dict(),
                 created_at=now(),
                 code_version=code_version,
             )

@@ -38,7 +38,7 @@ from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, StoredTake
+from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip
 from flows.report import summary
 
 
@@ -201,7 +201,7 @@ def clone_voice(
             raise VoiceNotReady(f"{voice}: {inputs.failure}")
         takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
         for take in takes:
-            ledger.record_take(eng, _take_row(take, provider, voice))
+            ledger.record_take(eng, take, provider, voice)
         result = cloning.clone_once(
             eng,
             spec,
@@ -220,20 +220,14 @@ def clone_voice(
         logger.debug("%s", traceback.format_exc())
         result = CloneResult(voice, provider, CloneStatus.FAILED, error=str(e))
     if result.voice_id and result.status.has_voice:
-        ledger.record_answer(eng, fingerprint, result.to_dict())
+        ledger.record_answer(eng, fingerprint, result)
     elif result.status is CloneStatus.SKIPPED and not options["dry_run"]:
         # The rules said no; they say it again until the sources or voxclone change.
-        ledger.record_answer(eng, fingerprint, result.to_dict(), plan.code_version())
+        ledger.record_answer(eng, fingerprint, result, plan.code_version())
     if not result.settled:
         return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
     logger.info("clone/%s/%s: %s %s", provider, voice, result.status, result.voice_id or "")
     return result
-
-
-def _take_row(take: StoredTake, provider: str, voice: str) -> dict[str, Any]:
-    row = take.to_dict()
-    del row["duration_s"]  # the ledger derives it from the metrics
-    return {**row, "provider": provider, "voice": voice}
 
 
 def _run_name() -> str:
