@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Self, TypeVar
 
-from audio.types import Metrics, Step
+from audio.types import Level, Metrics, Step
 
 
 class ClipStatus(StrEnum):
@@ -49,6 +49,15 @@ class CloneStatus(StrEnum):
     def has_voice(self) -> bool:
         """A voice exists on the provider for it."""
         return self in (CloneStatus.CREATED, CloneStatus.RECONCILED, CloneStatus.EXISTS)
+
+
+class CheckVerdict(StrEnum):
+    """What the clone check heard in a new voice's preview (see CloneCheck)."""
+
+    PASS = "pass"
+    WARN = "warn"  # below the threshold: the clone is kept, the run goes on
+    NOT_RUN = "not-run"  # no usable preview: a bad URL, a download or decode failure
+    NO_PREVIEW = "no-preview"  # the provider returns no audio
 
 
 # A clone result that needs nothing more from anyone.
@@ -215,13 +224,10 @@ class TakeRef(Record):
 
 @dataclass(frozen=True)
 class CloneCheck(Record):
-    """Does the provider's preview of the new voice sound like the voice's speaker?
+    """Does the provider's preview of the new voice sound like the voice's speaker? The verdict
+    (CheckVerdict) in one word, `reason` in words, with the numbers."""
 
-    verdict: "pass", "warn" (below the threshold: the clone is kept, the run goes on),
-    "not-run" (no usable preview: a bad URL, a download or decode failure), "no-preview" (the
-    provider returns no audio). `reason` says it in words, with the numbers."""
-
-    verdict: str
+    verdict: CheckVerdict
     reason: str
     similarity: float | None = None  # CAM++ cosine of the preview's speech to the speaker
     ovrl: float | None = None  # DNSMOS OVRL of the preview
@@ -230,6 +236,9 @@ class CloneCheck(Record):
     bytes: int | None = None
     duration_s: float | None = None
     source: str | None = None  # "preview_url" or "faseeh-preview"
+
+    def __post_init__(self) -> None:  # a verdict given as its string is the same verdict
+        object.__setattr__(self, "verdict", CheckVerdict(self.verdict))
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,7 @@ class CloneResult(Record):
     status: CloneStatus
     voice_id: str | None = None
     preview_url: str | None = None
-    verdict: str | None = None
+    verdict: Level | None = None  # of the takes' QC
     reasons: tuple[str, ...] = ()
     error: str | None = None
     takes: tuple[TakeRef, ...] = ()
@@ -255,6 +264,8 @@ class CloneResult(Record):
 
     def __post_init__(self) -> None:  # a status given as its string is the same status
         object.__setattr__(self, "status", CloneStatus(self.status))
+        if self.verdict is not None:
+            object.__setattr__(self, "verdict", Level(self.verdict))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,15 @@ from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip, StoredTake, TakePart
+from flows.records import (
+    CheckVerdict,
+    CloneCheck,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    StoredTake,
+    TakePart,
+)
 from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -356,7 +364,7 @@ class Listener:
         self.heard = _safely(
             lambda: clonecheck.score(wav, self.speaker(), self.store_root, "faseeh-preview")
         )
-        if self.mode == "gate" and self.heard.verdict == "warn":
+        if self.mode == "gate" and self.heard.verdict is CheckVerdict.WARN:
             raise clonecheck.Gated(self.heard)
 
     def after(self, client: Any, voice: ClonedVoice) -> CloneCheck | None:

@@ -15,6 +15,7 @@ from flows.pipeline.inbox import Problem
 from flows.records import (
     FAILED_CLIP,
     SETTLED,
+    CheckVerdict,
     ClipStatus,
     CloneResult,
     CloneStatus,
@@ -194,7 +195,7 @@ def result_rows(run: dict) -> list[dict[str, Any]]:
     ]
 
 
-CHECK_WORDS = {"not-run": "could not run", "no-preview": "no preview"}
+CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}
 
 
 def check_cell(check: dict | None) -> str:
@@ -214,7 +215,7 @@ def check_cells(check: dict | None) -> dict[str, str]:
 def _check_why(r: dict) -> str:
     """A check's reason in the result's `why` when it asks for attention (not a plain pass)."""
     check = r.get("clone_check") or {}
-    if r.get("error") or check.get("verdict") in (None, "pass", "no-preview"):
+    if r.get("error") or check.get("verdict") in (None, CheckVerdict.PASS, CheckVerdict.NO_PREVIEW):
         return ""
     return f"clone check: {check['reason']}"
 
