@@ -25,9 +25,10 @@ demo: install
 test: install
 	$(BIN)/pytest -q
 
-# The unit tier for the edit-test loop: everything but the tests that start real Prefect servers.
+# The unit tier for the edit-test loop, on every core: everything not marked integration (real
+# Prefect servers, fresh interpreters, long recordings). Under a minute on two cores.
 test-fast: install
-	$(BIN)/pytest -q -m "not integration"
+	$(BIN)/pytest -q -m "not integration" -n auto
 
 lint: install
 	$(BIN)/ruff check .
