@@ -4,7 +4,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 BIN := .venv/bin
 
-.PHONY: install demo test lint format ui emulator bench clean
+.PHONY: install demo test test-fast lint format ui emulator bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -25,10 +25,16 @@ demo: install
 test: install
 	$(BIN)/pytest -q
 
+# The unit tier for the edit-test loop, on every core: everything not marked integration (real
+# Prefect servers, fresh interpreters, long recordings). Under a minute on two cores.
+test-fast: install
+	$(BIN)/pytest -q -m "not integration" -n auto
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/deptry .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

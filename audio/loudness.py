@@ -189,7 +189,7 @@ def range_from(s: Scan) -> float | None:
     st = st[st > -70.0]
     if len(st) == 0:
         return None
-    gate = float(_lufs(np.mean(10 ** ((st + 0.691) / 10)))) - 20.0
+    gate = float(_lufs(float(np.mean(10 ** ((st + 0.691) / 10))))) - 20.0
     st = st[st > gate]
     if len(st) == 0:
         return None

@@ -6,11 +6,16 @@ the numbers come from the upstream it uses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from audio.types import Profile
+from providers.registry import DISPLAY_NAMES
 
 MB = 1_000_000
 
-_ELEVENLABS = dict(speech_min_s=30.0, speech_ideal_s=(60.0, 120.0), speech_max_s=180.0)
+_ELEVENLABS: dict[str, Any] = dict(
+    speech_min_s=30.0, speech_ideal_s=(60.0, 120.0), speech_max_s=180.0
+)
 
 PROFILES: dict[str, Profile] = {
     "elevenlabs": Profile(
@@ -80,15 +85,6 @@ PROFILES: dict[str, Profile] = {
         notes="Callers.ai documents no audio limits; it passes files[] to providerType "
         "(ElevenLabs by default), so ElevenLabs numbers apply (INF).",
     ),
-}
-
-DISPLAY_NAMES: dict[str, str] = {
-    "anam": "Anam",
-    "althea": "Althea Studio",
-    "faseeh": "Faseeh",
-    "callers": "Callers.ai",
-    "elevenlabs": "ElevenLabs",
-    "cartesia": "Cartesia",
 }
 
 

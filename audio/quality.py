@@ -24,6 +24,7 @@ import math
 import threading
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Quality:
 
 
 @functools.cache
-def _session():
+def _session() -> Any:
     from audio import onnx
 
     path = metadata.distribution("speechmos").locate_file(

@@ -222,9 +222,11 @@ def denoise(
     if not apply:
         return audio, Step("denoise", params, before, {"applied": False, "reason": why})
     params.update({"keep_min_gain": KEEP_MIN_GAIN, "keep_min_voice_cos": KEEP_MIN_VOICE_COS})
+    chosen: float | str | None  # an attenuation limit in dB, None for full strength, or "none"
+    tried: list[dict[str, object]] = []
     if mode == "always":
         full = _denoised(audio, method, prop_decrease)
-        chosen, tried, decision = None, [], "kept at full strength (mode always)"
+        chosen, decision = None, "kept at full strength (mode always)"
     else:
         full, reference = _denoised_with_reference(audio, method, prop_decrease, prob)
         chosen, tried = _choose_strength(audio, full, reference)
@@ -240,7 +242,7 @@ def denoise(
             decision = f"kept at {label}: DNSMOS improved and the voice did not move"
     keep = chosen != "none"
     result = audio
-    if keep:
+    if keep and not isinstance(chosen, str):
         result = Audio(_at_strength(audio.samples, full, chosen), audio.rate, audio.source)
     after_snr = vad_snr(result.samples, result.rate) if keep else snr
     after: dict[str, object] = {

@@ -356,7 +356,7 @@ def from_step(s: Step) -> Turns:
     after = s.after
     speakers = tuple(
         Speaker(d["label"], float(d["speech_s"]), tuple(d["centroid"]))
-        for d in after.get("speakers", ())  # type: ignore[union-attr]
+        for d in after.get("speakers", ())
     )
-    found = tuple(Turn(float(a), float(b), who, why) for a, b, who, why in after.get("turns", ()))  # type: ignore[union-attr]
-    return Turns(found, speakers, int(after.get("windows", 0)))  # type: ignore[arg-type]
+    found = tuple(Turn(float(a), float(b), who, why) for a, b, who, why in after.get("turns", ()))
+    return Turns(found, speakers, int(after.get("windows", 0)))

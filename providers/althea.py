@@ -13,13 +13,11 @@ from urllib.parse import urlsplit
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest, InvalidRequest
 
-NAME = "althea"
-DISPLAY_NAME = "Althea Studio"
-KEY_ENV = "ALTHEA_API_KEY"
-BASE_URL_ENV = "ALTHEA_BASE_URL"
-DEFAULT_BASE_URL = "https://app.altheastudio.ai/api"
+SPEC = SPECS["althea"]
+NAME = SPEC.name
 
 OPTIONS = ("language",)
 NAME_MAX = 40
@@ -65,7 +63,10 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
         "language": req.options.get("language", req.language),
     }
     body = client.json(
-        "POST", "/voices", data=checks.form(fields), files=[checks.file_part("file", req.files[0])]
+        "POST",
+        SPEC.create_path,
+        data=checks.form(fields),
+        files=[checks.file_part("file", req.files[0])],
     )
     return _voice(body)
 
@@ -82,9 +83,10 @@ def list_voices(client: Client, search: str = "") -> list[ClonedVoice]:
     """The account's own voices, every page; those whose name contains `search` when given."""
     found: list[ClonedVoice] = []
     path: str | None = "/voices"
-    params: dict[str, Any] | None = {"ownership": "private", "pageSize": PAGE_SIZE}
+    first: dict[str, Any] = {"ownership": "private", "pageSize": PAGE_SIZE}
     if search:
-        params["search"] = search
+        first["search"] = search
+    params: dict[str, Any] | None = first
     while path:
         body = client.json("GET", path, params=params)
         found += [_voice(v) for v in body.get("results", [])]

@@ -7,13 +7,11 @@ from typing import Any
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest
 
-NAME = "anam"
-DISPLAY_NAME = "Anam"
-KEY_ENV = "ANAM_API_KEY"
-BASE_URL_ENV = "ANAM_BASE_URL"
-DEFAULT_BASE_URL = "https://api.anam.ai"
+SPEC = SPECS["anam"]
+NAME = SPEC.name
 
 OPTIONS = ("enhance", "language")
 PER_PAGE_MAX = 100
@@ -51,7 +49,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     }
     body = client.json(
         "POST",
-        "/v1/voices",
+        SPEC.create_path,
         data=checks.form(fields),
         files=[checks.file_part("audioFile", req.files[0])],
     )

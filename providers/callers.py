@@ -11,13 +11,11 @@ from typing import Any
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest, InvalidRequest, ProviderError
 
-NAME = "callers"
-DISPLAY_NAME = "Callers.ai"
-KEY_ENV = "CALLERS_API_KEY"
-BASE_URL_ENV = "CALLERS_BASE_URL"
-DEFAULT_BASE_URL = "https://api.callers.ai"
+SPEC = SPECS["callers"]
+NAME = SPEC.name
 
 # The docs show the raw key in Authorization; set "Bearer " here if the live API wants it.
 AUTH_PREFIX_ENV = "CALLERS_AUTH_PREFIX"
@@ -102,7 +100,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     field = checks.setting(FILES_FIELD_ENV, "files")
     body = client.json(
         "POST",
-        "/voices/voice-clone",
+        SPEC.create_path,
         data=checks.form(fields),
         files=[checks.file_part(field, f) for f in req.files],
     )

@@ -7,13 +7,11 @@ from typing import Any
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest
 
-NAME = "cartesia"
-DISPLAY_NAME = "Cartesia"
-KEY_ENV = "CARTESIA_API_KEY"
-BASE_URL_ENV = "CARTESIA_BASE_URL"
-DEFAULT_BASE_URL = "https://api.cartesia.ai"
+SPEC = SPECS["cartesia"]
+NAME = SPEC.name
 
 VERSION_ENV = "CARTESIA_VERSION"
 DEFAULT_VERSION = "2025-04-16"
@@ -76,7 +74,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     }
     body = client.json(
         "POST",
-        "/voices/clone",
+        SPEC.create_path,
         data=checks.form(fields),
         files=[checks.file_part("clip", req.files[0])],
     )

@@ -8,13 +8,11 @@ from typing import Any
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest, InvalidRequest, ProviderError
 
-NAME = "elevenlabs"
-DISPLAY_NAME = "ElevenLabs"
-KEY_ENV = "ELEVENLABS_API_KEY"
-BASE_URL_ENV = "ELEVENLABS_BASE_URL"
-DEFAULT_BASE_URL = "https://api.elevenlabs.io"
+SPEC = SPECS["elevenlabs"]
+NAME = SPEC.name
 
 # The schema names the field "files"; the docs' curl sends "files[]".
 FILES_FIELD_ENV = "ELEVENLABS_FILES_FIELD"
@@ -69,7 +67,7 @@ def clone(client: Client, req: CloneRequest) -> ClonedVoice:
     field = checks.setting(FILES_FIELD_ENV, "files")
     body = client.json(
         "POST",
-        "/v1/voices/add",
+        SPEC.create_path,
         data=checks.form(fields),
         files=[checks.file_part(field, f) for f in req.files],
     )

@@ -14,13 +14,11 @@ from typing import Any
 from . import checks
 from .http import Client
 from .redact import redact
+from .registry import SPECS
 from .types import ClonedVoice, CloneRequest, InvalidRequest, ProviderError
 
-NAME = "faseeh"
-DISPLAY_NAME = "Faseeh"
-KEY_ENV = "FASEEH_API_KEY"
-BASE_URL_ENV = "FASEEH_BASE_URL"
-DEFAULT_BASE_URL = "https://api.faseeh.ai/api/v1"
+SPEC = SPECS["faseeh"]
+NAME = SPEC.name
 
 # Undocumented preview path; "/voices/preview" by analogy with "/voices/clone".
 PREVIEW_PATH_ENV = "FASEEH_PREVIEW_PATH"
@@ -100,7 +98,8 @@ def validate(req: CloneRequest) -> None:
 
 
 def models(client: Client) -> list[dict[str, Any]]:
-    return client.json("GET", "/models")
+    found: list[dict[str, Any]] = client.json("GET", "/models")
+    return found
 
 
 def check_model(client: Client, model: str) -> None:
@@ -181,7 +180,7 @@ def clone(
     }
     body = client.json(
         "POST",
-        "/voices/clone",
+        SPEC.create_path,
         data=checks.form(fields),
         files=[("voice_file", voice_file), checks.file_part("reference_audio_file", reference)],
     )

@@ -277,7 +277,8 @@ class Client:
             finally:
                 response.close()
 
-        return self._send("GET", url, None, True, {}, opener=opener)
+        response: httpx.Response = self._send("GET", url, None, True, {}, opener=opener)
+        return response
 
     def _plain_client(self) -> httpx.Client:
         if self._plain is None:
@@ -288,7 +289,8 @@ class Client:
         self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
     ) -> httpx.Response:
         """Send with retries; a 2xx response, or ProviderError / OutcomeUnknown."""
-        return self._send(method, path, None, idempotent, kwargs)
+        response: httpx.Response = self._send(method, path, None, idempotent, kwargs)
+        return response
 
     def json(self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any) -> Any:
         """Like `request`, but the decoded JSON body; a malformed 2xx body counts as a failure."""

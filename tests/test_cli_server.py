@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test here runs `voxclone` in fresh interpreters, most start a real Prefect server.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLIP = ROOT / "data" / "samples" / "voices" / "libri-3080" / "3080-5032-0002.flac"

@@ -58,7 +58,8 @@ def test_json_report_names_every_input_and_goes_on_past_bad_ones(tmp_path, bad_f
     assert "ffmpeg" in report["versions"]
 
 
-def test_table_output_and_options(tmp_path, capsys):
+def test_table_output_and_options(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe's width, whatever the shell exports
     out = tmp_path / "out"
     code = run_cli(["prepare", str(MALE), "--out", str(out), "--target-lufs", "-23",
                     "--rate", "24000", "--format", "flac", "--denoise", "never"])  # fmt: skip

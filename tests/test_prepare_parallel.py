@@ -38,6 +38,7 @@ def inputs(tmp_path: Path) -> list[Path]:
     return [*clips, bad, *voice, twin / voice[0].name]
 
 
+@pytest.mark.integration  # a process pool preparing every bundled clip twice
 def test_parallel_output_equals_serial(tmp_path, inputs):
     code1, serial = prepare(inputs, tmp_path / "one", workers=1)
     code3, parallel = prepare(inputs, tmp_path / "three", workers=3)

@@ -439,9 +439,10 @@ def _summary_run() -> dict:
     return {"providers": ["elevenlabs", "cartesia"], "clips": [clip], "results": [result]}
 
 
-def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally():
+def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally(monkeypatch):
     from flows.report import summary, tables
 
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe's width, whatever the shell exports
     run = _summary_run()
     out = io.StringIO()
     tables.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)

@@ -1,9 +1,10 @@
-"""Why served runs failed, and that they no longer do: a flow as `serve` hands it to a run.
+"""A flow as `serve` hands it to a run validates its parameters in a fresh process.
 
 `serve` runs each flow run in a spawned process from a cloudpickle of the Flow. The module's
 attribute is the Flow, not its function, so cloudpickle copies the function by value with only
-the globals its body uses; names used only in string annotations are lost and Prefect's
-parameter model cannot be built in the child.
+the globals its body uses; names used only in string annotations can be lost and Prefect's
+parameter model then cannot be built in the child (`flows.cli.serve.portable` keeps them). What
+Prefect does without `portable` is its business: these tests assert only that ours works.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import sys
 from pathlib import Path
 
 import cloudpickle
+import pytest
+
+pytestmark = pytest.mark.integration  # fresh interpreters importing Prefect: seconds each
 
 DEMO = """
 from __future__ import annotations
@@ -52,12 +56,6 @@ def _pickle_demo(tmp_path: Path, portable: bool) -> bytes:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return done.stdout
-
-
-def test_string_annotations_are_lost_when_the_flow_is_pickled(tmp_path: Path) -> None:
-    done = _validate_in_fresh_process(_pickle_demo(tmp_path, portable=False))
-    assert done.returncode != 0
-    assert b"is not fully defined" in done.stderr
 
 
 def test_portable_keeps_them_for_any_signature(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update(emulator.env())
         for name in PROVIDERS:
             # Placeholder keys for the emulator only; real keys are never needed for the demo.
-            os.environ.setdefault(providers.get(name).KEY_ENV, f"demo-{name}-key")
+            os.environ.setdefault(providers.spec(name).key_env, f"demo-{name}-key")
         print(f"Emulator of all six provider APIs on {emulator.url}")
         result = run_flow(args, args.inbox, None, report=True)
     print_run(result)

@@ -21,8 +21,8 @@ from providers import NAMES as PROVIDERS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    from flows.cli.model_options import add_model_options  # defaults and limits: RunOptions
     from flows.cli.run import AUDIO_FLAGS
+    from flows.cli.settings_options import add_model_options  # defaults and limits: RunOptions
     from flows.pipeline.options import RunOptions
 
     add_model_options(parser, RunOptions, AUDIO_FLAGS)
@@ -92,6 +92,7 @@ def _prepare_one(
     from audio.metrics import measure, with_quality, with_source_defects
     from audio.profiles import PROFILES
     from audio.verdict import judge
+    from flows.records import ClipStatus
 
     info, source_metrics, prepared = prepare_file(
         path,
@@ -110,9 +111,9 @@ def _prepare_one(
     verdicts = {}
     for name in providers:
         v = judge(metrics, PROFILES[name], file_bytes=[size], steps=prepared.steps)
-        verdicts[name] = {"level": v.level, "reasons": list(v.reasons)}
+        verdicts[name] = {"level": v.level.value, "reasons": list(v.reasons)}
     return {
-        "status": "ok",
+        "status": ClipStatus.OK.value,
         "output": str(target),
         "bytes": size,
         "source": asdict(info),
@@ -176,7 +177,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
     """One row per input and, below the table, each reason once with the providers it concerns."""
-    from audio.profiles import DISPLAY_NAMES
+    from audio.types import Level
+    from flows.records import ClipStatus
+    from providers.registry import DISPLAY_NAMES
 
     rows: list[dict[str, str]] = []
     notes: list[str] = []
@@ -184,8 +187,8 @@ def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[st
         name = Path(r["input"]).name
         row = dict.fromkeys(("input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "OVRL"), "")
         row["input"] = name
-        if r["status"] != "ok":
-            rows.append({**row, "bw kHz": "", "verdict": "error", "speakers": ""})
+        if r["status"] != ClipStatus.OK:
+            rows.append({**row, "bw kHz": "", "verdict": ClipStatus.ERROR.value, "speakers": ""})
             notes.append(f"{name}: {r['error']}")
             continue
         m = r["metrics"]
@@ -195,7 +198,7 @@ def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[st
             by_level.setdefault(v["level"], []).append(DISPLAY_NAMES[p])
         short = " | ".join(
             f"{level}: {', '.join(by_level[level])}"
-            for level in ("fail", "warn", "pass")
+            for level in reversed(Level)
             if level in by_level
         )
         rows.append({
@@ -220,14 +223,15 @@ def _entry(
 ) -> dict[str, Any]:
     """One input's report entry; a bad file becomes an error entry, never an exception."""
     from audio.types import AudioError
+    from flows.records import ClipStatus
 
     entry: dict[str, Any] = {"input": str(path)}
     try:
         entry.update(_prepare_one(path, args, target, progress))
     except AudioError as exc:
-        entry.update(status="error", error=exc.reason)
+        entry.update(status=ClipStatus.ERROR.value, error=exc.reason)
     except Exception as exc:  # no traceback for a user's bad file; say what happened
-        entry.update(status="error", error=f"unexpected {type(exc).__name__}: {exc}")
+        entry.update(status=ClipStatus.ERROR.value, error=f"unexpected {type(exc).__name__}: {exc}")
     return entry
 
 
@@ -292,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from audio.versions import versions
+    from flows.records import ClipStatus
 
     paths = _expand(args.inputs)
     if not paths:
@@ -309,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
             results.append(entry)
             bar.finished(Path(entry["input"]))
     bar.close()
-    failed = sum(r["status"] != "ok" for r in results)
+    failed = sum(r["status"] != ClipStatus.OK for r in results)
     if args.json:
         report = {
             "inputs": results,

@@ -7,7 +7,7 @@ import difflib
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from providers import NAMES as PROVIDERS
 
@@ -53,7 +53,7 @@ SEND_FLAGS = {  # `run` only
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by `run`, `demo` and `serve`, derived from `RunOptions`."""
-    from flows.cli.model_options import add_model_options
+    from flows.cli.settings_options import add_model_options
     from flows.pipeline.options import RunOptions
 
     parser.add_argument(
@@ -67,7 +67,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace, **extra: object) -> dict:
     """The `RunOptions` keyword arguments the command line asked for."""
-    from flows.cli.model_options import model_values
+    from flows.cli.settings_options import model_values
 
     return {**model_values(args, {**RUN_FLAGS, **SEND_FLAGS}), **extra}
 
@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--manifest", help="a TOML file listing voices and their clips anywhere on disk"
     )
     add_run_options(parser)
-    from flows.cli.model_options import add_model_options
+    from flows.cli.settings_options import add_model_options
     from flows.pipeline.options import RunOptions
 
     add_model_options(parser, RunOptions, SEND_FLAGS)
@@ -122,17 +122,17 @@ def head_start(args: argparse.Namespace, behind_server: bool) -> Callable[[], No
     from pydantic import ValidationError
 
     from flows import ledger
-    from flows.pipeline import headstart
+    from flows.pipeline import cpu_pool
 
     ledger.engine()  # a damaged ledger: one message at once, not after the server has started
     try:
         options = run_options(args)
     except ValidationError:
         return None  # `run` says what is wrong
-    headstart.start(args.inbox, args.manifest, args.providers, options, behind_server)
+    cpu_pool.start(args.inbox, args.manifest, args.providers, options, behind_server)
     import flows.pipeline.flow  # noqa: F401
 
-    return headstart.discard  # the queued work, when the flow did not take it
+    return cpu_pool.discard  # the queued work, when the flow did not take it
 
 
 def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
@@ -142,7 +142,8 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
     if _dask(args):
         from prefect_dask import DaskTaskRunner
 
-        flow = clone_voices.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
+        runner: Any = DaskTaskRunner(address=args.dask_address)  # typed for another TaskRunner
+        flow = clone_voices.with_options(task_runner=runner)
     options = run_options(args, **extra)
     state = flow(
         inbox=inbox, providers=args.providers, options=options, manifest=manifest, return_state=True
@@ -153,6 +154,8 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
         raise result
     if state.is_failed() and state.message:
         print(f"voxclone run: {state.message}", file=sys.stderr)
+    if not isinstance(result, dict):  # the flow returns its summary, a Failed run's state too
+        raise TypeError(f"the flow returned {type(result).__name__}, not the run's summary")
     return result
 
 

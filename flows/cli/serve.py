@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
-        flow = clone_voices.with_options(task_runner=DaskTaskRunner(address=args.dask_address))
+        runner: Any = DaskTaskRunner(address=args.dask_address)  # typed for another TaskRunner
+        flow = clone_voices.with_options(task_runner=runner)
         cpu_pool = False  # Dask workers are processes already
     options = RunOptions(**options_from(args, cpu_pool=cpu_pool))
     portable(flow).serve(

@@ -120,7 +120,8 @@ class SharedServer:
         from prefect.logging import get_logger
         from prefect.logging.configuration import setup_logging
 
-        self.folder, self.error = folder, None
+        self.folder = folder
+        self.error: Exception | None = None
         self.lease = open(folder / LEASE, "a+")  # noqa: SIM115 - held for the whole run
         with decision(folder):
             fcntl.flock(self.lease, fcntl.LOCK_SH)

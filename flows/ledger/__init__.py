@@ -1,6 +1,6 @@
 """The ledger: the system of record for sources, prepared clips, takes, clone attempts and voices.
 
-`database` connects and migrates; `claims` is the exactly-once protocol for clone requests; `records`
+`database` connects and migrates; `claims` is the exactly-once protocol for clone requests; `lineage_sql`
 writes and reads lineage; `store` keeps audio content-addressed on disk.
 """
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         where,
     )
     from flows.ledger.errors import LedgerError
-    from flows.ledger.records import (
+    from flows.ledger.lineage_sql import (
         answers,
         clone_check,
         embeddings,
@@ -77,26 +77,26 @@ _MODULE_OF = {
     "stable_hash": "claims",
     "engine": "database",
     "migrate": "database",
-    "answers": "records",
-    "clone_check": "records",
-    "record_clone_check": "records",
-    "embeddings": "records",
-    "find_prepared": "records",
-    "find_prepared_many": "records",
-    "finish_run": "records",
-    "last_report": "records",
-    "lineage": "records",
-    "record_answer": "records",
-    "record_prepared": "records",
-    "record_source": "records",
-    "record_speaker_checks": "records",
-    "record_take": "records",
-    "source_hashes": "records",
-    "source_metrics": "records",
-    "start_run": "records",
-    "voice": "records",
-    "voice_attempt": "records",
-    "voices": "records",
+    "answers": "lineage_sql",
+    "clone_check": "lineage_sql",
+    "record_clone_check": "lineage_sql",
+    "embeddings": "lineage_sql",
+    "find_prepared": "lineage_sql",
+    "find_prepared_many": "lineage_sql",
+    "finish_run": "lineage_sql",
+    "last_report": "lineage_sql",
+    "lineage": "lineage_sql",
+    "record_answer": "lineage_sql",
+    "record_prepared": "lineage_sql",
+    "record_source": "lineage_sql",
+    "record_speaker_checks": "lineage_sql",
+    "record_take": "lineage_sql",
+    "source_hashes": "lineage_sql",
+    "source_metrics": "lineage_sql",
+    "start_run": "lineage_sql",
+    "voice": "lineage_sql",
+    "voice_attempt": "lineage_sql",
+    "voices": "lineage_sql",
 }
 
 __all__ = [

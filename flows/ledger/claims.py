@@ -15,6 +15,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -23,11 +24,18 @@ import sqlalchemy as sa
 
 from flows.ledger.schema import clone_attempts, provider_voices
 
+
 # Why an attempt is held. The first two can clear without anyone deciding anything (the provider
 # answers again; the user accepts the new ledger), so the next run looks again instead of answering
 # "held"; the others need a person, and --force.
-Hold = Literal["listing", "new-ledger", "unknown", "ambiguous"]
-RECHECKED: frozenset[str] = frozenset({"listing", "new-ledger"})
+class Hold(StrEnum):
+    LISTING = "listing"  # the provider's voice list could not be read
+    NEW_LEDGER = "new-ledger"  # a provider that cannot list, and a ledger that is new to it
+    UNKNOWN = "unknown"  # a create whose answer was lost: the voice may exist
+    AMBIGUOUS = "ambiguous"  # several voices by this name that the ledger does not know
+
+
+RECHECKED: frozenset[Hold] = frozenset({Hold.LISTING, Hold.NEW_LEDGER})
 
 # A pending row whose owner lives on another host is trusted for this long before it counts as orphaned.
 FOREIGN_LEASE = timedelta(minutes=30)
@@ -143,7 +151,7 @@ def _after(row: dict[str, Any]) -> Literal["send", "reconcile"]:
     """What a taken-over row needs: "send" when no request of it can have reached the provider
     (a refusal; a hold before sending), "reconcile" when one may have."""
     nothing_sent = (row["status"] == "failed" and row.get("provider_voice_id") is None) or (
-        row["status"] == "held" and row.get("hold") == "new-ledger"
+        row["status"] == "held" and row.get("hold") == Hold.NEW_LEDGER
     )
     return "send" if nothing_sent else "reconcile"
 
@@ -195,12 +203,17 @@ def finish(
     """A request that did not succeed; a held one says why (`Hold`), which decides whether the
     next run looks again or waits for --force."""
     if status == "held" and hold is None:
-        hold = "unknown"
+        hold = Hold.UNKNOWN
     with eng.begin() as c:
         c.execute(
             clone_attempts.update()
             .where(clone_attempts.c.key == key)
-            .values(status=status, error=error, hold=hold, updated_at=now())
+            .values(
+                status=status,
+                error=error,
+                hold=None if hold is None else Hold(hold).value,
+                updated_at=now(),
+            )
         )
 
 

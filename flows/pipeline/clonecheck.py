@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.ledger import store
-from flows.records import CloneCheck
+from flows.records import CheckVerdict, CloneCheck
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,11 +43,11 @@ class Gated(Exception):
 
 def no_preview(provider: str, why: str | None = None) -> CloneCheck:
     why = why or NO_AUDIO.get(provider, "the provider returned no preview URL")
-    return CloneCheck("no-preview", f"no preview to check: {why}")
+    return CloneCheck(CheckVerdict.NO_PREVIEW, f"no preview to check: {why}")
 
 
 def not_run(reason: str) -> CloneCheck:
-    return CloneCheck("not-run", f"could not run: {reason}")
+    return CloneCheck(CheckVerdict.NOT_RUN, f"could not run: {reason}")
 
 
 def score(data: bytes, speaker: np.ndarray, store_root: Path, source: str) -> CloneCheck:
@@ -70,10 +70,10 @@ def score(data: bytes, speaker: np.ndarray, store_root: Path, source: str) -> Cl
     similarity = round(cosine(embed(audio), speaker), 3)
     ovrl = dnsmos(audio).ovrl
     if similarity >= THRESHOLD:
-        verdict = "pass"
+        verdict = CheckVerdict.PASS
         reason = f"sounds like the speaker: similarity {similarity:.2f} (≥ {THRESHOLD:.2f}), OVRL {ovrl:.2f}"
     else:
-        verdict = "warn"
+        verdict = CheckVerdict.WARN
         reason = (
             f"may not be the speaker: similarity {similarity:.2f} to the voice's speaker, below "
             f"{THRESHOLD:.2f} (OVRL {ovrl:.2f}); listen to the preview before using this voice"

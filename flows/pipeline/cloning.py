@@ -6,18 +6,27 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 import providers
+from audio.types import Level
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import CloneCheck, CloneResult, PreparedClip, Take, TakePart
+from flows.records import (
+    CheckVerdict,
+    CloneCheck,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    StoredTake,
+    TakePart,
+)
 from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
 
@@ -54,7 +63,8 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
 
     inputs = []
     for clip in clips:
-        assert clip.prepared_sha256 and clip.metrics, f"{clip.path}: not prepared"
+        if not (clip.prepared_sha256 and clip.metrics):
+            raise ValueError(f"{clip.path}: not prepared")
         path = store.path_for(clip.prepared_sha256, "wav", store_root)
         samples, rate = sf.read(path, dtype="float32")  # no bytes copy: an hour's is 0.3 GB
         inputs.append(
@@ -66,6 +76,19 @@ def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
             )
         )
     return inputs
+
+
+@dataclass(frozen=True)
+class VoiceFailed:
+    """Why none of a voice's clones can be sent (a clip crashed, its store is damaged): each of
+    its clone tasks fails with `reason` as it is."""
+
+    reason: str
+
+
+class VoiceNotReady(Exception):
+    """A clone task's voice failed before any provider was asked (`VoiceFailed`, or its speaker
+    check found no voice)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +149,7 @@ def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
 
 def assemble(
     provider: str, inputs: list[Clip], store_root: Path
-) -> tuple[list[Take], dict[str, Any]]:
+) -> tuple[list[StoredTake], dict[str, Any]]:
     """Build and store the provider's takes from the voice's loaded clips; return takes and verdict."""
     from audio import encode
     from audio.metrics import measure
@@ -143,7 +166,7 @@ def assemble(
         metrics.append(m)
         sizes.append(len(data))
         takes.append(
-            Take(
+            StoredTake(
                 sha256=sha,
                 format="wav",
                 bytes=len(data),
@@ -160,17 +183,15 @@ def assemble(
     verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
     if verdict is None:
         reasons = ["no usable speech to assemble a take from", *left_out]
-        return takes, {"level": "fail", "reasons": reasons}
+        return takes, {"level": Level.FAIL, "reasons": reasons}
     return takes, {"level": verdict.level, "reasons": [*verdict.reasons, *left_out]}
 
 
 def request_for(
-    spec: VoiceSpec, provider: str, takes: list[dict], store_root: Path
+    spec: VoiceSpec, provider: str, takes: list[StoredTake], store_root: Path
 ) -> CloneRequest:
     files = tuple(
-        AudioFile(
-            f"{spec.slug}-{i + 1}.wav", store.get(t["sha256"], "wav", store_root), "audio/wav"
-        )
+        AudioFile(f"{spec.slug}-{i + 1}.wav", store.get(t.sha256, "wav", store_root), "audio/wav")
         for i, t in enumerate(takes)
     )
     return CloneRequest(
@@ -183,7 +204,9 @@ def request_for(
     )
 
 
-def describe(req: CloneRequest, provider: str, base_url: str, takes: list[dict]) -> dict[str, Any]:
+def describe(
+    req: CloneRequest, provider: str, base_url: str, takes: list[StoredTake]
+) -> dict[str, Any]:
     """What is sent, without the audio bytes and without any key: stored in the ledger and shown."""
     return {
         "provider": provider,
@@ -194,7 +217,7 @@ def describe(req: CloneRequest, provider: str, base_url: str, takes: list[dict])
         "gender": req.gender,
         "options": dict(req.options),
         "files": [
-            {"filename": f.filename, "bytes": len(f.data), "sha256": t["sha256"]}
+            {"filename": f.filename, "bytes": len(f.data), "sha256": t.sha256}
             for f, t in zip(req.files, takes, strict=True)
         ],
     }
@@ -204,7 +227,7 @@ def clone_once(
     eng: sa.Engine,
     spec: VoiceSpec,
     provider: str,
-    takes: list[Take],
+    takes: list[StoredTake],
     verdict: dict[str, Any],
     store_root: Path,
     *,
@@ -219,60 +242,25 @@ def clone_once(
 
     `check`: the clone check (gate | warn | off) of the preview against `centroid`, the
     voice's speaker (flows.pipeline.clonecheck)."""
-    row = _clone_once(
-        eng,
-        spec,
-        provider,
-        [t.to_dict() for t in takes],
-        verdict,
-        store_root,
-        dry_run=dry_run,
-        force=force,
-        accept_new_ledger=accept_new_ledger,
-        flow_run_id=flow_run_id,
-        check=check,
-        centroid=centroid,
+    result = CloneResult(
+        voice=spec.slug,
+        provider=provider,
+        status=CloneStatus.SKIPPED,  # each return says what happened
+        verdict=verdict["level"],
+        reasons=tuple(verdict["reasons"]),
+        takes=tuple(t.ref() for t in takes),
     )
-    return CloneResult.from_dict(row)
-
-
-def _clone_once(
-    eng: sa.Engine,
-    spec: VoiceSpec,
-    provider: str,
-    takes: list[dict[str, Any]],
-    verdict: dict[str, Any],
-    store_root: Path,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    accept_new_ledger: bool = False,
-    flow_run_id: str | None = None,
-    check: str = "warn",
-    centroid: tuple[float, ...] | None = None,
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "voice": spec.slug,
-        "provider": provider,
-        "status": "",
-        "voice_id": None,
-        "preview_url": None,
-        "verdict": verdict["level"],
-        "reasons": list(verdict["reasons"]),
-        "error": None,
-        "takes": [{k: t[k] for k in ("sha256", "duration_s", "bytes")} for t in takes],
-    }
-    if verdict["level"] == "fail":
-        return {**result, "status": "skipped"}
+    if verdict["level"] == Level.FAIL:
+        return result
     base_url = providers.base_url_of(provider)
     req = request_for(spec, provider, takes, store_root)
     try:
         providers.get(provider).validate(req)
     except ProviderError as e:
-        return {**result, "status": "failed", "error": str(e)}
-    shas = [t["sha256"] for t in takes]
+        return replace(result, status=CloneStatus.FAILED, error=str(e))
+    shas = [t.sha256 for t in takes]
     key = ledger.idempotency_key(provider, base_url, req.name, shas, dict(req.options))
-    intent = {
+    intent: dict[str, Any] = {
         "key": key,
         "provider": provider,
         "base_url": base_url,
@@ -287,25 +275,26 @@ def _clone_once(
         return _dry_run(eng, key, result, intent["request"])
     claim = ledger.claim(eng, intent, force=force)
     if claim.action == "done":
-        return {**result, "status": "exists", **_voice_fields(eng, claim.row, check)}
+        return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, claim.row, check))
     if claim.action == "busy":
-        return {**result, "status": "busy", "error": "another run is sending this request now"}
+        error = "another run is sending this request now"
+        return replace(result, status=CloneStatus.BUSY, error=error)
     if claim.action == "held":
-        return {**result, "status": "held", "error": claim.row["error"]}
+        return replace(result, status=CloneStatus.HELD, error=claim.row["error"])
 
     key_value = secrets.api_key(provider)
     if not key_value:
-        env = providers.get(provider).KEY_ENV
+        env = providers.spec(provider).key_env
         error = f"{provider}: no API key: set {env} or a Prefect Secret block '{env.lower().replace('_', '-')}'"
         ledger.finish(eng, key, "failed", error)
-        return {**result, "status": "failed", "error": error}
+        return replace(result, status=CloneStatus.FAILED, error=error)
     try:
         client = providers.connect(
             provider, key=key_value, base_url=base_url, **config.http_settings()
         )
     except ProviderError as e:
         ledger.finish(eng, key, "failed", str(e))
-        return {**result, "status": "failed", "error": str(e)}
+        return replace(result, status=CloneStatus.FAILED, error=str(e))
     with client:
         if claim.action == "send":
             found = _before_create(
@@ -324,28 +313,28 @@ def _clone_once(
         if isinstance(found, ClonedVoice):
             _complete(eng, key, found, flow_run_id)
             heard = _checked(eng, spec.slug, found, listen.after(client, found), flow_run_id)
-            return {**result, "status": "reconciled", **_fields(found), **heard}
+            return replace(result, status=CloneStatus.RECONCILED, **_fields(found), **heard)
         if isinstance(found, Held):
             ledger.finish(eng, key, "held", found.reason, found.hold)
-            return {**result, "status": "held", "error": found.reason}
+            return replace(result, status=CloneStatus.HELD, error=found.reason)
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
                 voice = providers.clone(client, req, on_preview=listen.on_preview)
         except clonecheck.Gated as gated:  # Faseeh's preview is not the speaker: nothing cloned
-            reason = clonecheck.gate_reason(gated.check, providers.get(provider).DISPLAY_NAME)
+            reason = clonecheck.gate_reason(gated.check, providers.spec(provider).display_name)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
             heard = _checked(eng, spec.slug, None, gated.check, flow_run_id, provider)
-            return {**result, "status": "held", "error": reason, **heard}
+            return replace(result, status=CloneStatus.HELD, error=reason, **heard)
         except OutcomeUnknown as e:
             held = _lost(e)
             ledger.finish(eng, key, "held", held.reason, held.hold)
-            return {**result, "status": "held", "error": held.reason}
+            return replace(result, status=CloneStatus.HELD, error=held.reason)
         except ProviderError as e:
             ledger.finish(eng, key, "failed", str(e))
-            return {**result, "status": "failed", "error": str(e)}
+            return replace(result, status=CloneStatus.FAILED, error=str(e))
         _complete(eng, key, voice, flow_run_id)  # recorded before anything else can go wrong
         heard = _checked(eng, spec.slug, voice, listen.after(client, voice), flow_run_id)
-    return {**result, "status": "created", **_fields(voice), **heard}
+    return replace(result, status=CloneStatus.CREATED, **_fields(voice), **heard)
 
 
 class Listener:
@@ -375,7 +364,7 @@ class Listener:
         self.heard = _safely(
             lambda: clonecheck.score(wav, self.speaker(), self.store_root, "faseeh-preview")
         )
-        if self.mode == "gate" and self.heard.verdict == "warn":
+        if self.mode == "gate" and self.heard.verdict is CheckVerdict.WARN:
             raise clonecheck.Gated(self.heard)
 
     def after(self, client: Any, voice: ClonedVoice) -> CloneCheck | None:
@@ -405,23 +394,25 @@ def _checked(
     flow_run_id: str | None,
     provider: str | None = None,
 ) -> dict[str, Any]:
-    """Record the check in the ledger; the result's `clone_check` field."""
+    """Record the check in the ledger; the result's `clone_check` field, when there is one."""
     if check is None:
         return {}
     provider = cloned.provider if cloned else provider
+    if provider is None:
+        raise ValueError("a clone check without a voice must name its provider")
     voice_id = cloned.voice_id if cloned else None
     ledger.record_clone_check(eng, provider, voice, voice_id, check.to_dict(), flow_run_id)
-    return {"clone_check": check.to_dict()}
+    return {"clone_check": check}
 
 
-def _dry_run(eng: sa.Engine, key: str, result: dict, request: dict) -> dict[str, Any]:
+def _dry_run(eng: sa.Engine, key: str, result: CloneResult, request: dict[str, Any]) -> CloneResult:
     try:
         row = ledger.attempt(eng, key)
     except sa.exc.NoResultFound:
         row = None
     if row and row["status"] == "succeeded":
-        return {**result, "status": "exists", **_voice_fields(eng, row, "off")}
-    return {**result, "status": "would-send", "request": request}
+        return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, row, "off"))
+    return replace(result, status=CloneStatus.WOULD_SEND, request=request)
 
 
 @dataclass(frozen=True)
@@ -456,9 +447,9 @@ def _before_create(
         why = preflight.unfamiliar_ledger(flow_run_id, eng, store_root, accept=accept_new_ledger)
         if why is None:
             return None
-        display = providers.get(provider).DISPLAY_NAME
+        display = providers.spec(provider).display_name
         return Held(
-            "new-ledger",
+            ledger.Hold.NEW_LEDGER,
             f"not sent: {display} documents no way to list voices, and {why}. Check {display} "
             f"for '{name}', then rerun with --accept-new-ledger to send (once accepted, the "
             "ledger is trusted from then on)",
@@ -479,7 +470,7 @@ def _reconcile(
         if force:
             return None
         return Held(
-            "unknown",
+            ledger.Hold.UNKNOWN,
             f"held: an earlier request may have created '{name}' and {provider} documents no way "
             "to list voices; check the provider and rerun with --force to send again",
         )
@@ -495,7 +486,7 @@ def _pick(
     if len(fresh) > 1 and not force:
         ids = ", ".join(v.voice_id for v in fresh)
         return Held(
-            "ambiguous",
+            ledger.Hold.AMBIGUOUS,
             f"held: {len(fresh)} voices named '{name}' on {provider} are not in the ledger "
             f"({ids}), so which one these takes made, if any, is unknown; delete the extra ones "
             "and rerun, or rerun with --force to create another",
@@ -505,8 +496,8 @@ def _pick(
 
 def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
     return Held(
-        "listing",
-        f"held: the {providers.get(provider).DISPLAY_NAME} voice list could not be read "
+        ledger.Hold.LISTING,
+        f"held: the {providers.spec(provider).display_name} voice list could not be read "
         f"({error}), so whether '{name}' exists there already is unknown; a rerun looks again "
         "once it answers, or rerun with --force to send without looking (may create a duplicate)",
     )
@@ -516,12 +507,13 @@ def _lost(error: OutcomeUnknown) -> Held:
     """A create whose answer was lost: held, with how to go on."""
     if error.code == providers.LISTING_FAILED:
         return Held(
-            "listing",
+            ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
     return Held(
-        "unknown", f"held: {error}; rerun with --force to send again (may create a duplicate)"
+        ledger.Hold.UNKNOWN,
+        f"held: {error}; rerun with --force to send again (may create a duplicate)",
     )
 
 
@@ -550,5 +542,6 @@ def _voice_fields(eng: sa.Engine, row: dict[str, Any], check: str) -> dict[str, 
     found = ledger.voice(eng, row["provider"], row["provider_voice_id"])
     fields = {"voice_id": row["provider_voice_id"], "preview_url": found and found["preview_url"]}
     if check != "off":
-        fields["clone_check"] = ledger.clone_check(eng, row["provider"], row["provider_voice_id"])
+        stored = ledger.clone_check(eng, row["provider"], row["provider_voice_id"])
+        fields["clone_check"] = CloneCheck.from_dict(stored) if stored else None
     return fields

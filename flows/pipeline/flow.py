@@ -9,13 +9,15 @@ provider did not settle, after everything is written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -27,19 +29,17 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import cloning, headstart, plan
-from flows.pipeline.cloning import VoiceInputs
-from flows.pipeline.inbox import VoiceSpec, discover, load_manifest
+from flows.pipeline import cloning, cpu_pool, plan
+from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
+from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import CloneResult, PreparedClip, Take
+from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip
 from flows.report import summary
-
-if TYPE_CHECKING:
-    pass
 
 
 @task(task_run_name="prepare/{voice}/{clip_name}", cache_policy=NO_CACHE)
@@ -78,14 +78,14 @@ def prepare_clip(
         out = work.result() if work is not None else prepare_file(path, settings, store_root)
     except Exception as e:  # one clip must not stop the run; say which file and why
         logger.debug("%s", traceback.format_exc())
-        if type(e).__name__ == "AudioError":  # the recording itself: too short, no speech, ...
+        if isinstance(e, AudioError):  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
-        return _not_prepared(clip, f"{path}: {_why(e)}", sha, status="crashed")
+        return _not_prepared(clip, f"{path}: {_why(e)}", sha, status=ClipStatus.CRASHED)
     try:
         _record_prepared(eng, path, sha, settings, settings_hash, out)
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
-                             status="crashed")  # fmt: skip
+                             status=ClipStatus.CRASHED)  # fmt: skip
     return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
 
 
@@ -133,7 +133,7 @@ def _why(e: Exception) -> str:
 
 
 def _not_prepared(
-    clip: PreparedClip, reason: str, sha: str | None = None, status: str = "error"
+    clip: PreparedClip, reason: str, sha: str | None = None, status: ClipStatus = ClipStatus.ERROR
 ) -> State:
     record = PreparedClip(clip.voice, clip.clip, clip.path, status, reason, source_sha256=sha)
     return Failed(message=reason, data=record)
@@ -142,13 +142,13 @@ def _not_prepared(
 @task(task_run_name="voice/{voice}", cache_policy=NO_CACHE)
 def load_voice(
     voice: str, clips: list[PreparedClip], store_root: str, reference: tuple[Path, ...] = ()
-) -> VoiceInputs | str:
+) -> VoiceInputs | VoiceFailed:
     """Runs once per voice, after all its clips are prepared and before any clone task starts.
 
     Reads the prepared clips once (every provider's takes are cut from these) and finds the
     voice's speaker in them: other speakers' turns are cut out, a clip without the voice's speaker
-    is left out, a voice with no clear majority speaker fails. Returns a reason string instead of
-    raising, so the clone tasks fail with it.
+    is left out, a voice with no clear majority speaker fails. Returns a VoiceFailed instead of
+    raising, so the clone tasks fail with its reason.
     """
     logger = get_run_logger()
     eng = ledger.engine()
@@ -157,7 +157,7 @@ def load_voice(
         loaded = cloning.check_speakers(inputs, clips, reference)
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
         logger.debug("%s", traceback.format_exc())
-        return f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}"
+        return VoiceFailed(f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}")
     rows = [
         {
             "prepared_sha256": sha,
@@ -186,7 +186,7 @@ def clone_voice(
     voice: str,
     provider: str,
     spec: VoiceSpec,
-    inputs: VoiceInputs | str,
+    inputs: VoiceInputs | VoiceFailed,
     options: dict,
     store_root: str,
     fingerprint: str,
@@ -195,13 +195,13 @@ def clone_voice(
     logger = get_run_logger()
     eng = ledger.engine()
     try:
-        if isinstance(inputs, str):
-            raise RuntimeError(inputs)
+        if isinstance(inputs, VoiceFailed):
+            raise VoiceNotReady(inputs.reason)
         if inputs.failure:
-            raise RuntimeError(f"{voice}: {inputs.failure}")
+            raise VoiceNotReady(f"{voice}: {inputs.failure}")
         takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
         for take in takes:
-            ledger.record_take(eng, _take_row(take, provider, voice))
+            ledger.record_take(eng, take, provider, voice)
         result = cloning.clone_once(
             eng,
             spec,
@@ -218,22 +218,16 @@ def clone_voice(
         )
     except Exception as e:  # one provider failing must not stop the others
         logger.debug("%s", traceback.format_exc())
-        result = CloneResult(voice, provider, "failed", error=str(e))
-    if result.voice_id and result.status in ("created", "reconciled", "exists"):
-        ledger.record_answer(eng, fingerprint, result.to_dict())
-    elif result.status == "skipped" and not options["dry_run"]:
+        result = CloneResult(voice, provider, CloneStatus.FAILED, error=str(e))
+    if result.voice_id and result.status.has_voice:
+        ledger.record_answer(eng, fingerprint, result)
+    elif result.status is CloneStatus.SKIPPED and not options["dry_run"]:
         # The rules said no; they say it again until the sources or voxclone change.
-        ledger.record_answer(eng, fingerprint, result.to_dict(), plan.code_version())
+        ledger.record_answer(eng, fingerprint, result, plan.code_version())
     if not result.settled:
         return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
     logger.info("clone/%s/%s: %s %s", provider, voice, result.status, result.voice_id or "")
     return result
-
-
-def _take_row(take: Take, provider: str, voice: str) -> dict[str, Any]:
-    row = take.to_dict()
-    del row["duration_s"]  # the ledger derives it from the metrics
-    return {**row, "provider": provider, "voice": voice}
 
 
 def _run_name() -> str:
@@ -245,7 +239,9 @@ def _run_name() -> str:
 @flow(
     name="clone-voices",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=48),  # tasks mostly wait on HTTP or the pool
+    # tasks mostly wait on HTTP or the pool; Prefect types this parameter too narrowly for its own
+    # ThreadPoolTaskRunner (TaskRunner is invariant in its future type)
+    task_runner=ThreadPoolTaskRunner(max_workers=48),  # type: ignore[arg-type]
     validate_parameters=True,
 )
 def clone_voices(
@@ -266,88 +262,115 @@ def clone_voices(
     """
     inbox = inbox or str(config.inbox_dir())
     logger = get_run_logger()
-    run_id = _run_id()
     started = datetime.now(UTC)
     try:
         eng = ledger.engine()
     except ledger.LedgerError as e:  # damaged: say which file and what to do, send nothing
         logger.error("%s", e)
         return Failed(message=str(e))
-    store_root = str(config.store_dir().resolve())
+    run = _Run(_run_id(), started, manifest or inbox, list(providers), options, eng)
+    specs, problems = _read_voices(inbox, manifest, providers)
+    ledger.start_run(eng, run.id, run.source, run.providers)
+
+    # 1. Answer from the ledger every voice × provider whose inputs have not changed.
+    todo = plan.plan(eng, specs, run.providers, run.settings_hash)
+    # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
+    progress = RunProgress(_steps(todo), "preparing and cloning", options.progress_bar)
+    submitted = _submit(run, specs, todo, progress)
+    clips, results = _collect(submitted, todo, progress)
+    # 3. Write the summary, the artifacts and (when anything changed) the report.
+    return _publish(run, clips, results, problems, changed=bool(submitted.clones))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one flow run needs to know about it."""
+
+    id: str
+    started: datetime
+    source: str  # the inbox or manifest
+    providers: list[str]
+    options: RunOptions
+    eng: Any
+    store_root: str = field(default_factory=lambda: str(config.store_dir().resolve()))
+
+    @functools.cached_property
+    def settings(self) -> dict[str, Any]:
+        return plan.run_settings(self.options)
+
+    @functools.cached_property
+    def settings_hash(self) -> str:
+        return plan.settings_hash(self.settings)
+
+    def flags(self) -> dict[str, Any]:
+        """How clone tasks send, as the task's parameters."""
+        return {
+            "dry_run": self.options.dry_run,
+            "force": self.options.force,
+            "accept_new_ledger": self.options.accept_new_ledger,
+            "clone_check": self.options.clone_check,
+        }
+
+
+@dataclass
+class _Submitted:
+    """What a run has handed to Prefect: every clip as it finished preparing, each voice's
+    load task and each clone task (with its voice and provider)."""
+
+    clips: list[PreparedClip]
+    voices: dict[str, PrefectFuture[Any]] = field(default_factory=dict)
+    clones: dict[PrefectFuture[Any], tuple[str, str]] = field(default_factory=dict)
+
+
+def _read_voices(
+    inbox: str, manifest: str | None, providers: list[ProviderName]
+) -> tuple[list[VoiceSpec], list[Problem]]:
+    """The voices to clone, from the manifest or the inbox; what was refused is logged."""
     if manifest:
         specs, problems = load_manifest(Path(manifest), providers)
     else:
         specs, problems = discover(Path(inbox), providers)
     for p in problems:
-        logger.warning("%s: %s", p.path, p.reason)
-    ledger.start_run(eng, run_id, manifest or inbox, list(providers))
-    settings = plan.run_settings(options)
-    settings_hash = plan.settings_hash(settings)
+        get_run_logger().warning("%s: %s", p.path, p.reason)
+    return specs, problems
 
-    # 1. Answer from the ledger every voice × provider whose inputs have not changed.
-    todo = plan.plan(eng, specs, list(providers), settings_hash)
-    hashes, fingerprints, open_providers = todo.hashes, todo.fingerprints, todo.open_providers
-    results: dict[tuple[str, str], CloneResult] = dict(todo.answered)
-    clips, to_prepare = todo.known, todo.to_prepare
 
-    # 2. Prepare what is left; each voice's clones start as soon as its own clips are ready.
-    n_clones = sum(len(v) for v in open_providers.values())
-    progress = RunProgress(
-        len(to_prepare) + n_clones, "preparing and cloning", options.progress_bar
-    )
-    flags = {
-        "dry_run": options.dry_run,
-        "force": options.force,
-        "accept_new_ledger": options.accept_new_ledger,
-        "clone_check": options.clone_check,
-    }
-    by_slug = {s.slug: s for s in specs}
+def _steps(todo: plan.Plan) -> int:
+    """What the progress counts: every clip to prepare and every clone to try."""
+    return len(todo.to_prepare) + sum(len(v) for v in todo.open_providers.values())
+
+
+def _submit(
+    run: _Run, specs: list[VoiceSpec], todo: plan.Plan, progress: RunProgress
+) -> _Submitted:
+    """Prepare the clips left to prepare, in the run's process pool; start each voice's clones
+    as soon as its own clips are ready (`_start_clones`)."""
+    to_prepare, hashes = todo.to_prepare, todo.hashes
+    submitted = _Submitted(list(todo.known))
     ready: dict[str, list[PreparedClip]] = defaultdict(list)
-    remaining = defaultdict(int)
+    remaining: dict[str, int] = defaultdict(int)
     for spec, _ in to_prepare:
         remaining[spec.slug] += 1
-    clone_futures: dict[PrefectFuture, tuple[str, str]] = {}
-    voice_futures: dict[str, PrefectFuture] = {}
-
-    def voice_prepared(spec: VoiceSpec) -> None:
-        """Start the voice's clones, unless a clip crashed: cloning from the clips that are left
-        would create a voice of a different take on every provider, and a rerun, with every
-        source unchanged, would answer "exists" with it from the ledger."""
-        if not open_providers[spec.slug]:
-            return
-        crashed = [c.clip for c in ready[spec.slug] if c.status == "crashed"]
-        if crashed:
-            inputs: PrefectFuture | str = (
-                f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
-                "a rerun clones the voice from all of its clips"
-            )
-        else:
-            ok = [c for c in ready[spec.slug] if c.ok]
-            inputs = voice_futures[spec.slug] = load_voice.submit(
-                spec.slug, ok, store_root, spec.reference
-            )
-        for p in open_providers[spec.slug]:
-            future = clone_voice.submit(
-                spec.slug, p, spec, inputs, flags, store_root, fingerprints[(spec.slug, p)]
-            )
-            clone_futures[future] = (spec.slug, p)
-
-    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.headstart).
-    pool, queued = headstart.adopt(store_root, settings_hash)
-    pool = pool or headstart.process_pool(options, [path for _, path in to_prepare])
+    by_slug = {s.slug: s for s in specs}
+    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.pool).
+    pool, queued = cpu_pool.adopt(run.store_root, run.settings_hash)
+    pool = pool or cpu_pool.process_pool(run.options, [path for _, path in to_prepare])
     in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
-    stop_watching = progress.watch(lambda: [progress_file(store_root, p) for p in list(in_flight)])
+    stop_watching = progress.watch(
+        lambda: [progress_file(run.store_root, p) for p in list(in_flight)]
+    )
     try:
-        work = headstart.queue_work(
-            pool, eng, to_prepare, hashes, settings, settings_hash, store_root, queued
-        )
+        work = cpu_pool.queue_work(
+            pool, run.eng, to_prepare, hashes, run.settings, run.settings_hash, run.store_root,
+            queued,
+        )  # fmt: skip
         futures = {
             prepare_clip.submit(
                 spec.slug,
                 path.name,
                 str(path),
-                settings,
-                store_root,
+                run.settings,
+                run.store_root,
                 plan.sha_of(hashes, path),
                 work.get(plan.sha_of(hashes, path) or ""),
             ): (spec, path)
@@ -355,45 +378,92 @@ def clone_voices(
         }
         for spec in specs:
             if remaining[spec.slug] == 0:
-                voice_prepared(spec)
+                _start_clones(run, spec, ready[spec.slug], todo, submitted)
         for future in as_completed(list(futures)):
             spec, path = futures[future]
             in_flight.discard(str(path))
             clip = _prepared(future, spec, path)
-            clips.append(clip)
+            submitted.clips.append(clip)
             ready[spec.slug].append(clip)
             progress.advance(f"prepared {clip.voice}/{clip.clip}")
             remaining[spec.slug] -= 1
             if remaining[spec.slug] == 0:
-                voice_prepared(by_slug[spec.slug])
+                _start_clones(run, by_slug[spec.slug], ready[spec.slug], todo, submitted)
     finally:
         stop_watching()
         if pool is not None:  # the workers exit while the clones and the summary go on
             pool.shutdown(wait=False, cancel_futures=True)
-    for future in as_completed(list(clone_futures)):
-        voice, provider = clone_futures[future]
+    return submitted
+
+
+def _start_clones(
+    run: _Run, spec: VoiceSpec, ready: list[PreparedClip], todo: plan.Plan, submitted: _Submitted
+) -> None:
+    """Start the voice's clones, unless a clip crashed: cloning from the clips that are left
+    would create a voice of a different take on every provider, and a rerun, with every
+    source unchanged, would answer "exists" with it from the ledger."""
+    if not todo.open_providers[spec.slug]:
+        return
+    crashed = [c.clip for c in ready if c.status is ClipStatus.CRASHED]
+    if crashed:
+        inputs: Any = VoiceFailed(  # or the future Prefect resolves into VoiceInputs
+            f"not sent: {', '.join(crashed)} did not finish preparing (see the clip); "
+            "a rerun clones the voice from all of its clips"
+        )
+    else:
+        ok = [c for c in ready if c.ok]
+        inputs = submitted.voices[spec.slug] = load_voice.submit(
+            spec.slug, ok, run.store_root, spec.reference
+        )
+    flags = run.flags()
+    for p in todo.open_providers[spec.slug]:
+        future = clone_voice.submit(
+            spec.slug, p, spec, inputs, flags, run.store_root, todo.fingerprints[(spec.slug, p)]
+        )
+        submitted.clones[future] = (spec.slug, p)
+
+
+def _collect(
+    submitted: _Submitted, todo: plan.Plan, progress: RunProgress
+) -> tuple[list[PreparedClip], list[CloneResult]]:
+    """Every clone's result (those answered from the ledger too), in (voice, provider) order,
+    and every clip with its voice's speaker check, in (voice, clip) order."""
+    results: dict[tuple[str, str], CloneResult] = dict(todo.answered)
+    for future in as_completed(list(submitted.clones)):
+        voice, provider = submitted.clones[future]
         result = _cloned(future, voice, provider)
         results[(voice, provider)] = result
         progress.advance(f"{result.status} {provider}/{voice}")
     progress.close()
-    clips = _with_speaker_checks(clips, voice_futures)
+    clips = _with_speaker_checks(submitted.clips, submitted.voices)
+    return sorted(clips, key=lambda c: (c.voice, c.clip)), [results[k] for k in sorted(results)]
 
-    # 3. Write the summary, the artifacts and (when anything changed) the report.
-    run = summary.build(
-        run_id,
-        started,
-        manifest or inbox,
-        list(providers),
-        options.dry_run,
-        sorted(clips, key=lambda c: (c.voice, c.clip)),
-        [results[k] for k in sorted(results)],
+
+def _publish(
+    run: _Run,
+    clips: list[PreparedClip],
+    results: list[CloneResult],
+    problems: list[Problem],
+    *,
+    changed: bool,
+) -> dict[str, Any] | State:
+    """The run's summary: the report (when anything changed), the artifacts, the ledger's
+    record of the run; Failed, carrying the summary, when any clone did not settle."""
+    summarised = summary.build(
+        run.id,
+        run.started,
+        run.source,
+        run.providers,
+        run.options.dry_run,
+        clips,
+        results,
         problems,
-        changed=bool(clone_futures),
+        changed=changed,
     )
     report_path = None
-    if options.report and run.changed:
+    if run.options.report and summarised.changed:
         report_path = _write_report(
-            run.to_dict(), config.reports_dir() / f"{run_id}.html", store_root
+            summarised.to_dict(), config.reports_dir() / f"{run.id}.html", run.store_root
         )
         if report_path is not None:
             create_link_artifact(
@@ -401,11 +471,11 @@ def clone_voices(
                 link_text="HTML report",
                 key="clone-voices-report",
             )
-    elif not run.changed:
-        run = summary.unchanged(run, ledger.last_report(eng))
-    out = {**run.to_dict(), "report": str(report_path) if report_path else None}
+    elif not summarised.changed:
+        summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
+    out = {**summarised.to_dict(), "report": str(report_path) if report_path else None}
     create_table_artifact(
-        table=summary.clip_rows(out, list(providers)), key="qc-per-clip", description="QC per clip"
+        table=summary.clip_rows(out, run.providers), key="qc-per-clip", description="QC per clip"
     )
     create_table_artifact(
         table=summary.result_rows(out),
@@ -413,13 +483,14 @@ def clone_voices(
         description="result per voice × provider",
     )
     create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
-    _finish_ledger(eng, run_id, out)
-    unsettled = run.unsettled
+    _finish_ledger(run.eng, run.id, out)
+    unsettled = summarised.unsettled
     if unsettled:
         message = (
-            f"{len(unsettled)} of {len(run.results)} clones failed; see the clone-results artifact"
+            f"{len(unsettled)} of {len(summarised.results)} clones failed; "
+            "see the clone-results artifact"
         )
-        logger.error("%s", message)
+        get_run_logger().error("%s", message)
         return Failed(message=message, data=out)
     return out
 
@@ -470,7 +541,7 @@ def _with_speaker_checks(
             clip = dataclasses.replace(
                 clip,
                 metrics=with_speaker(clip.metrics, check.similarity),
-                status="excluded" if check.excluded else clip.status,
+                status=ClipStatus.EXCLUDED if check.excluded else clip.status,
                 error=check.reason if check.excluded else clip.error,
                 speakers=summary.speakers_record(check),
             )
@@ -490,14 +561,14 @@ def _prepared(future: PrefectFuture, spec: VoiceSpec, path: Path) -> PreparedCli
     if isinstance(value, PreparedClip):
         return value
     reason = message or f"{path}: {value}"  # the task itself failed: the pipeline, not the file
-    return PreparedClip(spec.slug, path.name, str(path), "crashed", reason)
+    return PreparedClip(spec.slug, path.name, str(path), ClipStatus.CRASHED, reason)
 
 
 def _cloned(future: PrefectFuture, voice: str, provider: str) -> CloneResult:
     value, message = _outcome(future)
     if isinstance(value, CloneResult):
         return value
-    return CloneResult(voice, provider, "failed", error=message or str(value))
+    return CloneResult(voice, provider, CloneStatus.FAILED, error=message or str(value))
 
 
 def _run_id() -> str:

@@ -291,8 +291,8 @@ def _size_mistakes(meta: dict[str, Any], providers: Sequence[str] | None) -> lis
 
 
 def _destinations(meta: dict[str, Any], providers: Sequence[str] | None) -> list[str]:
-    run = list(providers) if providers is not None else list(PROVIDER_NAMES)
-    listed = meta.get("providers")
+    run: list[str] = list(providers) if providers is not None else list(PROVIDER_NAMES)
+    listed: Any = meta.get("providers")
     return [p for p in run if p in listed] if _strings(listed) else run
 
 

@@ -7,11 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import providers as providers_package
 from audio.chain import Settings
+from providers.registry import NAMES, ProviderName
 
-ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
-ALL_PROVIDERS: list[ProviderName] = list(providers_package.NAMES)  # type: ignore[assignment]
+__all__ = ["ALL_PROVIDERS", "ProviderName", "RunOptions"]
+
+ALL_PROVIDERS: list[ProviderName] = list(NAMES)
 
 # The preparation chain owns its defaults (−20 LUFS, −3 dBTP, 44.1 kHz, denoise auto); the flow's
 # options and the CLI flags derived from them start from the same values.

@@ -1,23 +1,25 @@
 """What a run has left to do, read from the ledger before any task is submitted.
 
 Free of Prefect so `voxclone run` can work this out, and start preparing clips, while Prefect is
-still being imported (see `flows.pipeline.headstart`); the flow works it out again from the same
+still being imported (see `flows.pipeline.cpu_pool`); the flow works it out again from the same
 ledger and gets the same answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audio.chain import PIPELINE_VERSION
 from flows import ledger
 from flows.pipeline import cloning
 from flows.pipeline.inbox import VoiceSpec
-from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
-from flows.records import CloneResult, PreparedClip
+from flows.pipeline.worker import settings_dict
+from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip
 
 if TYPE_CHECKING:
     from flows.pipeline.options import RunOptions
@@ -80,11 +82,7 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
         for p in wanted[s.slug]
     }
     found = ledger.answers(eng, list(fingerprints.values()), code_version())
-    answered = {
-        pair: CloneResult.from_dict({**found[fp], **_answered(eng, found[fp])})
-        for pair, fp in fingerprints.items()
-        if fp in found
-    }
+    answered = {pair: _answered(eng, found[fp]) for pair, fp in fingerprints.items() if fp in found}
     open_providers = {
         s.slug: [p for p in wanted[s.slug] if (s.slug, p) not in answered] for s in specs
     }
@@ -92,16 +90,18 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
     return Plan(hashes, fingerprints, answered, open_providers, known, to_prepare)
 
 
-def _answered(eng: Any, result: dict[str, Any]) -> dict[str, Any]:
+def _answered(eng: Any, result: CloneResult) -> CloneResult:
     """A settled result as a rerun shows it, with the voice's latest clone check (`voxclone
     check` may have heard its preview again since)."""
-    status = "exists" if result.get("voice_id") else result["status"]  # "skipped"
-    out = {"status": status, "answered_from_ledger": True}
-    if result.get("voice_id"):
-        latest = ledger.clone_check(eng, result["provider"], result["voice_id"])
-        if latest is not None:
-            out["clone_check"] = latest
-    return out
+    if not result.voice_id:  # skipped
+        return dataclasses.replace(result, answered_from_ledger=True)
+    check = result.clone_check
+    latest = ledger.clone_check(eng, result.provider, result.voice_id)
+    if latest is not None:
+        check = CloneCheck.from_dict(latest) if latest else None
+    return dataclasses.replace(
+        result, status=CloneStatus.EXISTS, answered_from_ledger=True, clone_check=check
+    )
 
 
 def shas_of(spec: VoiceSpec, hashes: dict[str, str | OSError]) -> list[str]:

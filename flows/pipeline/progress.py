@@ -6,6 +6,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -16,7 +17,7 @@ class RunProgress:
         self.done = 0
         self.partial = 0.0
         self._lock = threading.Lock()
-        self._artifact = create_progress_artifact(progress=0.0, description=description)
+        self._artifact: Any = create_progress_artifact(progress=0.0, description=description)
         self._bar = None
         if bar and sys.stderr.isatty():
             from rich.progress import Progress

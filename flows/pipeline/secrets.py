@@ -6,17 +6,19 @@ Keys are fetched inside the task that uses them and never pass through parameter
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import providers
 
 
 def api_key(provider: str) -> str | None:
-    env = providers.get(provider).KEY_ENV
+    env = providers.spec(provider).key_env
     if os.environ.get(env):
         return os.environ[env]
     try:
         from prefect.blocks.system import Secret
 
-        return str(Secret.load(env.lower().replace("_", "-")).get())
+        secret: Any = Secret.load(env.lower().replace("_", "-"))  # sync here: no event loop
+        return str(secret.get())
     except Exception:  # no block, no server: the caller reports the missing key
         return None

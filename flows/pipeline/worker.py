@@ -13,12 +13,6 @@ from typing import Any
 
 from flows.ledger import store
 
-# Bump when the processing changes in a way that should invalidate stored prepared clips.
-# 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
-# 3: Silero once per timeline (carried through the trim), denoise strength judged on one 9 s excerpt
-# 4: speaker turns inside every clip (audio.turns); takes hold only the voice's speaker
-PIPELINE_VERSION = "4"
-
 
 def settings_dict(**overrides: Any) -> dict[str, Any]:
     from audio.chain import Settings

@@ -23,12 +23,15 @@ import wave
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import jinja2
 import markupsafe
 import numpy as np
+
+from audio.types import Level
+from flows.records import ClipStatus, CloneStatus
 
 WAVE_COLUMNS = 800  # envelope columns for the longer of before/after
 WAVE_HEIGHT = 120
@@ -58,19 +61,19 @@ METRICS: tuple[tuple[str, str, str, float, int], ...] = (
 )
 
 # Badge colour classes; anything not listed renders neutral rather than trusting data as a class.
-LEVELS = {"pass": "good", "warn": "warn", "fail": "bad"}
+LEVELS = {Level.PASS: "good", Level.WARN: "warn", Level.FAIL: "bad"}
 STATUS_CLASSES = {
-    "ok": "good",
-    "created": "good",
-    "exists": "good",
-    "reconciled": "good",
-    "would-send": "info",
-    "skipped": "warn",
-    "held": "warn",
-    "busy": "warn",
-    "error": "bad",
-    "crashed": "bad",
-    "failed": "bad",
+    ClipStatus.OK: "good",
+    CloneStatus.CREATED: "good",
+    CloneStatus.EXISTS: "good",
+    CloneStatus.RECONCILED: "good",
+    CloneStatus.WOULD_SEND: "info",
+    CloneStatus.SKIPPED: "warn",
+    CloneStatus.HELD: "warn",
+    CloneStatus.BUSY: "warn",
+    ClipStatus.ERROR: "bad",
+    ClipStatus.CRASHED: "bad",
+    CloneStatus.FAILED: "bad",
 }
 
 CSP = (
@@ -144,7 +147,7 @@ def _safe_link(url: object) -> bool:
     return clean and parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
@@ -418,7 +421,7 @@ def _encode_all(clips: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
     jobs = [
         ((i, kind), clip[kind])
         for i, clip in enumerate(clips)
-        if clip.get("status") == "ok"
+        if clip.get("status") == ClipStatus.OK
         for kind in ("before", "after")
         if clip.get(kind) and clip[kind].get("rate") and len(clip[kind].get("samples", ())) > 0
     ]
@@ -465,8 +468,8 @@ def _figure(
 
 
 def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str]) -> dict:
-    ok = clip.get("status") == "ok"
-    view = {
+    ok = clip.get("status") == ClipStatus.OK
+    view: dict[str, Any] = {
         "index": index,
         "ok": ok,
         "status": clip.get("status"),
@@ -533,9 +536,9 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
     )
     statuses = Counter(str(r.get("status")) for r in run.get("results") or [])
     return {
-        "ok": clip_statuses["ok"],
-        "excluded": clip_statuses["excluded"],  # another speaker: kept out of the takes, not failed
-        "failed": len(clips) - clip_statuses["ok"] - clip_statuses["excluded"],
+        "ok": clip_statuses[ClipStatus.OK],
+        "excluded": clip_statuses[ClipStatus.EXCLUDED],  # kept out of the takes, not failed
+        "failed": len(clips) - clip_statuses[ClipStatus.OK] - clip_statuses[ClipStatus.EXCLUDED],
         "levels": sorted(levels.items()),
         "statuses": sorted(statuses.items()),
     }

@@ -9,20 +9,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from audio.types import Level
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
-from flows.records import FAILED_CLIP, SETTLED, CloneResult, PreparedClip, RunSummary
+from flows.records import (
+    FAILED_CLIP,
+    SETTLED,
+    CheckVerdict,
+    ClipStatus,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    RunSummary,
+)
 
-STATUS_ORDER = [
-    "created",
-    "reconciled",
-    "exists",
-    "would-send",
-    "skipped",
-    "held",
-    "busy",
-    "failed",
-]
+STATUS_ORDER = list(CloneStatus)
 
 
 def build(
@@ -70,14 +71,14 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
             PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
         )
         verdict = judge(clip.metrics, quality_only)
-        out[provider] = {"level": verdict.level, "reasons": list(verdict.reasons)}
+        out[provider] = {"level": verdict.level.value, "reasons": list(verdict.reasons)}
     return out
 
 
 def counts(run: dict) -> dict[str, Any]:
     return {
-        "clips_ok": sum(c["status"] == "ok" for c in run["clips"]),
-        "clips_excluded": sum(c["status"] == "excluded" for c in run["clips"]),
+        "clips_ok": sum(c["status"] == ClipStatus.OK for c in run["clips"]),
+        "clips_excluded": sum(c["status"] == ClipStatus.EXCLUDED for c in run["clips"]),
         "clips_failed": sum(c["status"] in FAILED_CLIP for c in run["clips"]),
         "problems": len(run["problems"]),
         "results": dict(Counter(r["status"] for r in run["results"])),
@@ -138,8 +139,8 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "voice": c["voice"],
                 "clip": c["clip"],
                 "status": c["status"]
-                if c["status"] != "ok"
-                else ("reused" if c.get("reused") else "ok"),
+                if c["status"] != ClipStatus.OK
+                else ("reused" if c.get("reused") else ClipStatus.OK.value),
                 "seconds in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
                 "speech s": _num(m.get("speech_s"), ".1f"),
                 "SNR dB": _num(s.get("snr_db"), ".1f"),
@@ -173,9 +174,7 @@ def _verdict_line(verdicts: dict[str, dict]) -> str:
     if len(by_level) == 1:
         return next(iter(by_level))
     return " · ".join(
-        f"{level}: {', '.join(by_level[level])}"
-        for level in ("fail", "warn", "pass")
-        if level in by_level
+        f"{level}: {', '.join(by_level[level])}" for level in reversed(Level) if level in by_level
     )
 
 
@@ -196,7 +195,7 @@ def result_rows(run: dict) -> list[dict[str, Any]]:
     ]
 
 
-CHECK_WORDS = {"not-run": "could not run", "no-preview": "no preview"}
+CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}
 
 
 def check_cell(check: dict | None) -> str:
@@ -216,7 +215,7 @@ def check_cells(check: dict | None) -> dict[str, str]:
 def _check_why(r: dict) -> str:
     """A check's reason in the result's `why` when it asks for attention (not a plain pass)."""
     check = r.get("clone_check") or {}
-    if r.get("error") or check.get("verdict") in (None, "pass", "no-preview"):
+    if r.get("error") or check.get("verdict") in (None, CheckVerdict.PASS, CheckVerdict.NO_PREVIEW):
         return ""
     return f"clone check: {check['reason']}"
 
@@ -229,7 +228,7 @@ def rankings(run: dict) -> dict[str, str]:
     for r in run["results"]:
         similarity = (r.get("clone_check") or {}).get("similarity")
         if similarity is not None:
-            name = providers.get(r["provider"]).DISPLAY_NAME
+            name = providers.spec(r["provider"]).display_name
             heard.setdefault(r["voice"], []).append((similarity, name))
     return {
         voice: "sounds most like the speaker: "
@@ -269,7 +268,7 @@ def markdown(run: dict, report: Path | None) -> str:
             f"| {r['voice']} | {r['provider']} | {r['status']} | {r['voice_id'] or ''} | {check} "
             f"| {why} |"
         )
-    bad = [c for c in run["clips"] if c["status"] != "ok"] + run["problems"]
+    bad = [c for c in run["clips"] if c["status"] != ClipStatus.OK] + run["problems"]
     if bad:
         lines += ["", "## Refused inputs", ""]
         lines += [f"- {b.get('error') or (b['path'] + ': ' + b['reason'])}" for b in bad]
@@ -284,7 +283,7 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
     clips = []
     for c in run["clips"]:
         before = after = None
-        if c["status"] == "ok":
+        if c["status"] == ClipStatus.OK:
             try:
                 audio, _ = decode(Path(c["path"]))
                 before = thin_for_report(audio.samples, audio.rate)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,7 +34,7 @@ def routes(state: State) -> list[Route]:
             return common.error(P, 400, "Invalid voice data: enhance must be a boolean")
         voice_id = common.new_id()
         sample = common.sample_url(request, P, voice_id)
-        voice = {
+        voice: dict[str, Any] = {
             "id": voice_id,
             "displayName": name,
             "provider": "ELEVENLABS",
@@ -78,7 +80,7 @@ def routes(state: State) -> list[Route]:
         }
         return JSONResponse({"data": data, "meta": meta})
 
-    def find(voice_id: str) -> dict | None:
+    def find(voice_id: str) -> dict[str, Any] | None:
         return next((v for v in state.voices_of(P) if v["id"] == voice_id), None)
 
     async def one(request: Request) -> Response:

@@ -14,7 +14,8 @@ def inject(url: str, provider: str, kind: str, **kw: Any) -> dict[str, Any]:
         f"{url}/_emulator/faults", json={"provider": provider, "kind": kind, **kw}
     )
     response.raise_for_status()
-    return response.json()
+    fault: dict[str, Any] = response.json()
+    return fault
 
 
 def clear_faults(url: str) -> None:
@@ -24,7 +25,8 @@ def clear_faults(url: str) -> None:
 def state(url: str) -> dict[str, Any]:
     response = httpx.get(f"{url}/_emulator/state")
     response.raise_for_status()
-    return response.json()
+    found: dict[str, Any] = response.json()
+    return found
 
 
 def reset(url: str) -> None:

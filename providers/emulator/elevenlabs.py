@@ -6,6 +6,7 @@ import json
 import secrets
 import string
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,7 +49,7 @@ def routes(state: State) -> list[Route]:
                 ["remove_background_noise"], "Input should be a valid boolean", "bool_parsing"
             )
         labels_text = common.text(form, "labels")
-        labels: dict = {}
+        labels: dict[str, Any] = {}
         if labels_text:
             try:
                 labels = json.loads(labels_text)

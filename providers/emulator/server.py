@@ -9,17 +9,11 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from ..registry import SPECS
 from .app import create_app
 from .state import PREFIXES
 
-ENV_NAMES = {
-    "anam": "ANAM_BASE_URL",
-    "althea": "ALTHEA_BASE_URL",
-    "faseeh": "FASEEH_BASE_URL",
-    "callers": "CALLERS_BASE_URL",
-    "elevenlabs": "ELEVENLABS_BASE_URL",
-    "cartesia": "CARTESIA_BASE_URL",
-}
+ENV_NAMES: dict[str, str] = {s.name: s.base_url_env for s in SPECS.values()}
 
 
 def base_urls(url: str) -> dict[str, str]:

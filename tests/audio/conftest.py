@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from audio.types import Step
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 CLIPS = SAMPLES / "clips"
@@ -26,6 +29,11 @@ def read(path: Path) -> tuple[np.ndarray, int]:
 def write(path: Path, x: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
     sf.write(str(path), x, rate, subtype=subtype)
     return path
+
+
+def step(prepared: Any, name: str) -> Step:
+    """A prepared clip's step by its name: tests say which step they mean, not where it runs."""
+    return next(s for s in prepared.steps if s.name == name)
 
 
 def noise(seconds: float, rate: int, dbfs: float, seed: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from conftest import CLEAN_CLIPS, MALE, NOISY, noise, read
+from conftest import CLEAN_CLIPS, MALE, NOISY, noise, read, step
 
 from audio import vad
 from audio.chain import Prepared, Settings, prepare
@@ -34,7 +34,7 @@ def test_padding_of_quiet_noise_is_trimmed_to_the_pad_without_losing_speech():
     assert abs(speech[0][0] - settings.pad_s) <= 0.03 + vad.FRAME_S
     assert abs((prepared.audio.duration - speech[-1][1]) - settings.pad_s) <= 0.03 + vad.FRAME_S
     assert abs(prepared.speech[0][0] - settings.pad_s) <= 0.03
-    trimmed = prepared.steps[3].after
+    trimmed = step(prepared, "trim").after
     assert trimmed["trimmed_start_s"] > 2.0 and trimmed["trimmed_end_s"] > 2.0
     assert abs(measure(prepared.audio).speech_s - before.speech_s) <= 0.2
 
@@ -44,7 +44,7 @@ def test_long_pauses_are_shortened_never_speech():
     gap = noise(3.0, rate, -60, 3)
     joined = np.concatenate([x, gap, x])
     prepared = prepare(Audio(joined, rate), Settings(max_pause_s=1.0, pause_to_s=0.5))
-    after = prepared.steps[3].after
+    after = step(prepared, "trim").after
     assert after["pauses_shortened"] >= 1
     assert after["pause_s_removed"] > 2.0
     before_speech = measure(Audio(joined, rate)).speech_s
@@ -55,23 +55,25 @@ def test_long_pauses_are_shortened_never_speech():
 
 def test_noisy_sample_is_denoised_under_auto():
     prepared = prepare(decode(NOISY)[0])
-    step = prepared.steps[2]
-    assert step.after["applied"] is True
-    assert step.before["snr_db"] < 20
-    assert step.after["snr_db"] > step.before["snr_db"]
+    denoise = step(prepared, "denoise")
+    assert denoise.after["applied"] is True
+    assert denoise.before["snr_db"] < 20
+    assert denoise.after["snr_db"] > denoise.before["snr_db"]
 
 
 @pytest.mark.parametrize("path", CLEAN_CLIPS, ids=lambda p: p.name[:20])
 def test_clean_samples_are_not_denoised_under_auto(path):
-    step = prepare(decode(path)[0]).steps[2]
-    assert step.after["applied"] is False
-    assert step.before["snr_db"] >= 20
+    denoise = step(prepare(decode(path)[0]), "denoise")
+    assert denoise.after["applied"] is False
+    assert denoise.before["snr_db"] >= 20
 
 
 def test_denoise_modes_are_obeyed():
     audio = decode(MALE)[0]
-    assert prepare(audio, Settings(denoise="always")).steps[2].after["applied"] is True
-    assert prepare(decode(NOISY)[0], Settings(denoise="never")).steps[2].after["applied"] is False
+    always = prepare(audio, Settings(denoise="always"))
+    never = prepare(decode(NOISY)[0], Settings(denoise="never"))
+    assert step(always, "denoise").after["applied"] is True
+    assert step(never, "denoise").after["applied"] is False
 
 
 def test_silence_has_no_speech():
@@ -87,28 +89,20 @@ def test_custom_rate():
     assert prepared.audio.rate == 24000
 
 
-def _count_model_runs(monkeypatch) -> list[int]:
-    runs: list[int] = []
-    real = vad.probabilities
-
-    def counted(x16, powers=None):
-        runs.append(len(x16))
-        return real(x16, powers)
-
-    monkeypatch.setattr(vad, "probabilities", counted)
-    return runs
-
-
-def test_silero_runs_once_on_a_clean_clip(monkeypatch):
-    """High-pass and resampling keep the timeline: the source's Silero output serves the source
-    metrics, the denoise SNR gate and the trim, instead of a model run on every copy."""
+@pytest.mark.parametrize("path", [MALE, NOISY], ids=["clean", "noisy"])
+def test_a_file_is_prepared_as_its_decoded_audio_is(path):
+    """prepare_file carries the source's Silero output through high-pass and resampling (the
+    source metrics, the denoise SNR gate and the trim use it; after denoising the cleaned signal
+    is heard again): the clip must be the one `prepare` makes of the decoded audio."""
     from audio.chain import prepare_file
 
-    runs = _count_model_runs(monkeypatch)
-    _, source, prepared = prepare_file(MALE, Settings())
-    assert len(runs) == 1
-    assert prepared.steps[2].after["applied"] is False and source.speech_s > 5
-    assert prepared.speech and prepared.steps[3].after["duration_s"] < source.duration_s
+    _, source, from_file = prepare_file(path, Settings())
+    decoded = prepare(decode(path)[0], Settings())
+    assert [asdict(s) for s in from_file.steps] == [asdict(s) for s in decoded.steps]
+    assert from_file.speech == decoded.speech
+    assert np.array_equal(from_file.audio.samples, decoded.audio.samples)
+    assert step(from_file, "denoise").after["applied"] is (path == NOISY)
+    assert step(from_file, "trim").after["duration_s"] < source.duration_s
 
 
 def test_the_source_is_scored_beside_its_measures_as_on_its_own():
@@ -128,16 +122,6 @@ def test_the_source_is_scored_beside_its_measures_as_on_its_own():
     assert prepared.quality == alone.quality
 
 
-def test_silero_runs_again_after_denoising(monkeypatch):
-    """Denoising changes what is heard, so the trim finds speech on the cleaned signal."""
-    from audio.chain import prepare_file
-
-    runs = _count_model_runs(monkeypatch)
-    _, _, prepared = prepare_file(NOISY, Settings())
-    assert prepared.steps[2].after["applied"] is True
-    assert len(runs) == 3  # source, the denoised result's SNR, the trim of the denoised signal
-
-
 @pytest.mark.parametrize("path", [MALE, NOISY])
 def test_silero_output_carried_through_the_trim_matches_a_fresh_run(path):
     """The prepared clip's metrics use Silero's output carried over the cuts; it must say what a
@@ -146,7 +130,9 @@ def test_silero_output_carried_through_the_trim_matches_a_fresh_run(path):
 
     _, _, prepared = prepare_file(path, Settings())
     assert (
-        prepared.steps[3].after["pauses_shortened"] + prepared.steps[3].after["trimmed_start_s"] > 0
+        step(prepared, "trim").after["pauses_shortened"]
+        + step(prepared, "trim").after["trimmed_start_s"]
+        > 0
     )  # something was cut, so the carry is exercised
     out = prepared.audio
     fresh = vad.speech_probabilities(out.samples, out.rate)

@@ -15,9 +15,9 @@ from conftest import LJ, MALE, SAMPLES, read
 
 from audio import speaker
 from audio.decode import decode
-from audio.torchfile import load_state_dict
 from audio.turns import Speaker, Turn, Turns
 from audio.types import Audio
+from audio.weights import load_state_dict
 
 VOICE_A = sorted((SAMPLES / "voices" / "libri-2414").glob("*.flac"))
 VOICE_B = sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from providers.emulator import control
+from providers.registry import NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICES = ROOT / "data" / "samples" / "voices"
 KEY = "sk-test-SECRET-123"
-PROVIDERS = ["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
+PROVIDERS = list(NAMES)
 # The four longest clips of one speaker: ~60 s of speech, enough for every provider's minimum.
 CLIPS = ["3080-5032-0002.flac", "3080-5032-0006.flac", "3080-5032-0007.flac", "3080-5032-0009.flac"]
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

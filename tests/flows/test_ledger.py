@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flows import ledger
 from flows.ledger import claims, database
 from flows.ledger.schema import clone_attempts
+from flows.records import CloneResult
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -102,6 +103,7 @@ def _claim_in_process(
     release.wait(60)  # stay alive like a real run: a dead owner's pending row is fair game
 
 
+@pytest.mark.integration  # processes racing: fresh interpreters
 def test_processes_racing_for_one_key_let_exactly_one_send(db: str) -> None:
     ledger.engine(db)  # migrate once up front
     ctx = multiprocessing.get_context("spawn")
@@ -123,14 +125,14 @@ def test_lineage_of_an_unknown_voice_is_none(db: str) -> None:
     assert os.getpid() > 0
 
 
-def _result(voice_id: str | None, status: str) -> dict:
-    return {"voice": "v", "provider": "anam", "voice_id": voice_id, "status": status}
+def _result(voice_id: str | None, status: str) -> CloneResult:
+    return CloneResult("v", "anam", status, voice_id=voice_id)
 
 
 def test_a_skip_answers_for_the_version_that_judged_it_and_a_voice_replaces_it(db: str) -> None:
     eng = ledger.engine(db)
     ledger.record_answer(eng, "fp", _result(None, "skipped"), "voxclone 1+a")
-    assert ledger.answers(eng, ["fp"], "voxclone 1+a")["fp"]["status"] == "skipped"
+    assert ledger.answers(eng, ["fp"], "voxclone 1+a")["fp"].status == "skipped"
     assert ledger.answers(eng, ["fp"], "voxclone 1+b") == {}  # the rules may have changed
 
     # Judged again by the new version, the voice is created: its answer replaces the skip.
@@ -139,7 +141,7 @@ def test_a_skip_answers_for_the_version_that_judged_it_and_a_voice_replaces_it(d
     ledger.complete(eng, "k1", voice, "run-1")
     ledger.record_answer(eng, "fp", _result("vid", "created"))
     for version in ("voxclone 1+a", "voxclone 1+b"):
-        assert ledger.answers(eng, ["fp"], version)["fp"]["voice_id"] == "vid"
+        assert ledger.answers(eng, ["fp"], version)["fp"].voice_id == "vid"
 
 
 def test_a_voice_answers_only_while_its_provider_voice_is_recorded(db: str) -> None:

@@ -44,6 +44,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.integration  # `voxclone run` starts a temporary Prefect server of its own
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkill_of_a_run_leaves_no_server_and_no_worker(env, inbox: Path, tmp_path: Path) -> None:
     child_env = {k: v for k, v in {**os.environ, **env}.items() if k != "PREFECT_API_URL"}

@@ -104,6 +104,7 @@ def test_a_reference_of_nobody_in_the_recordings_fails_the_voice(
     assert all("in none of the recordings" in r["error"] for r in run["results"])
 
 
+@pytest.mark.integration  # end to end on a podcast-length recording: 15 s on 2 cores
 def test_prepare_keeps_the_chosen_speaker(tmp_path: Path, capsys) -> None:
     rec = cv.podcast(host_clips=4, guest_clips=3)
     episode = rec.write(tmp_path / "episode.flac")

@@ -8,11 +8,19 @@ from pathlib import Path
 
 from flow_cases import CLIPS
 
-from audio.types import Metrics
+from audio.chain import PIPELINE_VERSION
+from audio.types import Level, Metrics
 from flows import ledger
 from flows.cli import main
-from flows.pipeline.worker import PIPELINE_VERSION, settings_dict
-from flows.records import CloneResult, PreparedClip, RunSummary, metrics_from_dict
+from flows.pipeline.worker import settings_dict
+from flows.records import (
+    ClipStatus,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    RunSummary,
+    metrics_from_dict,
+)
 from flows.report import summary
 
 
@@ -25,12 +33,45 @@ def test_metrics_from_an_older_or_newer_row_load() -> None:
     assert metrics_from_dict(None) is None
 
 
+def test_rows_an_older_ledger_wrote_still_load() -> None:
+    """Before speech, steps, statuses and the newer measures were stored; unknown keys since."""
+    measures = {"duration_s": 2.0, "speech_s": 1.5, "speech_ratio": 0.75, "snr_db": 31.0}
+    row = {"voice": "v", "clip": "a.flac", "path": "/a.flac", "prepared_sha256": "p1"}
+    clip = PreparedClip.from_dict({**row, "metrics": measures, "a_key_from_the_future": 1})
+    assert clip.ok and not clip.reused and clip.steps == () and clip.speech == ()
+    assert clip.metrics and clip.metrics.snr_db == 31.0 and clip.metrics.dnsmos_ovrl is None
+    assert list(clip.to_dict()) == [
+        "voice", "clip", "path", "status", "error", "source_sha256", "reused", "prepared_sha256",
+        "metrics", "source_metrics", "steps", "speech", "verdicts", "speakers",
+    ]  # fmt: skip
+    answer = {"voice": "v", "provider": "cartesia", "status": "created", "voice_id": "x"}
+    takes = [{"sha256": "t", "duration_s": 3.5, "bytes": 10}]
+    result = CloneResult.from_dict({**answer, "takes": takes, "clone_check": {}})
+    assert result.settled and result.clone_check is None and result.takes[0].bytes == 10
+    assert "request" not in result.to_dict() and "answered_from_ledger" not in result.to_dict()
+    assert CloneResult.from_dict(result.to_dict()) == result
+
+
 def test_a_failed_result_is_not_settled_and_round_trips() -> None:
     row = {"voice": "v", "provider": "anam", "status": "held", "error": "unknown outcome"}
     result = CloneResult.from_dict(row)
     assert not result.settled
     assert CloneResult.from_dict(result.to_dict()) == result
     assert CloneResult.from_dict({**row, "status": "created"}).settled
+
+
+def test_statuses_are_typed_in_the_record_and_plain_strings_in_json() -> None:
+    """One vocabulary: enums in the code, the same strings as before for users and the ledger."""
+    result = CloneResult("v", "anam", "would-send")
+    clip = PreparedClip("v", "a.wav", "/a.wav", "excluded")
+    assert result.status is CloneStatus.WOULD_SEND and result.settled
+    assert clip.status is ClipStatus.EXCLUDED and not clip.ok
+    assert json.loads(json.dumps(result.to_dict()))["status"] == "would-send"
+    assert type(clip.to_dict()["status"]) is str and clip.to_dict()["status"] == "excluded"
+    assert [str(s) for s in CloneStatus if s.settled] == [
+        "created", "reconciled", "exists", "would-send", "skipped"
+    ]  # fmt: skip
+    assert max(Level, key=lambda lvl: lvl.rank) is Level.FAIL and f"{Level.WARN}" == "warn"
 
 
 def test_one_clip_through_prepare_ledger_json_and_report(

@@ -40,7 +40,7 @@ def connect(emulator: server.Running) -> Iterator[Callable[..., providers.Client
     def make(name: str, *, key: str = KEY, **options: Any) -> providers.Client:
         settings = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "sleep": Sleeps()}
         settings.update(options)
-        base = emulator.env()[providers.get(name).BASE_URL_ENV]
+        base = emulator.env()[providers.spec(name).base_url_env]
         client = providers.connect(name, key=key, base_url=base, **settings)
         clients.append(client)
         return client

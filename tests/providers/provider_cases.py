@@ -6,20 +6,14 @@ import io
 import wave
 from typing import Any
 
+from providers.registry import SPECS
 from providers.types import AudioFile, CloneRequest
 
 KEY = "sk-test-SECRET-123"
 
 # Where each provider's create request goes, relative to its base URL (for fault filters).
-CREATE_PATH = {
-    "anam": "/v1/voices",
-    "althea": "/api/voices",
-    "faseeh": "/voices/clone",
-    "callers": "/voices/voice-clone",
-    "elevenlabs": "/v1/voices/add",
-    "cartesia": "/voices/clone",
-}
-CAN_LIST = ("anam", "althea", "faseeh", "elevenlabs", "cartesia")
+CREATE_PATH = {s.name: s.create_path for s in SPECS.values()}
+CAN_LIST = tuple(s.name for s in SPECS.values() if s.can_list)
 
 
 def wav_bytes(seconds: float = 0.2, rate: int = 16000) -> bytes:

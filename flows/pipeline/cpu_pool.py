@@ -1,4 +1,5 @@
-"""The clips' CPU work, queued before Prefect is even imported.
+"""The process pool every run prepares its clips in, and the clips' CPU work queued in it before
+Prefect is even imported.
 
 `voxclone run` spends seconds importing Prefect, reaching (or starting) its server and creating the
 flow run before the flow's first line; the clips do not need any of that. `start` plans the run

