@@ -296,19 +296,24 @@ def clone_once(
         ledger.finish(eng, key, "failed", str(e))
         return replace(result, status=CloneStatus.FAILED, error=str(e))
     with client:
-        if claim.action == "send":
-            found = _before_create(
-                eng,
-                client,
-                provider,
-                req.name,
-                store_root,
-                force=force,
-                accept_new_ledger=accept_new_ledger,
-                flow_run_id=flow_run_id,
-            )
-        else:
-            found = _reconcile(eng, client, provider, req.name, force=force)
+        try:
+            with limits.provider_slot(provider):  # a lookup counts against the cap like a send
+                if claim.action == "send":
+                    found = _before_create(
+                        eng,
+                        client,
+                        provider,
+                        req.name,
+                        store_root,
+                        force=force,
+                        accept_new_ledger=accept_new_ledger,
+                        flow_run_id=flow_run_id,
+                    )
+                else:
+                    found = _reconcile(eng, client, provider, req.name, force=force)
+        except ProviderError as e:  # no slot: nothing was sent
+            ledger.finish(eng, key, "failed", str(e))
+            return replace(result, status=CloneStatus.FAILED, error=str(e))
         listen = Listener(provider, check, centroid, req, store_root)
         if isinstance(found, ClonedVoice):
             _complete(eng, key, found, flow_run_id)

@@ -48,8 +48,10 @@ def test_served_dask_run_on_postgres_creates_voices_with_lineage(
         VOXCLONE_DB_URL=ledger_url,
         VOXCLONE_CARTESIA_CONCURRENCY="1",
     )
-    # Both cartesia requests are held 1 s: without a cap across Dask workers they would overlap.
+    # Both cartesia creates and the voice lists read before them are held 1 s: without a cap
+    # across Dask workers (lookups included) they would overlap.
     control.inject(emulator_url, "cartesia", "delay", delay_s=1.0, count=2, method="POST")
+    control.inject(emulator_url, "cartesia", "delay", delay_s=1.0, count=2, method="GET")
     run = serve_and_run(
         prefect_server_pg.api_url,
         env,
