@@ -37,8 +37,8 @@ from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
-from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip
+from flows.pipeline.worker import PreparedFile, prepare_file, progress_file
+from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, to_json
 from flows.report import summary
 
 
@@ -50,7 +50,7 @@ def prepare_clip(
     settings: dict,
     store_root: str,
     source_sha256: str | None = None,
-    work: Future | None = None,
+    work: Future[PreparedFile] | None = None,
 ) -> PreparedClip | State:
     """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
 
@@ -86,42 +86,43 @@ def prepare_clip(
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
                              status=ClipStatus.CRASHED)  # fmt: skip
-    return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
+    return out.clip(clip, sha)
 
 
 def _record_prepared(
-    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: dict[str, Any]
+    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: PreparedFile
 ) -> None:
     """The source and its prepared clip in the ledger, so a rerun reuses this work."""
     from audio.versions import versions
 
-    info = out["source"]
+    info = out.source
     ledger.record_source(
         eng,
         {
             "sha256": sha,
             "path": str(Path(path).resolve()),
-            "bytes": info["bytes"],
-            "format": info["format"],
-            "duration_s": info["duration"],
-            "sample_rate": info["rate"],
-            "channels": info["channels"],
-            "metrics": out["source_metrics"],
+            "bytes": info.bytes,
+            "format": info.format,
+            "duration_s": info.duration,
+            "sample_rate": info.rate,
+            "channels": info.channels,
+            "metrics": to_json(out.source_metrics),
         },
     )
+    record = out.to_dict()
     ledger.record_prepared(
         eng,
         {
-            "sha256": out["prepared_sha256"],
+            "sha256": out.prepared_sha256,
             "source_sha256": sha,
             "settings_hash": settings_hash,
             "settings": settings,
-            "steps": out["steps"],
-            "speech": out["speech"],
-            "metrics": out["metrics"],
+            "steps": record["steps"],
+            "speech": record["speech"],
+            "metrics": record["metrics"],
             "versions": versions(),
             "code_version": plan.code_version(),
-            "embedding": out.get("embedding"),
+            "embedding": record["embedding"],
         },
     )
 
