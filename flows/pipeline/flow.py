@@ -38,7 +38,14 @@ from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
 from flows.pipeline.worker import PreparedFile, prepare_file, progress_file
-from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip, to_json
+from flows.records import (
+    ClipStatus,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    RunSummary,
+    to_json,
+)
 from flows.report import summary
 
 
@@ -464,7 +471,7 @@ def _publish(
     report_path = None
     if run.options.report and summarised.changed:
         report_path = _write_report(
-            summarised.to_dict(), config.reports_dir() / f"{run.id}.html", run.store_root
+            summarised, config.reports_dir() / f"{run.id}.html", run.store_root
         )
         if report_path is not None:
             create_link_artifact(
@@ -474,17 +481,20 @@ def _publish(
             )
     elif not summarised.changed:
         summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
-    out = {**summarised.to_dict(), "report": str(report_path) if report_path else None}
+    summarised = dataclasses.replace(summarised, report=str(report_path) if report_path else None)
     create_table_artifact(
-        table=summary.clip_rows(out, run.providers), key="qc-per-clip", description="QC per clip"
+        table=summary.clip_rows(summarised, run.providers),
+        key="qc-per-clip",
+        description="QC per clip",
     )
     create_table_artifact(
-        table=summary.result_rows(out),
+        table=summary.result_rows(summarised),
         key="clone-results",
         description="result per voice × provider",
     )
-    create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
-    _finish_ledger(run.eng, run.id, out)
+    create_markdown_artifact(markdown=summary.markdown(summarised, report_path), key="run-summary")
+    _finish_ledger(run.eng, run.id, summarised)
+    out = summarised.to_dict()
     unsettled = summarised.unsettled
     if unsettled:
         message = (
@@ -496,12 +506,12 @@ def _publish(
     return out
 
 
-def _finish_ledger(eng: Any, run_id: str, out: dict[str, Any]) -> None:
+def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
     """The run's end in the ledger and a WAL checkpoint (lineage.db alone is then a complete
     copy). On a full disk the clones are already recorded: say so, and still return the summary."""
     logger = get_run_logger()
     try:
-        ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
+        ledger.finish_run(eng, run_id, out.report, summary.counts(out))
         if not ledger.checkpoint(eng):
             logger.warning("the ledger's WAL was not emptied: another run is reading it")
     except sa.exc.OperationalError as e:
@@ -510,7 +520,7 @@ def _finish_ledger(eng: Any, run_id: str, out: dict[str, Any]) -> None:
         )
 
 
-def _write_report(run: dict[str, Any], path: Path, store_root: str) -> Path | None:
+def _write_report(run: RunSummary, path: Path, store_root: str) -> Path | None:
     """The report, or None when it cannot be written (a full disk): the clones exist and cost
     money, so the summary, the artifacts and the ledger must still say what was done."""
     try:
