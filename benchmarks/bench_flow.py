@@ -160,7 +160,7 @@ def flow_run(
         options=RunOptions(report=report, **options),
         return_state=True,
     )
-    return time.perf_counter() - started, state.result(raise_on_failure=False)
+    return time.perf_counter() - started, state.result(raise_on_failure=False).to_dict()
 
 
 def main() -> None:

@@ -158,9 +158,9 @@ def run_flow(
         raise result
     if state.is_failed() and state.message:
         print(f"voxclone run: {state.message}", file=sys.stderr)
-    if not isinstance(result, dict):  # the flow returns its summary, a Failed run's state too
+    if not isinstance(result, RunSummary):  # the flow returns it, a Failed run's state too
         raise TypeError(f"the flow returned {type(result).__name__}, not the run's summary")
-    return RunSummary.from_dict(result)
+    return result
 
 
 def print_run(run: RunSummary, out: TextIO | None = None) -> None:

@@ -257,10 +257,11 @@ def clone_voices(
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
-) -> dict[str, Any] | State:
+) -> RunSummary | State:
     """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe.
 
-    Returns the run summary as a dict, or a Failed state carrying it when any clone did not settle.
+    Returns the run's summary (`to_dict` gives its JSON), or a Failed state carrying it when any
+    clone did not settle.
 
     Args:
         inbox: Folder with one sub-folder per voice (default: the inbox under VOXCLONE_DATA_DIR).
@@ -454,7 +455,7 @@ def _publish(
     problems: list[Problem],
     *,
     changed: bool,
-) -> dict[str, Any] | State:
+) -> RunSummary | State:
     """The run's summary: the report (when anything changed), the artifacts, the ledger's
     record of the run; Failed, carrying the summary, when any clone did not settle."""
     summarised = summary.build(
@@ -494,7 +495,6 @@ def _publish(
     )
     create_markdown_artifact(markdown=summary.markdown(summarised, report_path), key="run-summary")
     _finish_ledger(run.eng, run.id, summarised)
-    out = summarised.to_dict()
     unsettled = summarised.unsettled
     if unsettled:
         message = (
@@ -502,8 +502,8 @@ def _publish(
             "see the clone-results artifact"
         )
         get_run_logger().error("%s", message)
-        return Failed(message=message, data=out)
-    return out
+        return Failed(message=message, data=summarised)
+    return summarised
 
 
 def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
