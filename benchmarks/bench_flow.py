@@ -66,13 +66,8 @@ def prepared_clips(spec: object, store_root: Path) -> list:
 
     settings = settings_dict()
     return [
-        PreparedClip.from_dict(
-            {
-                "voice": spec.slug,
-                "clip": path.name,
-                "path": str(path),
-                **prepare_file(str(path), settings, str(store_root)),
-            }
+        prepare_file(str(path), settings, str(store_root)).clip(
+            PreparedClip(spec.slug, path.name, str(path)), None
         )
         for path in spec.clips
     ]
@@ -165,7 +160,7 @@ def flow_run(
         options=RunOptions(report=report, **options),
         return_state=True,
     )
-    return time.perf_counter() - started, state.result(raise_on_failure=False)
+    return time.perf_counter() - started, state.result(raise_on_failure=False).to_dict()
 
 
 def main() -> None:

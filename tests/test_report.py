@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from flows.records import RunSummary
 from flows.report import html as report
 from flows.report.html import render_report, write_report
 
@@ -405,11 +406,12 @@ def test_css_lives_in_its_own_file_and_is_inlined(document: str):
 # -- terminal tables ------------------------------------------------------------------------------
 
 
-def _summary_run() -> dict:
-    """A run as the flow returns it (metrics as dicts), with cells long enough to need wrapping."""
+def _summary_run() -> RunSummary:
+    """A run's record, with cells long enough to need wrapping."""
     clip = {
         "voice": "ana-maria-de-los-angeles",
         "clip": "a-very-long-recording-name-from-the-phone.m4a",
+        "path": "inbox/ana-maria-de-los-angeles/a-very-long-recording-name-from-the-phone.m4a",
         "status": "ok",
         "reused": False,
         "source_metrics": {
@@ -436,7 +438,11 @@ def _summary_run() -> dict:
         "failed",
         error="[red]HTTP 500[/red] from https://api.elevenlabs.io/v1/voices/add after 3 attempt(s)",
     )
-    return {"providers": ["elevenlabs", "cartesia"], "clips": [clip], "results": [result]}
+    info = {"title": "t", "flow_run_id": "r", "started_at": "", "finished_at": "", "inbox": "v"}
+    return RunSummary.from_dict(
+        {**info, "providers": ["elevenlabs", "cartesia"], "dry_run": False, "clips": [clip],
+         "results": [result]}
+    )  # fmt: skip
 
 
 def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally(monkeypatch):
@@ -445,7 +451,7 @@ def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally(monkey
     monkeypatch.delenv("COLUMNS", raising=False)  # a pipe's width, whatever the shell exports
     run = _summary_run()
     out = io.StringIO()
-    tables.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    tables.print_table(summary.clip_rows(run, list(run.providers)), "Clips", out)
     tables.print_table(summary.result_rows(run), "Results", out)
     text = out.getvalue()
     assert "…" not in text, "a cell was truncated"

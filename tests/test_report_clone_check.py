@@ -10,6 +10,7 @@ import re
 import numpy as np
 import soundfile as sf
 
+from flows.records import RunSummary
 from flows.report import summary
 from flows.report.html import PLAYER_MAX_S, render_report
 
@@ -56,8 +57,14 @@ def _run() -> dict:
             "results": results, "clone_audio": clone_audio}  # fmt: skip
 
 
+def _summary(run: dict | None = None) -> RunSummary:
+    """The run as the flow's record (the report's view adds the audio)."""
+    info = {"flow_run_id": "r", "started_at": "", "finished_at": "", "inbox": "voices"}
+    return RunSummary.from_dict({**info, **(run or _run())})
+
+
 def test_providers_are_ranked_by_similarity_for_each_voice() -> None:
-    assert summary.rankings(_run()) == {
+    assert summary.rankings(_summary().results) == {
         "ada": "sounds most like the speaker: Anam 0.81, ElevenLabs 0.77, Althea Studio 0.12"
     }
 
@@ -80,14 +87,14 @@ def test_report_ranks_and_plays_each_preview_beside_its_take_at_most_30_s() -> N
 
 
 def test_terminal_rows_and_markdown_carry_the_check() -> None:
-    rows = {r["provider"]: r for r in summary.result_rows(_run())}
+    rows = {r["provider"]: r for r in summary.result_rows(_summary())}
     assert rows["anam"]["clone check"] == "pass 0.81 · OVRL 3.10"
     assert rows["althea"]["clone check"] == "warn 0.12 · OVRL 3.10"
     assert rows["althea"]["why"] == f"clone check: may not be the speaker {EVIL}"
     assert rows["faseeh"]["clone check"] == "could not run"
     assert rows["faseeh"]["why"] == "clone check: could not run: not audio"
     assert rows["cartesia"]["clone check"] == "no preview" and rows["cartesia"]["why"] == ""
-    text = summary.markdown(_run(), None)
+    text = summary.markdown(_summary(), None)
     assert "ada: sounds most like the speaker: Anam 0.81" in text
     assert "| ada | althea | created | v-althea | warn 0.12 · OVRL 3.10 |" in text
 
@@ -96,5 +103,5 @@ def test_a_result_without_a_check_shows_nothing() -> None:
     run = _run()
     run["results"] = [_result("anam", None)]
     run["clone_audio"] = []
-    assert summary.result_rows(run)[0]["clone check"] == ""
+    assert summary.result_rows(_summary(run))[0]["clone check"] == ""
     assert "<h2>Clone checks</h2>" not in render_report(run)

@@ -71,6 +71,7 @@ def check_voice(eng: Any, row: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from flows import ledger
+    from flows.records import CloneCheck
     from flows.report import summary, tables
 
     eng = ledger.engine()
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     tables.print_table(
         [
             {"voice": r["voice"], "provider": r["provider"], "voice id": r["voice_id"],
-             **summary.check_cells(r["clone_check"])}
+             **summary.check_cells(CloneCheck.from_dict(r["clone_check"]))}
             for r in results
         ],
         "Clone checks",

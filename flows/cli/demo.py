@@ -30,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"Emulator of all six provider APIs on {emulator.url}")
         result = run_flow(args, args.inbox, None, report=True)
     print_run(result)
-    created = [r for r in result["results"] if r["voice_id"]]
+    created = [(r, r.voice_id) for r in result.results if r.voice_id]
     if created:
-        example = created[0]
-        print(f"\nLineage of one voice ({example['provider']}/{example['voice']}):")
-        print(f"  voxclone lineage {example['voice_id']}")
+        example, voice_id = created[0]
+        print(f"\nLineage of one voice ({example.provider}/{example.voice}):")
+        print(f"  voxclone lineage {voice_id}")
         from flows.cli.lineage import show
 
-        show(example["voice_id"], as_json=False)
+        show(voice_id, as_json=False)
     return 0 if created else 1

@@ -13,6 +13,7 @@ from providers import NAMES as PROVIDERS
 
 if TYPE_CHECKING:
     from flows.pipeline.options import RunOptions
+    from flows.records import RunSummary
 
 
 def providers_arg(value: str) -> list[str]:
@@ -135,8 +136,11 @@ def head_start(args: argparse.Namespace, behind_server: bool) -> Callable[[], No
     return cpu_pool.discard  # the queued work, when the flow did not take it
 
 
-def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object) -> dict:
+def run_flow(
+    args: argparse.Namespace, inbox: str, manifest: str | None, **extra: object
+) -> RunSummary:
     from flows.pipeline.flow import clone_voices
+    from flows.records import RunSummary
 
     flow = clone_voices
     if _dask(args):
@@ -154,25 +158,25 @@ def run_flow(args: argparse.Namespace, inbox: str, manifest: str | None, **extra
         raise result
     if state.is_failed() and state.message:
         print(f"voxclone run: {state.message}", file=sys.stderr)
-    if not isinstance(result, dict):  # the flow returns its summary, a Failed run's state too
+    if not isinstance(result, RunSummary):  # the flow returns it, a Failed run's state too
         raise TypeError(f"the flow returned {type(result).__name__}, not the run's summary")
     return result
 
 
-def print_run(run: dict, out: TextIO | None = None) -> None:
+def print_run(run: RunSummary, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     from flows.report import summary, tables
 
     print(file=out)
-    tables.print_table(summary.clip_rows(run, run["providers"]), "Clips", out)
+    tables.print_table(summary.clip_rows(run, list(run.providers)), "Clips", out)
     print(file=out)
     tables.print_table(summary.result_rows(run), "Results per voice × provider", out)
-    for p in run["problems"]:
+    for p in run.problems:
         print(f"refused: {p['path']}: {p['reason']}", file=out)
-    if run.get("report"):
-        print(f"\nReport: {run['report']}", file=out)
-    elif not run.get("changed", True):
-        last = run.get("last_report")
+    if run.report:
+        print(f"\nReport: {run.report}", file=out)
+    elif not run.changed:
+        last = run.last_report
         print("\nNothing changed since the last run; no new report.", file=out)
         if last:
             print(f"Last report: {last}", file=out)
@@ -198,14 +202,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"voxclone run: invalid option: {e}", file=sys.stderr)
         return 2
     if args.json:
-        clean = {
-            **result,
-            "clips": [
-                {k: v for k, v in c.items() if k not in ("before", "after")}
-                for c in result["clips"]
-            ],
-        }
-        print(json.dumps(clean, indent=2, default=str))
+        print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print_run(result)
     return 1 if summary.failed(result) else 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.pipeline.worker import prepare_file, warm_up
+from flows.pipeline.worker import PreparedFile, prepare_file, warm_up
 
 if TYPE_CHECKING:
     from flows.pipeline.inbox import VoiceSpec
@@ -34,7 +34,7 @@ class HeadStart:
     store_root: str
     settings_hash: str
     pool: ProcessPoolExecutor
-    work: dict[str, Future] = field(default_factory=dict)  # source sha256 -> prepare_file result
+    work: dict[str, Future[PreparedFile]] = field(default_factory=dict)  # by source sha256
 
 
 NICE = 10  # of the workers while Prefect's temporary server starts
@@ -176,8 +176,8 @@ def queue_work(
     settings: dict,
     settings_hash: str,
     store_root: str,
-    queued: dict[str, Future] | None = None,
-) -> dict[str, Future]:
+    queued: dict[str, Future[PreparedFile]] | None = None,
+) -> dict[str, Future[PreparedFile]]:
     """Queue the CPU work in voice order, once per distinct source, skipping what the ledger has
     and what is `queued` already.
 

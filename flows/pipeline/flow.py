@@ -37,8 +37,15 @@ from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress
-from flows.pipeline.worker import prepare_file, progress_file
-from flows.records import ClipStatus, CloneResult, CloneStatus, PreparedClip
+from flows.pipeline.worker import PreparedFile, prepare_file, progress_file
+from flows.records import (
+    ClipStatus,
+    CloneResult,
+    CloneStatus,
+    PreparedClip,
+    RunSummary,
+    to_json,
+)
 from flows.report import summary
 
 
@@ -50,7 +57,7 @@ def prepare_clip(
     settings: dict,
     store_root: str,
     source_sha256: str | None = None,
-    work: Future | None = None,
+    work: Future[PreparedFile] | None = None,
 ) -> PreparedClip | State:
     """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
 
@@ -86,42 +93,43 @@ def prepare_clip(
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
                              status=ClipStatus.CRASHED)  # fmt: skip
-    return PreparedClip.from_dict({**clip.to_dict(), "source_sha256": sha, **out})
+    return out.clip(clip, sha)
 
 
 def _record_prepared(
-    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: dict[str, Any]
+    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: PreparedFile
 ) -> None:
     """The source and its prepared clip in the ledger, so a rerun reuses this work."""
     from audio.versions import versions
 
-    info = out["source"]
+    info = out.source
     ledger.record_source(
         eng,
         {
             "sha256": sha,
             "path": str(Path(path).resolve()),
-            "bytes": info["bytes"],
-            "format": info["format"],
-            "duration_s": info["duration"],
-            "sample_rate": info["rate"],
-            "channels": info["channels"],
-            "metrics": out["source_metrics"],
+            "bytes": info.bytes,
+            "format": info.format,
+            "duration_s": info.duration,
+            "sample_rate": info.rate,
+            "channels": info.channels,
+            "metrics": to_json(out.source_metrics),
         },
     )
+    record = out.to_dict()
     ledger.record_prepared(
         eng,
         {
-            "sha256": out["prepared_sha256"],
+            "sha256": out.prepared_sha256,
             "source_sha256": sha,
             "settings_hash": settings_hash,
             "settings": settings,
-            "steps": out["steps"],
-            "speech": out["speech"],
-            "metrics": out["metrics"],
+            "steps": record["steps"],
+            "speech": record["speech"],
+            "metrics": record["metrics"],
             "versions": versions(),
             "code_version": plan.code_version(),
-            "embedding": out.get("embedding"),
+            "embedding": record["embedding"],
         },
     )
 
@@ -249,10 +257,11 @@ def clone_voices(
     providers: list[ProviderName] = ALL_PROVIDERS,
     options: RunOptions = RunOptions(),  # noqa: B008
     manifest: str | None = None,
-) -> dict[str, Any] | State:
+) -> RunSummary | State:
     """Clone every voice in the inbox (or manifest) on the chosen providers; rerunning is safe.
 
-    Returns the run summary as a dict, or a Failed state carrying it when any clone did not settle.
+    Returns the run's summary (`to_dict` gives its JSON), or a Failed state carrying it when any
+    clone did not settle.
 
     Args:
         inbox: Folder with one sub-folder per voice (default: the inbox under VOXCLONE_DATA_DIR).
@@ -446,7 +455,7 @@ def _publish(
     problems: list[Problem],
     *,
     changed: bool,
-) -> dict[str, Any] | State:
+) -> RunSummary | State:
     """The run's summary: the report (when anything changed), the artifacts, the ledger's
     record of the run; Failed, carrying the summary, when any clone did not settle."""
     summarised = summary.build(
@@ -463,7 +472,7 @@ def _publish(
     report_path = None
     if run.options.report and summarised.changed:
         report_path = _write_report(
-            summarised.to_dict(), config.reports_dir() / f"{run.id}.html", run.store_root
+            summarised, config.reports_dir() / f"{run.id}.html", run.store_root
         )
         if report_path is not None:
             create_link_artifact(
@@ -473,17 +482,19 @@ def _publish(
             )
     elif not summarised.changed:
         summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
-    out = {**summarised.to_dict(), "report": str(report_path) if report_path else None}
+    summarised = dataclasses.replace(summarised, report=str(report_path) if report_path else None)
     create_table_artifact(
-        table=summary.clip_rows(out, run.providers), key="qc-per-clip", description="QC per clip"
+        table=summary.clip_rows(summarised, run.providers),
+        key="qc-per-clip",
+        description="QC per clip",
     )
     create_table_artifact(
-        table=summary.result_rows(out),
+        table=summary.result_rows(summarised),
         key="clone-results",
         description="result per voice × provider",
     )
-    create_markdown_artifact(markdown=summary.markdown(out, report_path), key="run-summary")
-    _finish_ledger(run.eng, run.id, out)
+    create_markdown_artifact(markdown=summary.markdown(summarised, report_path), key="run-summary")
+    _finish_ledger(run.eng, run.id, summarised)
     unsettled = summarised.unsettled
     if unsettled:
         message = (
@@ -491,16 +502,16 @@ def _publish(
             "see the clone-results artifact"
         )
         get_run_logger().error("%s", message)
-        return Failed(message=message, data=out)
-    return out
+        return Failed(message=message, data=summarised)
+    return summarised
 
 
-def _finish_ledger(eng: Any, run_id: str, out: dict[str, Any]) -> None:
+def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
     """The run's end in the ledger and a WAL checkpoint (lineage.db alone is then a complete
     copy). On a full disk the clones are already recorded: say so, and still return the summary."""
     logger = get_run_logger()
     try:
-        ledger.finish_run(eng, run_id, out["report"], summary.counts(out))
+        ledger.finish_run(eng, run_id, out.report, summary.counts(out))
         if not ledger.checkpoint(eng):
             logger.warning("the ledger's WAL was not emptied: another run is reading it")
     except sa.exc.OperationalError as e:
@@ -509,7 +520,7 @@ def _finish_ledger(eng: Any, run_id: str, out: dict[str, Any]) -> None:
         )
 
 
-def _write_report(run: dict[str, Any], path: Path, store_root: str) -> Path | None:
+def _write_report(run: RunSummary, path: Path, store_root: str) -> Path | None:
     """The report, or None when it cannot be written (a full disk): the clones exist and cost
     money, so the summary, the artifacts and the ledger must still say what was done."""
     try:

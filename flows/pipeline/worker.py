@@ -8,10 +8,40 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audio.types import Metrics, SourceInfo, Step
 from flows.ledger import store
+from flows.records import PreparedClip, Record
+
+
+@dataclass(frozen=True)
+class PreparedFile(Record):
+    """What a worker process hands back for one clip: plain values, so it pickles cheaply; the
+    ledger stores it by the generic conversion (`to_json`) like every other record."""
+
+    source: SourceInfo
+    source_metrics: Metrics  # with the source's DNSMOS when the chain scored it
+    prepared_sha256: str  # the prepared WAV, in the content-addressed store
+    metrics: Metrics
+    steps: tuple[Step, ...]
+    speech: tuple[tuple[float, float], ...]
+    # The clip's main speaker, found here in the worker so the voice's check costs the flow nothing.
+    embedding: tuple[float, ...]
+
+    def clip(self, base: PreparedClip, source_sha256: str | None) -> PreparedClip:
+        """`base` (voice, clip, path) prepared as this says."""
+        return dataclasses.replace(
+            base,
+            source_sha256=source_sha256,
+            prepared_sha256=self.prepared_sha256,
+            metrics=self.metrics,
+            source_metrics=self.source_metrics,
+            steps=self.steps,
+            speech=self.speech,
+        )
 
 
 def settings_dict(**overrides: Any) -> dict[str, Any]:
@@ -38,8 +68,8 @@ def warm_up() -> None:
         measure(prepare(clip, Settings()).audio)
 
 
-def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[str, Any]:
-    """Returns JSON-able facts; the prepared WAV goes to the content-addressed store.
+def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> PreparedFile:
+    """What was done and measured; the prepared WAV goes to the content-addressed store.
 
     audio.chain.prepare_file drops the decoded source after the first step, which keeps a
     30-minute 48 kHz stereo recording under 1 GB.
@@ -63,24 +93,21 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> dict[s
     sha = store.put_written(
         lambda target: encode.write(prepared.audio, target, "wav"), "wav", Path(store_root)
     )
-    return {
-        "source": dataclasses.asdict(info),
-        "source_metrics": dataclasses.asdict(source_metrics),
-        "prepared_sha256": sha,
-        "metrics": dataclasses.asdict(
-            with_quality(
-                with_source_defects(
-                    measure(prepared.audio, levels=prepared.levels, prob=prepared.prob),
-                    source_metrics,
-                ),
-                prepared.quality,
-            )
+    return PreparedFile(
+        source=info,
+        source_metrics=source_metrics,
+        prepared_sha256=sha,
+        metrics=with_quality(
+            with_source_defects(
+                measure(prepared.audio, levels=prepared.levels, prob=prepared.prob),
+                source_metrics,
+            ),
+            prepared.quality,
         ),
-        "steps": [dataclasses.asdict(s) for s in prepared.steps],
-        "speech": [list(s) for s in prepared.speech],
-        # Here, in the worker process, so the voice's speaker check costs no time on the flow.
-        "embedding": _embedding(prepared),
-    }
+        steps=tuple(prepared.steps),
+        speech=tuple((float(start), float(end)) for start, end in prepared.speech),
+        embedding=_embedding(prepared),
+    )
 
 
 def progress_file(store_root: str, path: str) -> Path:
@@ -128,7 +155,7 @@ def read_progress(path: Path) -> tuple[float, str] | None:
         return None
 
 
-def _embedding(prepared: Any) -> list[float]:
+def _embedding(prepared: Any) -> tuple[float, ...]:
     """The clip's main speaker: the centroid of its largest turn cluster when turns were found."""
     from audio.speaker import embed
 
@@ -136,4 +163,4 @@ def _embedding(prepared: Any) -> list[float]:
         vector = prepared.turns.speakers[0].centroid
     else:
         vector = embed(prepared.audio, prepared.prob)
-    return [round(float(v), 6) for v in vector]
+    return tuple(round(float(v), 6) for v in vector)

@@ -554,9 +554,10 @@ def _excerpt_uri(audio: dict[str, Any] | None) -> str | None:
 def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Per voice: its providers ranked by how alike their preview is to the speaker, each
     preview's player beside the take that provider was sent."""
+    from flows.records import CloneResult
     from flows.report.summary import rankings
 
-    ranking = rankings(run)
+    ranking = rankings(CloneResult.from_dict(r) for r in run["results"])
     by_voice: dict[str, list[dict[str, Any]]] = {}
     for entry in run.get("clone_audio") or []:
         check = entry["check"]

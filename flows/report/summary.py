@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from flows.records import (
     SETTLED,
     CheckVerdict,
     ClipStatus,
+    CloneCheck,
     CloneResult,
     CloneStatus,
     PreparedClip,
     RunSummary,
+    to_json,
 )
 
 STATUS_ORDER = list(CloneStatus)
@@ -75,23 +78,23 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
     return out
 
 
-def counts(run: dict) -> dict[str, Any]:
+def counts(run: RunSummary) -> dict[str, Any]:
     return {
-        "clips_ok": sum(c["status"] == ClipStatus.OK for c in run["clips"]),
-        "clips_excluded": sum(c["status"] == ClipStatus.EXCLUDED for c in run["clips"]),
-        "clips_failed": sum(c["status"] in FAILED_CLIP for c in run["clips"]),
-        "problems": len(run["problems"]),
-        "results": dict(Counter(r["status"] for r in run["results"])),
-        "changed": run.get("changed", True),
+        "clips_ok": sum(c.status is ClipStatus.OK for c in run.clips),
+        "clips_excluded": sum(c.status is ClipStatus.EXCLUDED for c in run.clips),
+        "clips_failed": sum(c.status in FAILED_CLIP for c in run.clips),
+        "problems": len(run.problems),
+        "results": dict(Counter(r.status.value for r in run.results)),
+        "changed": run.changed,
     }
 
 
-def failed(run: dict) -> bool:
+def failed(run: RunSummary) -> bool:
     """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
     return bool(
-        run["problems"]
-        or any(c["status"] in FAILED_CLIP for c in run["clips"])
-        or any(r["status"] not in SETTLED for r in run["results"])
+        run.problems
+        or any(c.status in FAILED_CLIP for c in run.clips)
+        or any(r.status not in SETTLED for r in run.results)
     )
 
 
@@ -129,18 +132,18 @@ def _unattributed(reason: str | None) -> str:
     return f"({reason})" if reason else "(unattributed)"
 
 
-def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
+def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
     rows = []
-    for c in run["clips"]:
-        m = c.get("metrics") or {}
-        s = c.get("source_metrics") or {}
+    for c in run.clips:
+        m = to_json(c.metrics) if c.metrics else {}
+        s = to_json(c.source_metrics) if c.source_metrics else {}
         rows.append(
             {
-                "voice": c["voice"],
-                "clip": c["clip"],
-                "status": c["status"]
-                if c["status"] != ClipStatus.OK
-                else ("reused" if c.get("reused") else ClipStatus.OK.value),
+                "voice": c.voice,
+                "clip": c.clip,
+                "status": c.status.value
+                if c.status is not ClipStatus.OK
+                else ("reused" if c.reused else ClipStatus.OK.value),
                 "seconds in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
                 "speech s": _num(m.get("speech_s"), ".1f"),
                 "SNR dB": _num(s.get("snr_db"), ".1f"),
@@ -150,10 +153,10 @@ def clip_rows(run: dict, providers: list[str]) -> list[dict[str, Any]]:
                 "speaker": _num(m.get("speaker_similarity"), ".2f")
                 if m.get("speaker_similarity") is not None
                 else "",
-                "speakers": (c.get("speakers") or {}).get("summary", ""),
+                "speakers": (c.speakers or {}).get("summary", ""),
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
-                "verdicts": _verdict_line(c.get("verdicts", {})),
-                "error": c.get("error") or "",
+                "verdicts": _verdict_line(c.verdicts),
+                "error": c.error or "",
             }
         )
     return rows
@@ -178,58 +181,62 @@ def _verdict_line(verdicts: dict[str, dict]) -> str:
     )
 
 
-def result_rows(run: dict) -> list[dict[str, Any]]:
+def result_rows(run: RunSummary) -> list[dict[str, Any]]:
     return [
         {
-            "voice": r["voice"],
-            "provider": r["provider"],
-            "status": r["status"],
-            "voice id": r["voice_id"] or "",
-            "preview": r["preview_url"] or "",
-            "takes": ", ".join(f"{t['duration_s']:.1f} s" for t in r["takes"]),
-            "QC": r["verdict"] or "",
-            "clone check": check_cell(r.get("clone_check")),
-            "why": "; ".join(filter(None, [r["error"] or "; ".join(r["reasons"]), _check_why(r)])),
+            "voice": r.voice,
+            "provider": r.provider,
+            "status": r.status.value,
+            "voice id": r.voice_id or "",
+            "preview": r.preview_url or "",
+            "takes": ", ".join(f"{t.duration_s:.1f} s" for t in r.takes),
+            "QC": r.verdict.value if r.verdict else "",
+            "clone check": check_cell(r.clone_check),
+            "why": _why(r),
         }
-        for r in run["results"]
+        for r in run.results
     ]
+
+
+def _why(r: CloneResult) -> str:
+    return "; ".join(filter(None, [r.error or "; ".join(r.reasons), _check_why(r)]))
 
 
 CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}
 
 
-def check_cell(check: dict | None) -> str:
+def check_cell(check: CloneCheck | None) -> str:
     """'pass 0.81 · OVRL 3.05', 'warn 0.12 · OVRL 2.90', 'could not run', 'no preview'."""
     if not check:
         return ""
-    if check.get("similarity") is None:
-        return CHECK_WORDS.get(check["verdict"], check["verdict"])
-    return f"{check['verdict']} {check['similarity']:.2f} · OVRL {_num(check.get('ovrl'), '.2f')}"
+    if check.similarity is None:
+        return CHECK_WORDS.get(check.verdict, check.verdict.value)
+    return f"{check.verdict.value} {check.similarity:.2f} · OVRL {_num(check.ovrl, '.2f')}"
 
 
-def check_cells(check: dict | None) -> dict[str, str]:
+def check_cells(check: CloneCheck | None) -> dict[str, str]:
     """A check as table cells, for `voxclone check`."""
-    return {"clone check": check_cell(check), "why": (check or {}).get("reason", "")}
+    return {"clone check": check_cell(check), "why": check.reason if check else ""}
 
 
-def _check_why(r: dict) -> str:
+def _check_why(r: CloneResult) -> str:
     """A check's reason in the result's `why` when it asks for attention (not a plain pass)."""
-    check = r.get("clone_check") or {}
-    if r.get("error") or check.get("verdict") in (None, CheckVerdict.PASS, CheckVerdict.NO_PREVIEW):
+    check = r.clone_check
+    if r.error or check is None or check.verdict in (CheckVerdict.PASS, CheckVerdict.NO_PREVIEW):
         return ""
-    return f"clone check: {check['reason']}"
+    return f"clone check: {check.reason}"
 
 
-def rankings(run: dict) -> dict[str, str]:
+def rankings(results: Iterable[CloneResult]) -> dict[str, str]:
     """Per voice: 'sounds most like the speaker: Anam 0.81, ElevenLabs 0.77, …' (the heard ones)."""
     import providers
 
     heard: dict[str, list[tuple[float, str]]] = {}
-    for r in run["results"]:
-        similarity = (r.get("clone_check") or {}).get("similarity")
+    for r in results:
+        similarity = r.clone_check.similarity if r.clone_check else None
         if similarity is not None:
-            name = providers.spec(r["provider"]).display_name
-            heard.setdefault(r["voice"], []).append((similarity, name))
+            name = providers.spec(r.provider).display_name
+            heard.setdefault(r.voice, []).append((similarity, name))
     return {
         voice: "sounds most like the speaker: "
         + ", ".join(f"{name} {sim:.2f}" for sim, name in sorted(found, key=lambda x: -x[0]))
@@ -237,10 +244,10 @@ def rankings(run: dict) -> dict[str, str]:
     }
 
 
-def markdown(run: dict, report: Path | None) -> str:
+def markdown(run: RunSummary, report: Path | None) -> str:
     n = counts(run)
-    lines = [f"# {run['title']}", ""]
-    if run["dry_run"]:
+    lines = [f"# {run.title}", ""]
+    if run.dry_run:
         lines += ["**Dry run: nothing was sent.**", ""]
     lines.append(f"Clips: {n['clips_ok']} prepared, {n['clips_failed']} refused.")
     lines.append(
@@ -248,40 +255,41 @@ def markdown(run: dict, report: Path | None) -> str:
     )
     if report:
         lines.append(f"Report: `{report}`")
-    elif not run.get("changed", True):
-        last = run.get("last_report")
+    elif not run.changed:
+        last = run.last_report
         lines.append(
             "Nothing changed since the last run: every voice × provider was answered from the ledger."
             + (f" Last report: `{last}`" if last else "")
         )
-    lines += [f"{voice}: {line}" for voice, line in sorted(rankings(run).items())]
+    lines += [f"{voice}: {line}" for voice, line in sorted(rankings(run.results).items())]
     lines += [
         "",
         "| voice | provider | status | voice id | clone check | why |",
         "|---|---|---|---|---|---|",
     ]
-    for r in run["results"]:
-        why = "; ".join(filter(None, [r["error"] or "; ".join(r["reasons"]), _check_why(r)]))
-        why = why.replace("|", "\\|").replace("\n", " ")
-        check = check_cell(r.get("clone_check"))
+    for r in run.results:
+        why = _why(r).replace("|", "\\|").replace("\n", " ")
+        check = check_cell(r.clone_check)
         lines.append(
-            f"| {r['voice']} | {r['provider']} | {r['status']} | {r['voice_id'] or ''} | {check} "
+            f"| {r.voice} | {r.provider} | {r.status.value} | {r.voice_id or ''} | {check} "
             f"| {why} |"
         )
-    bad = [c for c in run["clips"] if c["status"] != ClipStatus.OK] + run["problems"]
+    bad = [c.error for c in run.clips if c.status is not ClipStatus.OK]
+    bad += [p["path"] + ": " + p["reason"] for p in run.problems]
     if bad:
         lines += ["", "## Refused inputs", ""]
-        lines += [f"- {b.get('error') or (b['path'] + ': ' + b['reason'])}" for b in bad]
+        lines += [f"- {b}" for b in bad]
     return "\n".join(lines)
 
 
-def write_html(run: dict, path: Path, store_root: str) -> Path:
+def write_html(run: RunSummary, path: Path, store_root: str) -> Path:
     """The report wants the audio itself: decode the sources again and read prepared clips back."""
     from audio.decode import decode
     from flows.report.html import thin_file, thin_for_report, write_report
 
     clips = []
-    for c in run["clips"]:
+    for record in run.clips:
+        c = record.to_dict()  # the report's template reads the JSON shape
         before = after = None
         if c["status"] == ClipStatus.OK:
             try:
@@ -310,10 +318,11 @@ def write_html(run: dict, path: Path, store_root: str) -> Path:
                 "after": after,
             }
         )
-    return write_report({**run, "clips": clips, "clone_audio": clone_audio(run, store_root)}, path)
+    view = {**run.to_dict(), "clips": clips, "clone_audio": clone_audio(run, store_root)}
+    return write_report(view, path)
 
 
-def clone_audio(run: dict, store_root: str) -> list[dict[str, Any]]:
+def clone_audio(run: RunSummary, store_root: str) -> list[dict[str, Any]]:
     """Per checked clone: the provider's preview beside the first take it was sent (audio for
     the report's players); what cannot be read is left out, the report says so."""
     import soundfile as sf
@@ -322,18 +331,18 @@ def clone_audio(run: dict, store_root: str) -> list[dict[str, Any]]:
     from flows.pipeline.clonecheck import PREVIEW_EXT
 
     out = []
-    for r in run["results"]:
-        check = r.get("clone_check") or {}
-        if not check.get("sha256"):
+    for r in run.results:
+        if r.clone_check is None or not r.clone_check.sha256:
             continue
-        entry: dict[str, Any] = {"voice": r["voice"], "provider": r["provider"], "check": check}
+        check = r.clone_check.to_dict()
+        entry: dict[str, Any] = {"voice": r.voice, "provider": r.provider, "check": check}
         try:
-            audio, _ = decode(store.path_for(check["sha256"], PREVIEW_EXT, Path(store_root)))
+            audio, _ = decode(store.path_for(r.clone_check.sha256, PREVIEW_EXT, Path(store_root)))
             entry["preview"] = {"samples": audio.samples, "rate": audio.rate}
         except Exception:  # undecodable (the check says so) or gone from the store
             entry["preview"] = None
         try:
-            data = store.get(r["takes"][0]["sha256"], "wav", Path(store_root))
+            data = store.get(r.takes[0].sha256, "wav", Path(store_root))
             samples, rate = sf.read(io.BytesIO(data), dtype="float32")
             entry["take"] = {"samples": samples, "rate": rate}
         except Exception:

@@ -68,7 +68,7 @@ def test_sigkill_mid_fan_out_then_rerun_creates_nothing_twice(
     state = clone_voices(
         inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2), return_state=True
     )
-    run = state.result(raise_on_failure=False)  # Failed when Callers is held; still a summary
+    run = state.result(raise_on_failure=False).to_dict()  # Failed when Callers is held
     results = {r["provider"]: r["status"] for r in run["results"]}
     voices = emulator_voices(url)
     for provider in LISTABLE:
@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_prepare_holds_the_voice_until_a_rerun(
     threading.Thread(target=kill_a_worker_once_a_clip_is_recorded, daemon=True).start()
     options = RunOptions(workers=2)
     state = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=options, return_state=True)
-    run = state.result(raise_on_failure=False)
+    run = state.result(raise_on_failure=False).to_dict()  # a Failed run still carries it
 
     assert killed and state.is_failed()
     crashed = [c for c in run["clips"] if c["status"] == "crashed"]
@@ -134,7 +134,7 @@ def test_a_worker_killed_mid_prepare_holds_the_voice_until_a_rerun(
         assert r["status"] == "failed" and "did not finish preparing" in r["error"], r
         assert all(c["clip"] in r["error"] for c in crashed)
 
-    again = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=options)
+    again = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=options).to_dict()
     assert {r["status"] for r in again["results"]} == {"created"}
     assert {p: len(v) for p, v in emulator_voices(emulator.url).items()} == {
         p: 1 for p in PROVIDERS

@@ -20,7 +20,7 @@ def test_flow_runs_on_a_local_dask_cluster(prefect_api, env, inbox: Path, emulat
         inbox=str(inbox),
         providers=["cartesia", "althea"],
         options=RunOptions(cpu_pool=False, report=False),
-    )
+    ).to_dict()
     assert {r["provider"]: r["status"] for r in run["results"]} == {
         "althea": "created",
         "cartesia": "created",

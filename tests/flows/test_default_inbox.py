@@ -20,7 +20,7 @@ def test_without_an_inbox_the_flow_reads_the_data_dirs_inbox(
     run = clone_voices(
         providers=["anam"],
         options=RunOptions(dry_run=True, workers=1, cpu_pool=False, report=False),
-    )
+    ).to_dict()
     assert Path(run["inbox"]) == voice.parent
     assert [(c["voice"], c["clip"], c["status"]) for c in run["clips"]] == [
         ("breathe", CLIPS[0], "ok")

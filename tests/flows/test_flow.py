@@ -24,9 +24,14 @@ def _by_provider(run: dict) -> dict[str, dict]:
 
 
 def _run(**kw: object) -> tuple[dict, State]:
-    """The flow's summary and its final state (a Failed run still carries its summary)."""
+    """The flow's summary as its JSON, and its final state (a Failed run still carries it)."""
     state = clone_voices(**kw, return_state=True)
-    return state.result(raise_on_failure=False), state
+    return _json(state.result(raise_on_failure=False)), state
+
+
+def _json(run: RunSummary) -> dict:
+    assert isinstance(run, RunSummary)
+    return run.to_dict()
 
 
 def _task_states(flow_run_id: str) -> dict[str, tuple[str, str | None]]:
@@ -58,7 +63,7 @@ def test_full_flow_with_a_bad_clip_then_a_rerun_sends_nothing(
     if database == "postgresql":
         request.getfixturevalue("pg_url")
     (inbox / "breathe" / "zz-corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
-    run = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    run = _json(clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2)))
 
     results = _by_provider(run)
     assert {p: r["status"] for p, r in results.items()} == {p: "created" for p in PROVIDERS}
@@ -93,7 +98,9 @@ def test_full_flow_with_a_bad_clip_then_a_rerun_sends_nothing(
     } <= _artifact_keys(run["flow_run_id"])
 
     sent = emulator_requests(emulator.url)
-    again = clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    again = _json(
+        clone_voices(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
+    )
     assert emulator_requests(emulator.url) == sent
     assert {r["status"] for r in again["results"]} == {"exists"}
     assert all(c.get("reused") for c in again["clips"] if c["status"] == "ok")
@@ -135,8 +142,10 @@ def test_provider_faults_end_in_a_clean_result_table(
     assert control.state(url)["requests"]["callers"] == sent_callers
     assert again["cartesia"]["status"] == "created"
     forced = _by_provider(
-        clone_voices(
-            inbox=str(inbox), providers=["callers"], options=RunOptions(force=True, workers=2)
+        _json(
+            clone_voices(
+                inbox=str(inbox), providers=["callers"], options=RunOptions(force=True, workers=2)
+            )
         )
     )
     assert forced["callers"]["status"] == "created"
@@ -145,10 +154,12 @@ def test_provider_faults_end_in_a_clean_result_table(
 def test_dry_run_sends_nothing_and_shows_the_request(
     prefect_api, env, inbox: Path, emulator
 ) -> None:
-    run = clone_voices(
-        inbox=str(inbox),
-        providers=["elevenlabs", "cartesia"],
-        options=RunOptions(dry_run=True, workers=2),
+    run = _json(
+        clone_voices(
+            inbox=str(inbox),
+            providers=["elevenlabs", "cartesia"],
+            options=RunOptions(dry_run=True, workers=2),
+        )
     )
     assert emulator_requests(emulator.url) == 0
     results = _by_provider(run)
@@ -193,7 +204,7 @@ def test_a_refused_clone_and_a_bad_clip_are_failed_task_runs_and_the_rest_goes_o
     assert kind == "FAILED" and "zz-corrupt.wav" in message
     assert {tasks[f"prepare/breathe/{c}"][0] for c in CLIPS} == {"COMPLETED"}
     # Everything was still written: the summary, the artifacts, the report.
-    assert RunSummary.from_dict(run).unsettled[0].provider == "cartesia"
+    assert state.result(raise_on_failure=False).unsettled[0].provider == "cartesia"
     assert Path(run["report"]).exists()
     assert {"clone-results", "run-summary"} <= _artifact_keys(run["flow_run_id"])
 

@@ -99,8 +99,6 @@ def test_one_clip_through_prepare_ledger_json_and_report(
     assert stored.speech == clip.speech and row["sha256"] == clip.prepared_sha256
 
     # The report's rows are built from the same record.
-    (report_row,) = [
-        r for r in summary.clip_rows(run.to_dict(), ["cartesia"]) if r["clip"] == clip.clip
-    ]
+    (report_row,) = [r for r in summary.clip_rows(run, ["cartesia"]) if r["clip"] == clip.clip]
     assert report_row["LUFS in→out"].endswith(f"{clip.metrics.loudness_lufs:.1f}")
     assert run.results[0].status == "would-send" and run.results[0].request["files"]
