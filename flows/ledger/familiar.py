@@ -20,9 +20,11 @@ from flows.ledger.database import where
 from flows.ledger.schema import ledger_notes, runs, source_files
 
 ACCEPTED = "accepted_new_ledger"
-# File times are coarse (a clock tick) and a run may write its first clips a moment before it
-# records its start: a store file only counts as older than the ledger by more than this.
-SLACK = timedelta(seconds=5)
+# A run records the sources it hashed before it writes anything into the store, so a store file
+# older than a ledger's first record is from before that ledger. File times come from the kernel's
+# coarse clock (a tick behind the ledger's): a file counts as older only by more than this. At 5 s
+# a rerun within seconds of the run before an emptied ledger passed as familiar (Callers twice).
+SLACK = timedelta(seconds=1)
 
 
 def first_record(eng: sa.Engine) -> datetime | None:

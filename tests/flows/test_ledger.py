@@ -172,3 +172,21 @@ def test_tasks_racing_to_record_one_source_leave_one_row_and_no_error(db: str) -
     with eng.connect() as c:
         paths = sorted(r.path for r in c.execute(sa.select(sources.c.path)))
     assert paths == ["/x/0.wav", "/x/1.wav", "/x/2.wav"]
+
+
+def test_a_store_older_than_the_ledger_by_seconds_makes_it_unfamiliar(db: str, tmp_path: Path):
+    """An emptied ledger rerun at once: the store's clips are only seconds older than its first
+    record, and must still count (Callers cannot be asked what exists)."""
+    from flows.ledger import familiar, store
+
+    eng = ledger.engine(db)
+    root = tmp_path / "store"
+    sha = store.put(b"RIFF clip of the run before", "wav", root)
+    assert familiar.unfamiliar(eng, root) is not None  # an empty ledger beside a store
+    clip = store.path_for(sha, "wav", root)
+    ledger.source_hashes(eng, [clip])  # the new ledger's first record: hashing the next run's inbox
+    began = familiar.first_record(eng)
+    assert began is not None
+    for age_s, expected in ((3.0, True), (0.2, False)):  # 0.2 s: within a clock tick's slack
+        os.utime(clip, (began.timestamp() - age_s,) * 2)
+        assert (familiar.unfamiliar(eng, root) is not None) is expected, age_s
