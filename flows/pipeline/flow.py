@@ -361,7 +361,7 @@ def _submit(
     for spec, _ in to_prepare:
         remaining[spec.slug] += 1
     by_slug = {s.slug: s for s in specs}
-    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.pool).
+    # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.cpu_pool).
     pool, queued = cpu_pool.adopt(run.store_root, run.settings_hash)
     pool = pool or cpu_pool.process_pool(run.options, [path for _, path in to_prepare])
     in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
