@@ -19,11 +19,10 @@ d375b2d, MIT/Apache-2.0):
 A whole-clip pass gives libDF's samples (to float rounding; `tests/audio/test_dfn.py` runs both on
 real noisy speech) but holds every frame's activations, about 18 MB per second of audio. Clips
 longer than WHOLE_MAX_S are enhanced in chunks on every core instead, each after PREROLL_S of the
-audio before it (libDF's running means settle in about a second) and crossfaded with the next:
-streaming an hour through libDF took 10 minutes on one core (162 ms of CPU per second of audio,
-against 58 in chunks). The recurrent layers remember more than any pre-roll, so chunks differ
-from the whole pass by -17 to -30 dB on the bundled noisy speech, as a pass started a few
-seconds earlier does: the same enhancement, not a different one.
+audio before it and crossfaded with the next: streaming an hour through libDF took 10 minutes on
+one core (162 ms of CPU per second of audio, against 65 in chunks). The recurrent layers remember
+more than any pre-roll, so chunks differ from the whole pass by -17 to -30 dB on the bundled noisy
+speech, as a pass started a few seconds earlier does: the same enhancement, not a different one.
 """
 
 from __future__ import annotations
@@ -43,7 +42,10 @@ NB_ERB, NB_DF, DF_ORDER, LOOKAHEAD = 32, 96, 5, 2
 ALPHA = np.float32(0.99)  # libDF's calc_norm_alpha(48000, 480, tau=1), rounded as it rounds
 WHOLE_MAX_S = 20.0  # longer clips are enhanced in chunks (whole-clip memory grows with length)
 CHUNK_S = 15.0  # about 0.3 GB of activations per chunk
-PREROLL_S = 1.0  # audio before a chunk for the model's state to settle on, then dropped
+# Audio before a chunk for the model's state to settle on, then dropped. With 1-2 s, the speaker
+# turns of a noisy 10-minute podcast (benchmarks/bench_long.py --minutes 10 --noise-db 10) gained
+# a spurious third speaker and 28 s of "speaker change inside"; with 3 s, 8 s (12 s streamed).
+PREROLL_S = 3.0
 FADE_S = 0.5  # consecutive chunks overlap by this much and are crossfaded
 _lock = threading.Lock()
 
