@@ -215,26 +215,48 @@ def measure_delay() -> int:
     return int(np.argmax(np.abs(corr)))
 
 
-def enhance(samples: np.ndarray, rate: int) -> np.ndarray:
-    """DFN3-enhanced copy at the input rate and length, at full strength (libDF's 100 dB
-    attenuation limit); milder strengths are a mix with the input (steps._at_strength)."""
+def enhance(
+    samples: np.ndarray, rate: int, keep: float = 0.0, out: np.ndarray | None = None
+) -> np.ndarray:
+    """DFN3-enhanced copy at the input rate and length.
+
+    `keep`: the share of what DFN3 removed that is put back (libDF's attenuation limit is this
+    mix; 0 is full strength, its 100 dB limit). `out`: where to write, `samples` itself
+    included: an hour denoised in place needs no second 0.6 GB copy (each chunk is written only
+    once the next one has read the audio they share).
+    """
     if len(samples) <= WHOLE_MAX_S * rate:
-        return _enhance_whole(samples, rate)
+        y = _mixed(samples, _enhance_whole(samples, rate), keep)
+        if out is None:
+            return y
+        out[:] = y
+        return out
     from audio import cores
 
+    out = np.empty(len(samples), np.float32) if out is None else out
     spans = _chunks(len(samples), rate)
     _sessions()  # loaded once, inherited by the forked chunk workers
-    out = np.empty(len(samples), np.float32)
     fade = round(FADE_S * rate)
     ramp = np.linspace(0, 1, fade, endpoint=False, dtype=np.float32)
-    enhanced = cores.map_chunks(_enhance_chunk, spans, (samples, rate))
+
+    def write(start: int, stop: int, y: np.ndarray) -> None:
+        head = fade if start > 0 else 0  # the previous chunk's tail is there: crossfade
+        out[start : start + head] += ramp[:head] * (y[:head] - out[start : start + head])
+        out[start + head : stop] = y[head:]
+
+    pending: tuple[int, int, np.ndarray] | None = None
+    enhanced = cores.map_chunks(_enhance_chunk, spans, (samples, rate, keep))
     for (_, start, stop), y in zip(spans, enhanced, strict=True):
-        if start == 0:
-            out[start:stop] = y
-            continue
-        out[start : start + fade] += ramp * (y[:fade] - out[start : start + fade])
-        out[start + fade : stop] = y[fade:]
+        if pending is not None:
+            write(*pending)
+        pending = (start, stop, y)
+    if pending is not None:
+        write(*pending)
     return out
+
+
+def _mixed(x: np.ndarray, y: np.ndarray, keep: float) -> np.ndarray:
+    return y if keep == 0 else (y + np.float32(keep) * (x - y)).astype(np.float32)
 
 
 def _chunks(n: int, rate: int) -> list[tuple[int, int, int]]:
@@ -247,9 +269,10 @@ def _chunks(n: int, rate: int) -> list[tuple[int, int, int]]:
 def _enhance_chunk(span: tuple[int, int, int]) -> np.ndarray:
     from audio import cores
 
-    samples, rate = cores.shared()
+    samples, rate, keep = cores.shared()
     read_from, start, stop = span
-    return _enhance_whole(samples[read_from:stop], rate)[start - read_from :]
+    y = _enhance_whole(samples[read_from:stop], rate)[start - read_from :]
+    return _mixed(samples[start:stop], y, keep)
 
 
 def _enhance_whole(samples: np.ndarray, rate: int) -> np.ndarray:

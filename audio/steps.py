@@ -78,6 +78,11 @@ def _denoised(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
     return np.asarray(y, dtype=np.float32)
 
 
+def _kept(limit_db: float | None) -> np.float32:
+    """The share of what the denoiser removed that an attenuation limit puts back."""
+    return np.float32(0 if limit_db is None else 10 ** (-limit_db / 20))
+
+
 def _at_strength(
     x: np.ndarray, full: np.ndarray, limit_db: float | None, in_place: bool = False
 ) -> np.ndarray:
@@ -86,7 +91,7 @@ def _at_strength(
     `in_place`: into `full`, a block at a time (an hour is 0.6 GB a copy)."""
     if limit_db is None:
         return full
-    keep = np.float32(10 ** (-limit_db / 20))
+    keep = _kept(limit_db)
     if not in_place:
         return (full + keep * (x - full)).astype(np.float32)
     block = 1 << 20
@@ -94,6 +99,18 @@ def _at_strength(
         part = full[i : i + block]
         part += keep * (x[i : i + block] - part)
     return full
+
+
+def _denoised_at(
+    audio: Audio, method: str, prop_decrease: float, limit_db: float | None, in_place: bool
+) -> np.ndarray:
+    """The whole clip denoised at `limit_db`; DFN3 writes it over the input when `in_place`."""
+    if method == "dfn3":
+        from audio import dfn
+
+        out = audio.samples if in_place else None
+        return dfn.enhance(audio.samples, audio.rate, float(_kept(limit_db)), out=out)
+    return _at_strength(audio.samples, _denoised(audio, method, prop_decrease), limit_db, True)
 
 
 def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
@@ -121,9 +138,8 @@ def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Reference:
-    """What the keep check compares candidates with: the input's excerpt and its numbers."""
+    """What the keep check compares candidates with: the input excerpt's numbers."""
 
-    span: slice
     prob: np.ndarray
     embedding: np.ndarray
     ovrl: float
@@ -133,7 +149,7 @@ def _reference(x: Audio, span: slice, prob_x: np.ndarray) -> _Reference:
     from audio import quality, speaker
 
     head = Audio(x.samples[span], x.rate)
-    return _Reference(span, prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
+    return _Reference(prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
 
 
 def _choose_strength(
@@ -210,6 +226,7 @@ def denoise(
     prop_decrease: float = 0.85,
     method: str = "dfn3",
     prob: np.ndarray | None = None,
+    in_place: bool = False,
 ) -> tuple[Audio, Step]:
     """Denoise only when the input SNR says so (denoising clean speech hurts), and keep the
     result only when it is measurably better and the voice did not move.
@@ -220,7 +237,8 @@ def denoise(
     the numbers of every candidate and the decision are in the step. `always` keeps the full
     result regardless. `method`: `dfn3` (DeepFilterNet3, the default: better on every mixture in
     benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating). `prob`:
-    Silero's output on this timeline when already known (vad.speech_probabilities).
+    Silero's output on this timeline when already known (vad.speech_probabilities). `in_place`:
+    the caller hands `audio` over, and a long clip kept denoised is written over it.
     """
     from audio.metrics import vad_snr
 
@@ -250,7 +268,6 @@ def denoise(
     tried: list[dict[str, object]] = []
     full: np.ndarray | None = None  # the whole clip denoised, once made
     if mode == "always":
-        full = _denoised(audio, method, prop_decrease)
         chosen, decision = None, "kept at full strength (mode always)"
     else:
         chosen, tried, full = _check(audio, method, prop_decrease, prob)
@@ -268,9 +285,10 @@ def denoise(
     result = audio
     if keep and not isinstance(chosen, str):
         if full is None:  # a long clip: denoised whole only now that the result is kept
-            full = _denoised(audio, method, prop_decrease)
-        result = Audio(_at_strength(audio.samples, full, chosen, in_place=True), audio.rate,
-                       audio.source)  # fmt: skip
+            full = _denoised_at(audio, method, prop_decrease, chosen, in_place)
+        else:
+            full = _at_strength(audio.samples, full, chosen, in_place=True)
+        result = Audio(full, audio.rate, audio.source)
     after_snr = vad_snr(result.samples, result.rate) if keep else snr
     after: dict[str, object] = {
         "applied": keep,

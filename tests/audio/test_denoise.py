@@ -128,13 +128,13 @@ def test_a_long_clip_is_denoised_whole_only_once_the_excerpt_says_keep(monkeypat
     noise = np.random.default_rng(11).standard_normal(len(clean)).astype(np.float32)
     noisy = Audio(_mix(clean, noise, 5.0), RATE, "long.wav")
     seen: list[float] = []
-    real = steps._denoised
+    real = dfn.enhance
 
-    def spy(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
-        seen.append(audio.duration)
-        return real(audio, method, prop_decrease)
+    def spy(samples: np.ndarray, rate: int, *args, **kwargs) -> np.ndarray:
+        seen.append(len(samples) / rate)
+        return real(samples, rate, *args, **kwargs)
 
-    monkeypatch.setattr(steps, "_denoised", spy)
+    monkeypatch.setattr(dfn, "enhance", spy)
     out, step = steps.denoise(noisy, "auto")
     assert step.after["applied"], step.after
     excerpt = quality.WINDOW / quality.RATE + steps.PREROLL_S
