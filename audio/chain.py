@@ -170,7 +170,7 @@ def _run(
     progress(0.3, "denoise check")
     audio, step = steps.denoise(
         audio, settings.denoise, settings.snr_threshold_db,
-        method=settings.denoise_method, prob=prob,
+        method=settings.denoise_method, prob=prob, in_place=True,
     )  # fmt: skip
     records.append(step)
     if step.after.get("applied"):

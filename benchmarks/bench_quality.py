@@ -240,7 +240,7 @@ def costs() -> None:
         "speaker embedding (<= 30 s speech)": lambda: speaker.embed(audio),
         "DNSMOS, our windows": lambda: quality.score(audio),
         "DNSMOS, reference 1 s hop": lambda: quality.score(audio, hop_s=1.0),
-        "DFN3 denoise, 30 s (libDF streams)": lambda: dfn.enhance(x, RATE),
+        "DFN3 denoise, 30 s (chunks on every core)": lambda: dfn.enhance(x, RATE),
         "DFN3 denoise, 3 x 10 s (whole clips)": lambda: [
             dfn.enhance(x[i * 10 * RATE : (i + 1) * 10 * RATE], RATE) for i in range(3)
         ],

@@ -117,3 +117,27 @@ def test_unknown_method_is_refused():
     x, rate = read(MALE)
     with pytest.raises(ValueError, match="dfn3 or noisereduce"):
         steps.denoise(Audio(x, rate), "always", method="magic")
+
+
+def test_a_long_clip_is_denoised_whole_only_once_the_excerpt_says_keep(monkeypatch):
+    """An hour whose denoised copy would be discarded must not pay for denoising the hour:
+    the keep check denoises the excerpt (and its pre-roll) first, the whole clip only after."""
+    clips = sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))
+    clean = np.concatenate([_load(p) for p in clips])[: 40 * RATE]
+    assert len(clean) / RATE > steps.LONG_S
+    noise = np.random.default_rng(11).standard_normal(len(clean)).astype(np.float32)
+    noisy = Audio(_mix(clean, noise, 5.0), RATE, "long.wav")
+    seen: list[float] = []
+    real = dfn.enhance
+
+    def spy(samples: np.ndarray, rate: int, *args, **kwargs) -> np.ndarray:
+        seen.append(len(samples) / rate)
+        return real(samples, rate, *args, **kwargs)
+
+    monkeypatch.setattr(dfn, "enhance", spy)
+    out, step = steps.denoise(noisy, "auto")
+    assert step.after["applied"], step.after
+    excerpt = quality.WINDOW / quality.RATE + steps.PREROLL_S
+    assert seen[0] <= excerpt + 0.01 and seen[1:] == [noisy.duration]
+    assert out.samples.shape == noisy.samples.shape
+    assert np.mean((out.samples - clean) ** 2) < np.mean((noisy.samples - clean) ** 2) / 2
