@@ -224,7 +224,7 @@ def measure_delay() -> int:
 def enhance(
     samples: np.ndarray, rate: int, keep: float = 0.0, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """DFN3-enhanced copy at the input rate and length.
+    """DFN3-enhanced audio at the input rate and length, in a new array unless `out` is given.
 
     `keep`: the share of what DFN3 removed that is put back (libDF's attenuation limit is this
     mix; 0 is full strength, its 100 dB limit). `out`: where to write, `samples` itself
