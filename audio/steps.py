@@ -190,10 +190,6 @@ def _choose_strength(
     return chosen, tried + [measured[i] for i in sorted(measured)]
 
 
-LONG_S = 20.0  # a longer clip is denoised whole only once the excerpt says the result is kept
-PREROLL_S = 3.0  # of input before the excerpt, for the denoiser to settle on
-
-
 def _check(
     audio: Audio, method: str, prop_decrease: float, prob: np.ndarray | None
 ) -> tuple[float | str | None, list[dict[str, object]], np.ndarray | None]:
@@ -202,13 +198,16 @@ def _check(
     A short clip is denoised whole beside the reference numbers (the denoiser, DNSMOS and the
     embedding all release the GIL, so on a free core the reference costs no wall time). A long
     one is denoised only around the excerpt first: an hour whose result is discarded then costs
-    one excerpt, not the hour.
+    one excerpt, not the hour. Long is where DFN3 stops running a clip in one pass; the excerpt
+    gets DFN3's pre-roll.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from audio import dfn
+
     span, prob_x = _excerpt(audio, prob)
-    short = len(audio.samples) <= LONG_S * audio.rate
-    start = 0 if short else max(0, span.start - round(PREROLL_S * audio.rate))
+    short = len(audio.samples) <= dfn.WHOLE_MAX_S * audio.rate
+    start = 0 if short else max(0, span.start - round(dfn.PREROLL_S * audio.rate))
     stop = len(audio.samples) if short else span.stop
     with ThreadPoolExecutor(1) as pool:
         reference = pool.submit(_reference, audio, span, prob_x)

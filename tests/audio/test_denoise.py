@@ -124,7 +124,7 @@ def test_a_long_clip_is_denoised_whole_only_once_the_excerpt_says_keep(monkeypat
     the keep check denoises the excerpt (and its pre-roll) first, the whole clip only after."""
     clips = sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))
     clean = np.concatenate([_load(p) for p in clips])[: 40 * RATE]
-    assert len(clean) / RATE > steps.LONG_S
+    assert len(clean) / RATE > dfn.WHOLE_MAX_S
     noise = np.random.default_rng(11).standard_normal(len(clean)).astype(np.float32)
     noisy = Audio(_mix(clean, noise, 5.0), RATE, "long.wav")
     seen: list[float] = []
@@ -137,7 +137,7 @@ def test_a_long_clip_is_denoised_whole_only_once_the_excerpt_says_keep(monkeypat
     monkeypatch.setattr(dfn, "enhance", spy)
     out, step = steps.denoise(noisy, "auto")
     assert step.after["applied"], step.after
-    excerpt = quality.WINDOW / quality.RATE + steps.PREROLL_S
+    excerpt = quality.WINDOW / quality.RATE + dfn.PREROLL_S
     assert seen[0] <= excerpt + 0.01 and seen[1:] == [noisy.duration]
     assert out.samples.shape == noisy.samples.shape
     assert np.mean((out.samples - clean) ** 2) < np.mean((noisy.samples - clean) ** 2) / 2
