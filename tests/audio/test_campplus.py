@@ -12,6 +12,7 @@ from conftest import MALE
 
 from audio import campplus, vad
 from audio.decode import decode
+from audio.onnx import graph_path
 
 # --- the reference: BN applied as written, every conv a sum over its taps ---------------------
 
@@ -128,7 +129,7 @@ def test_forward_matches_the_straightforward_network(speech16, seconds):
 
 def test_a_damaged_cached_graph_is_built_again(speech16, tmp_path, monkeypatch):
     monkeypatch.setenv("VOXCLONE_CACHE_DIR", str(tmp_path))
-    path = campplus._graph_path()
+    path = graph_path(campplus.graph_name())
     path.write_bytes(b"half a graph")
     campplus._session.cache_clear()
     try:
