@@ -17,6 +17,7 @@ the reference (the embeddings separate speakers better without it).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -254,16 +255,33 @@ def _blas() -> Any:
 
 def forward(x16: np.ndarray) -> np.ndarray:
     """The raw 192-d CAM++ embedding of 16 kHz mono speech."""
+    return forward_many([x16])[0]
+
+
+BATCH = 16  # segments of one length run together: ~10 % less CPU than one at a time
+
+
+def forward_many(segments: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, 192) raw embeddings of 16 kHz speech segments, in their order; segments with as many
+    frames (the windows of one speech stretch) go through the network as one batch."""
     # fbank's matrix product is small: spinning BLAS threads on a busy 2-core machine made it
     # 30x slower, and doubled the CPU time of every embedding
     with _blas().limit(limits=1, user_api="blas"):
-        feats = fbank(x16)
-    t = (len(feats) - 1) // 2 + 1  # frames after the stride-2 TDNN
-    seg_mean, seg_expand = _segments(t)
-    inputs = {
-        "feats": np.ascontiguousarray(feats.T[None, None], dtype=np.float32),
-        "seg_mean": seg_mean,
-        "seg_expand": seg_expand,
-        "inv_n1": np.array(1.0 / max(t - 1, 1), np.float32),
-    }
-    return _session().run(None, inputs)[0][0]
+        feats = [fbank(x) for x in segments]
+    out = np.empty((len(feats), 192), dtype=np.float32)
+    by_length: dict[int, list[int]] = {}
+    for i, f in enumerate(feats):
+        by_length.setdefault(len(f), []).append(i)
+    for length, members in by_length.items():
+        t = (length - 1) // 2 + 1  # frames after the stride-2 TDNN
+        seg_mean, seg_expand = _segments(t)
+        for k in range(0, len(members), BATCH):
+            batch = members[k : k + BATCH]
+            inputs = {
+                "feats": np.stack([feats[i].T[None] for i in batch]).astype(np.float32),
+                "seg_mean": seg_mean,
+                "seg_expand": seg_expand,
+                "inv_n1": np.array(1.0 / max(t - 1, 1), np.float32),
+            }
+            out[batch] = _session().run(None, inputs)[0]
+    return out

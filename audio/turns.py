@@ -128,7 +128,7 @@ def embed_windows(
 def _embed_chunk(chunk: list[tuple[float, float]]) -> np.ndarray:
     x = cores.shared()
     rate = vad.VAD_RATE
-    return np.stack([campplus.forward(x[round(a * rate) : round(b * rate)]) for a, b in chunk])
+    return campplus.forward_many([x[round(a * rate) : round(b * rate)] for a, b in chunk])
 
 
 def cluster(embeddings: np.ndarray, similarity: float = CLUSTER_SIMILARITY) -> np.ndarray:

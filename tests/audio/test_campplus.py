@@ -164,3 +164,16 @@ def test_a_cached_graph_is_run_without_importing_onnx(speech16, tmp_path):
     ]
     assert [r[0] for r in runs] == ["True", "False"]
     assert runs[0][1] == runs[1][1]
+
+
+def test_windows_of_one_length_batched_match_one_at_a_time(speech16):
+    """Batches of equal-length windows (and of lengths that differ by a sample or a frame) give
+    each window the embedding it gets alone, in the order asked for."""
+    starts = [16000 + 7919 * i for i in range(5)]
+    segments = [speech16[a : a + 24000] for a in starts]
+    segments += [speech16[40000:64001], speech16[40000:64160], speech16[1000:17000]]
+    batched = campplus.forward_many(segments)
+    alone = np.stack([campplus.forward(x) for x in segments])
+    assert batched.shape == (8, 192)
+    assert np.abs(batched - alone).max() < 1e-4 * np.abs(alone).max()
+    assert np.abs(batched[0] - batched[1]).max() > 0.1 * np.abs(alone).max()  # not one repeated
