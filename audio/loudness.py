@@ -555,7 +555,8 @@ def normalize_with_levels(
     limited_db = 0.0
     tp = before_tp + gain_db  # gain is linear: the true peak moves with it exactly
     gained = _Gain(x, idx if tp > ceiling_dbtp else idx[:0], rate, in_place)
-    y = gained.set(10 ** (gain_db / 20))
+    # A clip that will be limited gets its gain in the first round below: one pass less over it
+    y = gained.x if tp > ceiling_dbtp and max_iterations > 0 else gained.set(10 ** (gain_db / 20))
     iterations = 0
     out_scan = source_scan.scaled(10 ** (gain_db / 20))
     if tp > ceiling_dbtp:
