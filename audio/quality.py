@@ -49,16 +49,14 @@ class Quality:
 
 
 @functools.cache
-def _session() -> Any:
+def _session(arena: bool = True) -> Any:
+    """The model's session; `arena=False` for long clips (see `score`)."""
     from audio import onnx
 
     path = metadata.distribution("speechmos").locate_file(
         "speechmos/dnsmos_models/sig_bak_ovr.onnx"
     )
-    # Without onnxruntime's arena: with it, the 180 MB of one window's activations stayed with the
-    # process after the first score, on top of the rest of an hour (1.59 GB peak with --quality
-    # on a noisy hour; the goal is 1.5). Costs ~70 ms a window (10 at most per clip).
-    return onnx.session(str(path), arena=False)
+    return onnx.session(str(path), arena=arena)
 
 
 def _at_score_level(audio: Audio) -> np.ndarray:
@@ -116,9 +114,12 @@ def score(audio: Audio, hop_s: float | None = None) -> Quality:
     Ours hears at most MAX_WINDOWS windows spread over the clip, so a long recording costs what
     90 s do (the model is about 3 s of CPU per minute of audio).
     """
-    if hop_s is None:
-        audio = _sample(audio)
-    x = _at_score_level(audio)
+    heard = _sample(audio) if hop_s is None else audio
+    # onnxruntime's arena keeps one window's activations (180 MB) after a run: for a long clip
+    # that sits on top of the rest of the hour (1.59 GB peak with --quality on a noisy hour; the
+    # goal is 1.5), so a clip long enough to be sampled runs without it (~70 ms more a window).
+    arena = heard is audio
+    x = _at_score_level(heard)
     if len(x) == 0:
         raise ValueError("cannot score an empty clip")
     short = len(x) < WINDOW
@@ -131,7 +132,7 @@ def score(audio: Audio, hop_s: float | None = None) -> Quality:
     with _lock:
         for i in range(0, len(starts), BATCH):  # bounded memory on long recordings
             batch = np.stack([x[s : s + WINDOW] for s in starts[i : i + BATCH]])
-            parts.append(_session().run(None, {"input_1": batch})[0])
+            parts.append(_session(arena).run(None, {"input_1": batch})[0])
     raw = np.concatenate(parts)
     sig, bak, ovr = (float(np.mean(p(raw[:, k]))) for k, p in enumerate((_P_SIG, _P_BAK, _P_OVR)))
     return Quality(round(sig, 3), round(bak, 3), round(ovr, 3))

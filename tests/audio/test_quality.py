@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +111,30 @@ def test_a_clip_of_another_speaker_is_never_in_a_take(voice):
     for provider in PROFILES:
         for take in assemble(marked, PROFILES[provider]):
             assert intruder.id not in {p.clip_id for p in take.parts}
+
+
+_RETAINED = """
+import sys, numpy as np
+from audio import quality
+from audio.types import Audio
+from conftest import MALE, read
+x, rate = read(MALE)
+clip = np.tile(x, int(sys.argv[1]) * rate // len(x) + 1)[: int(sys.argv[1]) * rate]
+quality._session(True), quality._session(False)  # both loaded, neither run yet
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+before = rss()
+quality.score(Audio(clip, rate))
+print((rss() - before) / 1e6)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
+def test_a_long_clip_scored_leaves_no_window_of_activations_behind():
+    """A clip long enough to be sampled is scored without onnxruntime's arena, which would keep
+    one window's 180 MB of activations for the rest of the run (an hour's peak)."""
+    tests = Path(__file__).resolve().parent
+    run = [sys.executable, "-c", _RETAINED, "120"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parents[1])])}
+    grown = float(subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout)
+    assert grown < 100  # MB; with the arena, ~180 MB more
