@@ -108,17 +108,19 @@ def _sample(audio: Audio) -> Audio:
     return Audio(joined, audio.rate, audio.source)
 
 
-def score(audio: Audio, hop_s: float | None = None) -> Quality:
+def score(audio: Audio, hop_s: float | None = None, arena: bool | None = None) -> Quality:
     """DNSMOS P.835 of the clip at -23 LUFS; `hop_s=1.0` gives the reference windowing.
 
     Ours hears at most MAX_WINDOWS windows spread over the clip, so a long recording costs what
     90 s do (the model is about 3 s of CPU per minute of audio).
+
+    `arena`: onnxruntime's memory arena keeps one window's activations (180 MB) after the runs,
+    for ~70 ms less a window. Next to an hour of audio that is too much (1.59 GB peak with
+    --quality on a noisy hour; the goal is 1.5), so by default a clip long enough to be sampled
+    runs without it; work on an excerpt of a long clip passes False.
     """
     heard = _sample(audio) if hop_s is None else audio
-    # onnxruntime's arena keeps one window's activations (180 MB) after a run: for a long clip
-    # that sits on top of the rest of the hour (1.59 GB peak with --quality on a noisy hour; the
-    # goal is 1.5), so a clip long enough to be sampled runs without it (~70 ms more a window).
-    arena = heard is audio
+    arena = heard is audio if arena is None else arena
     x = _at_score_level(heard)
     if len(x) == 0:
         raise ValueError("cannot score an empty clip")

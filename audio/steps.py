@@ -145,15 +145,15 @@ class _Reference:
     ovrl: float
 
 
-def _reference(x: Audio, span: slice, prob_x: np.ndarray) -> _Reference:
+def _reference(x: Audio, span: slice, prob_x: np.ndarray, arena: bool) -> _Reference:
     from audio import quality, speaker
 
     head = Audio(x.samples[span], x.rate)
-    return _Reference(prob_x, speaker.embed(head, prob_x), quality.score(head).ovrl)
+    return _Reference(prob_x, speaker.embed(head, prob_x), quality.score(head, arena=arena).ovrl)
 
 
 def _choose_strength(
-    x: np.ndarray, full: np.ndarray, rate: int, ref: _Reference
+    x: np.ndarray, full: np.ndarray, rate: int, ref: _Reference, arena: bool
 ) -> tuple[float | str | None, list[dict[str, object]]]:
     """Strongest attenuation that raises DNSMOS OVRL by KEEP_MIN_GAIN without moving the voice.
 
@@ -182,7 +182,7 @@ def _choose_strength(
             lo = mid + 1
     chosen: float | str | None = "none"
     if hi < len(STRENGTHS_DB):
-        q = quality.score(candidate(hi)).ovrl
+        q = quality.score(candidate(hi), arena=arena).ovrl
         measured[hi]["dnsmos_ovrl"] = q
         if q >= ref.ovrl + KEEP_MIN_GAIN:
             chosen = STRENGTHS_DB[hi]
@@ -210,11 +210,12 @@ def _check(
     start = 0 if short else max(0, span.start - round(dfn.PREROLL_S * audio.rate))
     stop = len(audio.samples) if short else span.stop
     with ThreadPoolExecutor(1) as pool:
-        reference = pool.submit(_reference, audio, span, prob_x)
+        # a long clip's excerpt is scored without DNSMOS's memory arena (see quality.score)
+        reference = pool.submit(_reference, audio, span, prob_x, short)
         part = _denoised(Audio(audio.samples[start:stop], audio.rate), method, prop_decrease)
         ref = reference.result()
     excerpt = slice(span.start - start, span.stop - start)
-    chosen, tried = _choose_strength(audio.samples[span], part[excerpt], audio.rate, ref)
+    chosen, tried = _choose_strength(audio.samples[span], part[excerpt], audio.rate, ref, short)
     return chosen, tried, part if short else None
 
 
