@@ -6,6 +6,7 @@ Every step works on mono float32 and keeps memory to about one extra copy of the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -391,6 +392,22 @@ def _compact(x: np.ndarray, keep: list[tuple[int, int]], block: int = 1 << 20) -
             x[pos : pos + n] = x[start : start + n]
             pos += n
     return x[:pos]
+
+
+def onto_trimmed(
+    spans: Sequence[tuple[float, float]], kept: Sequence[Sequence[float]]
+) -> list[tuple[float, float]]:
+    """Stretches of the input (seconds) as the trimmed clip's seconds (the trim step's `kept`);
+    what fell in a removed pause is dropped."""
+    out: list[tuple[float, float]] = []
+    offset = 0.0
+    for a, b in kept:
+        for s, e in spans:
+            lo, hi = max(s, a), min(e, b)
+            if hi > lo:
+                out.append((offset + lo - a, offset + hi - a))
+        offset += b - a
+    return out
 
 
 def source_spans(start: float, end: float, kept: list[list[float]]) -> list[tuple[float, float]]:
