@@ -155,3 +155,27 @@ def test_ties_read_as_ties():
     assert summary.rankings([one, two])["x"] == (
         "sounds most like the speaker: Anam 0.89, Althea Studio 0.50"
     )
+
+
+def test_check_takes_the_display_name_and_suggests_a_near_miss():
+    from flows.cli.check import _names, _not_found
+
+    row = {"voice": "mara-host", "voice_id": "v1", "name": "Mara Host", "provider": "anam"}
+    assert _names(row, "Mara Host") and _names(row, "mara host") and _names(row, "v1")
+    assert not _names(row, "host")
+    said = _not_found("host", [row], "data/lineage.db")
+    assert said.endswith("did you mean 'mara-host' (“Mara Host”)?"), said
+    said = _not_found("zzz", [row], "data/lineage.db")
+    assert "the ledger has mara-host" in said
+
+
+def test_help_reads_as_a_sentence():
+    import argparse
+
+    from flows.cli.run import add_run_options
+
+    parser = argparse.ArgumentParser()
+    add_run_options(parser)
+    help_text = " ".join(parser.format_help().split())
+    assert "in LUFS (-40 to -10; default -20)." in help_text
+    assert ".;" not in help_text and "…" not in help_text
