@@ -1,7 +1,10 @@
 """One HTTP client for every provider: pooled connections, bounded retries, a concurrency cap.
 
-Creating a voice is not idempotent. When its answer is lost after the request went out, the
-client raises `OutcomeUnknown` instead of retrying, and `providers.clone` decides what to do.
+Creating a voice is not idempotent, and is paid for. Such a request is sent again only when the
+answer proves it was not acted on: a connection never made, a 429, or a status the provider
+documents as "not processed" (`not_processed`). Any other failure after it left (a 500, a 502
+or 504 from a gateway, a timeout, a reset, a malformed answer) raises `OutcomeUnknown` instead,
+and `providers.clone` settles it by the provider's voice list.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +122,8 @@ def error_details(response: httpx.Response) -> tuple[str, str | None]:
     try:
         body = response.json()
     except ValueError:
+        if response.headers.get("content-type", "").startswith("text/html"):
+            return response.reason_phrase or "error", None  # a proxy's error page
         text = response.text.strip()
         return (text[:300] or response.reason_phrase or "error"), None
     message: Any = None
@@ -200,15 +205,20 @@ class Client:
         settings: Settings | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        not_processed: Collection[int] = (),
         **overrides: Any,
     ) -> None:
+        """`not_processed`: statuses besides 429 that the provider documents as "the request was
+        not acted on", so a create answered with one may be sent again (none of the six does)."""
         settings = settings or Settings()
         if overrides:
             settings = Settings(**{**settings.__dict__, **overrides})
         self.settings = settings
         self._provider = provider
         self._base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
         self._sleep = sleep
+        self._not_processed = frozenset({429, *not_processed})
         env = provider.upper()
         limit = settings.concurrency or _env_number(f"VOXCLONE_{env}_CONCURRENCY")
         self.concurrency = int(limit or DEFAULT_CONCURRENCY)
@@ -350,6 +360,16 @@ class Client:
                 else:
                     message, code = error_details(response)
                     status = response.status_code
+                    if not idempotent and status >= 500 and status not in self._not_processed:
+                        raise OutcomeUnknown(
+                            self._provider,
+                            f"{method} {path}: answered {redact(message)}; it may have been "
+                            "acted on",
+                            status=status,
+                            code=code,
+                            retryable=True,
+                            attempts=attempt,
+                        )
                     retryable = status == 429 or status >= 500
                     if status == 429:
                         retry_after = parse_retry_after(response.headers.get("retry-after"))
