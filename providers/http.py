@@ -152,47 +152,6 @@ def error_details(response: httpx.Response) -> tuple[str, str | None]:
     return str(message)[:500], (str(code) if code is not None else None)
 
 
-class Redirected(Exception):
-    """A download answered with a redirect; where to (absolute) is for the caller to judge."""
-
-    def __init__(self, status: int, location: str) -> None:
-        self.status = status
-        self.location = location
-        super().__init__(f"HTTP {status} redirect to {location}")
-
-
-class TooLarge(Exception):
-    """A download's body is over its cap; only the cap's worth was read."""
-
-    def __init__(self, limit: int, declared: int | None = None) -> None:
-        self.limit = limit
-        self.declared = declared
-        size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
-        super().__init__(f"{size}; the limit is {limit} bytes")
-
-
-def _capped(response: httpx.Response, max_bytes: int) -> httpx.Response:
-    """A streamed response read into memory, never past `max_bytes` (a redirect is raised)."""
-    if response.is_redirect:
-        location = response.headers.get("location", "")
-        raise Redirected(response.status_code, str(response.url.join(location)))
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(max_bytes, int(declared))
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            raise TooLarge(max_bytes)
-    kind = response.headers.get("content-type")
-    return httpx.Response(
-        response.status_code,
-        headers={"content-type": kind} if kind else None,
-        content=bytes(body),
-        request=response.request,
-    )
-
-
 class Client:
     """An `httpx.Client` for one provider with the retry and limit policy of this package."""
 
@@ -238,11 +197,6 @@ class Client:
             limits=httpx.Limits(max_connections=max(self.concurrency, 1) * 2),
             transport=transport,
         )
-        self._plain: httpx.Client | None = None  # for URLs off the base URL (download)
-        if transport is not None:  # tests: one transport answers every host
-            self._plain = httpx.Client(
-                timeout=self._http.timeout, follow_redirects=False, transport=transport
-            )
 
     @property
     def provider(self) -> str:
@@ -252,10 +206,13 @@ class Client:
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The provider's own headers (its key among them): for a URL under its base URL only."""
+        return dict(self._headers)
+
     def close(self) -> None:
         self._http.close()
-        if self._plain is not None:
-            self._plain.close()
 
     def __enter__(self) -> Client:
         return self
@@ -272,28 +229,6 @@ class Client:
             self._bucket.take(self._sleep)
         with self._slots:
             yield
-
-    def download(self, url: str, *, max_bytes: int, with_key: bool) -> httpx.Response:
-        """GET an absolute URL under this client's retry budget and timeouts, reading at most
-        `max_bytes` of body (TooLarge beyond). `with_key=False` sends a plain request without the
-        provider's headers: a URL off the provider's base URL must never see its key. A redirect
-        is not followed but raised (Redirected), for the caller to judge where it points."""
-        http = self._http if with_key else self._plain_client()
-
-        def opener(method: str, target: str, **_: Any) -> httpx.Response:
-            response = http.send(http.build_request(method, target), stream=True)
-            try:
-                return _capped(response, max_bytes)
-            finally:
-                response.close()
-
-        response: httpx.Response = self._send("GET", url, None, True, {}, opener=opener)
-        return response
-
-    def _plain_client(self) -> httpx.Client:
-        if self._plain is None:
-            self._plain = httpx.Client(timeout=self._http.timeout, follow_redirects=False)
-        return self._plain
 
     def request(
         self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
@@ -313,7 +248,6 @@ class Client:
         parse: Callable[[httpx.Response], Any] | None,
         idempotent: bool | None,
         kwargs: dict[str, Any],
-        opener: Callable[..., httpx.Response] | None = None,
     ) -> Any:
         method = method.upper()
         if idempotent is None:
@@ -330,7 +264,7 @@ class Client:
             )  # fmt: skip
             try:
                 with self._slot():
-                    response = (opener or self._http.request)(method, path, **kwargs)
+                    response = self._http.request(method, path, **kwargs)
             except _NOT_SENT as exc:
                 failure = ProviderError(
                     self._provider, f"could not connect ({type(exc).__name__})", retryable=True
