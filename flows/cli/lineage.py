@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -54,9 +55,9 @@ def _trim_kept(clip: dict[str, Any]) -> list[list[float]] | None:
 
 def _step(
     step: dict[str, Any],
-    steps: list[dict[str, Any]] = (),
-    turns: list[dict[str, Any]] | None = None,
-) -> str:  # type: ignore[assignment]
+    steps: Sequence[dict[str, Any]] = (),
+    turns: Sequence[dict[str, Any]] | None = None,
+) -> str:
     """'loudness: loudness -23.1 LUFS → -20.0 LUFS, gain +3.1 dB (target_lufs=-20)': what the
     step measured in words, its parameters after; the trim says what it cut, the speakers step
     each speaker's speech (not its embedding, nor the turns, which have lines of their own)."""
