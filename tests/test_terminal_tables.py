@@ -81,15 +81,21 @@ def _run() -> tuple[RunSummary, list[str]]:
     return run, [*ids, str(run.report)]
 
 
-@pytest.mark.parametrize("width", [80, 120])
-def test_every_id_url_and_path_is_whole_on_one_line(width, monkeypatch):
+def _printed(width: int, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+    """What `voxclone run` prints for the run in a terminal `width` columns wide, and the ids,
+    URLs and paths in it."""
     from flows.cli.run import print_run
 
     monkeypatch.setenv("COLUMNS", str(width))
     run, whole = _run()
     out = io.StringIO()
     print_run(run, out)
-    text = out.getvalue()
+    return out.getvalue(), whole
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_every_id_url_and_path_is_whole_on_one_line(width, monkeypatch):
+    text, whole = _printed(width, monkeypatch)
     lines = text.splitlines()
     for value in whole:
         assert any(value in line for line in lines), f"{value} is broken over lines at {width}"
@@ -113,13 +119,7 @@ def test_every_id_url_and_path_is_whole_on_one_line(width, monkeypatch):
 
 @pytest.mark.parametrize("width", [80, 120])
 def test_what_was_cut_is_a_sentence_under_the_table(width, monkeypatch):
-    from flows.cli.run import print_run
-
-    monkeypatch.setenv("COLUMNS", str(width))
-    run, _ = _run()
-    out = io.StringIO()
-    print_run(run, out)
-    flat = " ".join(out.getvalue().split())  # a sentence may wrap at spaces
+    flat = " ".join(_printed(width, monkeypatch)[0].split())  # a sentence may wrap at spaces
     assert "mara-host · episode-12-the-long-interview.wav: 3 speakers: kept 62.9 s" in flat
     assert "removed 9.5 s of 2 other speakers" in flat, "two other people, not 'another speaker'"
     assert "a 6.1 s music outro" in flat, "the music under the outro and the silence after it"

@@ -146,6 +146,7 @@ def _num(value: Any, decimals: int) -> str:
 def _speaker_lines(check: dict[str, Any] | None, steps: list[dict[str, Any]]) -> list[str]:
     """The clip's turns as the voice judged them, in the source's seconds and the prepared
     clip's: which were kept, which removed and why."""
+    from audio.steps import source_spans
     from flows.report import cuts
 
     if not check or not check.get("turns"):
@@ -154,7 +155,7 @@ def _speaker_lines(check: dict[str, Any] | None, steps: list[dict[str, Any]]) ->
     lines = ["  speaker turns (seconds of the source recording; of the prepared clip in brackets):"]
     for t in check["turns"]:
         verdict = "kept" if t["kept"] else f"removed: {t.get('reason') or 'another speaker'}"
-        source = _spans([list(x) for x in cuts.to_source(t["start"], t["end"], kept)]) or "?"
+        source = _spans([list(x) for x in source_spans(t["start"], t["end"], kept)]) or "?"
         lines.append(
             f"    {source}  ({t['start']:.2f}–{t['end']:.2f} s)  {t.get('speaker') or '?'}  {verdict}"
         )

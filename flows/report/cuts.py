@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audio.steps import source_spans
+
 ANOTHER = "another speaker"
 SILENCE = "silence"
 MUSIC_WORD = "music"
@@ -36,19 +38,6 @@ class Span:
 
 def trim_step(steps: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     return next((s for s in steps if s.get("name") == "trim"), None)
-
-
-def to_source(
-    start: float, end: float, kept: Sequence[Sequence[float]]
-) -> list[tuple[float, float]]:
-    """A stretch of the trimmed clip as the source's seconds (several when it spans a cut)."""
-    out, offset = [], 0.0
-    for a, b in kept:
-        lo, hi = max(start, offset), min(end, offset + (b - a))
-        if hi > lo:
-            out.append((round(a + lo - offset, 3), round(a + hi - offset, 3)))
-        offset += b - a
-    return out
 
 
 def turn_kind(turn: dict[str, Any]) -> tuple[str, str]:
@@ -74,7 +63,9 @@ def timeline(steps: Sequence[dict[str, Any]], turns: Sequence[dict[str, Any]] | 
     spans: list[Span] = []
     for turn in turns or []:
         kind, label = turn_kind(turn)
-        spans += [Span(a, b, kind, label) for a, b in to_source(turn["start"], turn["end"], kept)]
+        spans += [
+            Span(a, b, kind, label) for a, b in source_spans(turn["start"], turn["end"], kept)
+        ]
     edges = [0.0, *(x for r in kept for x in r), duration]
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         if b - a > 0.005:
@@ -198,4 +189,4 @@ def _within(turn: dict[str, Any], spans: Sequence[Span], steps: Sequence[dict[st
     trim = trim_step(steps) or {}
     kept = (trim.get("after") or {}).get("kept") or []
     return any(s.start - 0.005 <= a and b <= s.end + 0.005
-               for a, b in to_source(turn["start"], turn["end"], kept) for s in spans)  # fmt: skip
+               for a, b in source_spans(turn["start"], turn["end"], kept) for s in spans)  # fmt: skip
