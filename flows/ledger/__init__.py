@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         owner_alive,
         owner_id,
         stable_hash,
+        succeeded,
     )
     from flows.ledger.database import (
         checkpoint,
@@ -75,6 +76,7 @@ _MODULE_OF = {
     "owner_alive": "claims",
     "owner_id": "claims",
     "stable_hash": "claims",
+    "succeeded": "claims",
     "engine": "database",
     "migrate": "database",
     "answers": "lineage_sql",
@@ -134,6 +136,7 @@ __all__ = [
     "source_metrics",
     "stable_hash",
     "start_run",
+    "succeeded",
     "voice",
     "voice_attempt",
     "voices",
