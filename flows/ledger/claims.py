@@ -25,17 +25,18 @@ import sqlalchemy as sa
 from flows.ledger.schema import clone_attempts, provider_voices
 
 
-# Why an attempt is held. The first two can clear without anyone deciding anything (the provider
-# answers again; the user accepts the new ledger), so the next run looks again instead of answering
-# "held"; the others need a person, and --force.
+# Why an attempt is held. The first three can clear without anyone deciding anything (the provider
+# answers again, the voice shows up or still does not, the user accepts the new ledger), so the
+# next run looks again instead of answering "held"; the others need a person, and --force.
 class Hold(StrEnum):
     LISTING = "listing"  # the provider's voice list could not be read
+    NOT_LISTED = "not-listed"  # a create's answer was lost and the voice is not on the list (yet)
     NEW_LEDGER = "new-ledger"  # a provider that cannot list, and a ledger that is new to it
     UNKNOWN = "unknown"  # a create whose answer was lost: the voice may exist
     AMBIGUOUS = "ambiguous"  # several voices by this name that the ledger does not know
 
 
-RECHECKED: frozenset[Hold] = frozenset({Hold.LISTING, Hold.NEW_LEDGER})
+RECHECKED: frozenset[Hold] = frozenset({Hold.LISTING, Hold.NOT_LISTED, Hold.NEW_LEDGER})
 
 # A pending row whose owner lives on another host is trusted for this long before it counts as orphaned.
 FOREIGN_LEASE = timedelta(minutes=30)

@@ -324,7 +324,8 @@ def clone_once(
             return replace(result, status=CloneStatus.HELD, error=found.reason)
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
-                voice = providers.clone(client, req, on_preview=listen.on_preview)
+                known = ledger.known_voice_ids(eng, provider)
+                voice = providers.clone(client, req, on_preview=listen.on_preview, known=known)
         except clonecheck.Gated as gated:  # Faseeh's preview is not the speaker: nothing cloned
             reason = clonecheck.gate_reason(gated.check, providers.spec(provider).display_name)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
@@ -509,16 +510,30 @@ def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
 
 
 def _lost(error: OutcomeUnknown) -> Held:
-    """A create whose answer was lost: held, with how to go on."""
+    """A create whose answer was lost and that the voice list did not settle: held, with how to
+    go on (the next run looks again where the list may still answer)."""
     if error.code == providers.LISTING_FAILED:
         return Held(
             ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
+    if error.code == providers.NOT_LISTED:
+        return Held(
+            ledger.Hold.NOT_LISTED,
+            f"held: {error}; nothing was sent again: the next run looks for it once more and "
+            "sends only if it is still not there",
+        )
+    if error.code == providers.AMBIGUOUS:
+        return Held(
+            ledger.Hold.AMBIGUOUS,
+            f"held: {error}; delete the extra ones and rerun, or rerun with --force to create "
+            "another",
+        )
     return Held(
         ledger.Hold.UNKNOWN,
-        f"held: {error}; rerun with --force to send again (may create a duplicate)",
+        f"held: {error}; check the provider for it, then rerun with --force to send again "
+        "(creates a duplicate if it was made)",
     )
 
 

@@ -153,3 +153,32 @@ def test_off_fetches_nothing(prefect_api, env, emulator, inbox: Path, capsys) ->
 def test_check_says_when_it_knows_no_such_voice(env, capsys) -> None:
     assert main(["check", "nobody"]) == 1
     assert "voxclone check: no cloned voice 'nobody' in the ledger" in capsys.readouterr().err
+
+
+def test_a_trickling_preview_ends_at_its_deadline_and_nothing_unheard_is_stored(
+    prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
+) -> None:
+    """A preview sent a byte a second ends at the deadline (3 s here, 30 s by default); one
+    redirected to the cloud metadata address is never fetched; a broken one is not kept."""
+    from flows import config
+
+    monkeypatch.setenv("VOXCLONE_PREVIEW_DEADLINE_S", "3")
+    control.inject(emulator.url, "anam", "preview-trickle", delay_s=1.0)
+    control.inject(emulator.url, "althea", "preview-internal")
+    control.inject(emulator.url, "elevenlabs", "preview-broken")
+    code, run = _run(capsys, str(inbox), "--providers", "anam,althea,elevenlabs")
+
+    assert code == 0 and {r["status"] for r in run["results"]} == {"created"}
+    checks = _checks(run)
+    assert checks["anam"]["reason"] == (
+        "could not run: gave up after 3 s, the deadline for a whole preview (connect to last byte)"
+    )
+    assert checks["althea"]["reason"].startswith(
+        "could not run: refused: 169.254.169.254 is not a public address (169.254.169.254 "
+        "(link-local)) and not the provider's base URL"
+    )
+    assert checks["elevenlabs"]["reason"].startswith("could not run: the preview is not audio")
+    broken = checks["elevenlabs"]["sha256"]
+    assert len(broken) == 64
+    stored = {p.stem for p in config.store_dir().rglob("*.preview")}
+    assert broken not in stored and stored == set()  # only audio that decodes is kept
