@@ -155,6 +155,7 @@ def test_check_says_when_it_knows_no_such_voice(env, capsys) -> None:
     assert "voxclone check: no cloned voice 'nobody' in the ledger" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_a_trickling_preview_ends_at_its_deadline_and_nothing_unheard_is_stored(
     prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
 ) -> None:
