@@ -13,6 +13,8 @@ from flows.cli import main
 from providers.emulator import control
 from providers.registry import SPECS
 
+pytestmark = pytest.mark.integration  # a real Prefect server
+
 # A gateway's 502 on four providers, its 504 on two: the voice was stored either way.
 GATEWAY = {"anam": "502", "althea": "504", "faseeh": "502", "callers": "502",
            "elevenlabs": "504", "cartesia": "502"}  # fmt: skip

@@ -59,6 +59,7 @@ def _count(db: Path, table: str) -> int:
         return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     prefect_api, env, inbox: Path, emulator, tmp_path: Path, capsys
 ) -> None:
@@ -116,6 +117,7 @@ def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     assert familiar.accepted(ledger.engine())  # accepted for good: later runs do not ask again
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_a_voice_list_that_cannot_be_read_holds_and_the_rerun_looks_again(
     prefect_api, env, inbox: Path, emulator, capsys
 ) -> None:
@@ -162,6 +164,7 @@ def _truncated_ledger(path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("damage", ["random", "truncated"])
+@pytest.mark.integration  # a real Prefect server
 def test_a_damaged_ledger_is_one_clear_error_for_every_command(
     damage, prefect_api, env, inbox: Path, emulator, tmp_path: Path
 ) -> None:
