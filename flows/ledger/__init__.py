@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         engine,
         migrate,
         quick_check,
+        reader,
         where,
     )
     from flows.ledger.errors import LedgerError
@@ -65,6 +66,7 @@ _MODULE_OF = {
     "LedgerError": "errors",
     "checkpoint": "database",
     "quick_check": "database",
+    "reader": "database",
     "where": "database",
     "attempt": "claims",
     "claim": "claims",
@@ -126,6 +128,7 @@ __all__ = [
     "owner_alive",
     "owner_id",
     "quick_check",
+    "reader",
     "record_answer",
     "record_clone_check",
     "record_prepared",
