@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flow_cases import KEY, emulator_voices
 
@@ -33,6 +34,7 @@ def _rows() -> list[dict]:
         return [dict(r._mapping) for r in c.execute(sa.select(clone_checks))]
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
 ) -> None:
@@ -111,6 +113,7 @@ def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     assert _checks(last) == fresh
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_gate_holds_faseeh_when_its_preview_is_not_the_speaker(
     prefect_api, env, emulator, inbox: Path, capsys
 ) -> None:
@@ -138,6 +141,7 @@ def test_gate_holds_faseeh_when_its_preview_is_not_the_speaker(
     assert faseeh["clone_check"]["verdict"] == "warn"
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_off_fetches_nothing(prefect_api, env, emulator, inbox: Path, capsys) -> None:
     code, run = _run(capsys, str(inbox), "--providers", "anam", "--clone-check", "off")
     assert code == 0
@@ -151,6 +155,7 @@ def test_check_says_when_it_knows_no_such_voice(env, capsys) -> None:
     assert "voxclone check: no cloned voice 'nobody' in the ledger" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_a_trickling_preview_ends_at_its_deadline_and_nothing_unheard_is_stored(
     prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
 ) -> None:

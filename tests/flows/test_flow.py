@@ -15,6 +15,8 @@ from flows.pipeline.options import RunOptions
 from flows.records import RunSummary
 from providers.emulator import control
 
+pytestmark = pytest.mark.integration  # a real Prefect server
+
 if TYPE_CHECKING:
     from prefect.states import State
 
