@@ -1,9 +1,9 @@
 """onnxruntime sessions for the bundled models: one thread each, no spinning.
 
 Parallelism comes from the process pool (one clip per worker); a model that also spread over
-every core would fight the other workers for them. Forking depends on it too: a process with a
-session is forked for chunk pools (`audio.processes`), and a child gets only the thread that
-forked it, so a session must have no threads of its own to lose.
+every core would fight the other workers for them. Forking depends on it too: a process holding
+sessions is forked for chunk pools, and a child gets only the thread that forked it, so a session
+must have no threads of its own to lose (`audio.processes.can_fork`).
 """
 
 from __future__ import annotations

@@ -146,11 +146,13 @@ def _size(path: Path) -> int:
 
 
 def _start_method() -> multiprocessing.context.BaseContext:
-    """fork while this process has no other thread (before Prefect, or a temporary server's
-    waiter, starts one): the workers start at once with the audio modules already imported, where
-    spawning them costs each about a second of interpreter start and imports. With threads
-    running, a forked child could inherit a lock held mid-operation, so spawn."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    """fork while that is safe (`audio.processes.can_fork`: before Prefect, or a temporary
+    server's waiter, starts a thread): the workers start at once with the audio modules already
+    imported, where spawning them costs each about a second of interpreter start and imports.
+    Otherwise spawn."""
+    from audio.processes import can_fork
+
+    if can_fork():
         import audio.chain
         import audio.metrics
         import audio.speaker  # noqa: F401
@@ -160,7 +162,7 @@ def _start_method() -> multiprocessing.context.BaseContext:
 
 
 def _start_worker(nice: int) -> None:
-    from audio.cores import die_with_parent
+    from audio.processes import die_with_parent
 
     die_with_parent()  # a SIGKILLed run must not leave its workers preparing for nobody
     if nice:
