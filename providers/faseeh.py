@@ -41,6 +41,8 @@ OPTIONS = (
     "avatar_url",
     "gender",
 )
+# Options that describe the voice, not shape it (see registry.ClientModule.METADATA).
+METADATA = ("age", "languages", "dialects", "avatar_url", "gender")
 DEFAULT_TEXT = {
     "ar": "مرحبا، هذا مثال قصير على صوتي المستنسخ.",
     "en": "Hello, this is a short preview of my cloned voice.",

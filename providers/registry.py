@@ -83,6 +83,11 @@ class ClientModule(Protocol):
     """What `providers.get(name)` returns: a provider's client module (providers/<name>.py)."""
 
     NAME: str
+    # Documented options that describe a voice rather than shape it (labels, locales, language):
+    # the provider keeps what it was sent, and a change to them alone makes no new voice from the
+    # same takes. With the request's name, description, language and gender, these are what
+    # voxclone reports as "changed since it was cloned" instead of cloning again.
+    METADATA: tuple[str, ...]
 
     def headers(self, key: str) -> dict[str, str]: ...
 

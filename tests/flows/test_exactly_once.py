@@ -83,3 +83,59 @@ def test_a_create_lost_before_it_ran_is_held_then_sent_once_by_the_next_run(
     code, again = _run(capsys, inbox, "--providers", "anam,cartesia")
     assert code == 0 and {r["status"] for r in again.values()} == {"created"}, again
     assert _creates(url) == {"anam": 1, "cartesia": 1}
+
+
+def test_a_changed_description_or_name_says_the_provider_keeps_the_old_one(
+    prefect_api, env, inbox: Path, emulator, capsys
+) -> None:
+    """The takes and the options that shape a voice make a new clone; the fields the provider
+    keeps with it (name, description, language, gender, labels) do not: the result says so."""
+    url = emulator.url
+    manifest = inbox / "breathe" / "voice.toml"
+    pair = ("--providers", "anam,elevenlabs")
+    code, first = _run(capsys, inbox, *pair)
+    assert code == 0 and {r["status"] for r in first.values()} == {"created"}
+    sent = sum(control.state(url)["requests"].values())
+
+    manifest.write_text(manifest.read_text().replace("test voice", "a calm narrator"))
+    code, edited = _run(capsys, inbox, *pair)
+    assert code == 0
+    for provider, result in edited.items():
+        assert result["status"] == "exists" and result["voice_id"] == first[provider]["voice_id"]
+        assert result["note"] == (
+            "exists; its description changed since it was cloned; the provider keeps the old "
+            "one; --force clones again"
+        )
+    assert sum(control.state(url)["requests"].values()) == sent  # nothing was sent
+    report = Path(json.loads(_last_run_json(capsys, inbox, *pair))["report"]).read_text()
+    assert "its description changed since it was cloned" in report
+
+    text = manifest.read_text().replace('"Breathe Test"', '"Breathe Narrator"')
+    manifest.write_text(text + '\n[options.elevenlabs]\nlabels = {accent = "british"}\n')
+    code, renamed = _run(capsys, inbox, *pair)
+    assert renamed["anam"]["note"].startswith("exists; its name and description changed")
+    assert renamed["elevenlabs"]["note"].startswith(
+        "exists; its name, description and labels changed since it was cloned; the provider "
+        "keeps the old ones"
+    )
+    assert sum(control.state(url)["requests"].values()) == sent
+
+    code, forced = _run(capsys, inbox, *pair, "--force")
+    assert code == 0 and {r["status"] for r in forced.values()} == {"created"}, forced
+    assert all("note" not in r for r in forced.values())
+    voices = emulator_voices(url)
+    assert [v["displayName"] for v in voices["anam"]] == ["Breathe Test", "Breathe Narrator"]
+    assert [v["name"] for v in voices["elevenlabs"]] == ["Breathe Test", "Breathe Narrator"]
+
+    code, settled = _run(capsys, inbox, *pair)
+    assert {r["status"] for r in settled.values()} == {"exists"}
+    assert {p: r["voice_id"] for p, r in settled.items()} == {
+        p: r["voice_id"] for p, r in forced.items()
+    }
+    assert all("note" not in r for r in settled.values())
+
+
+def _last_run_json(capsys: pytest.CaptureFixture, inbox: Path, *extra: str) -> str:
+    """One more run with the same inputs, for its whole --json (the report's path)."""
+    main(["run", str(inbox), "--workers", "2", "--json", *extra])
+    return capsys.readouterr().out

@@ -86,8 +86,15 @@ def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     assert main(["ledger", "backup", str(tmp_path / "backup.db")]) == 2  # never over a copy
     assert "exists" in capsys.readouterr().err
 
-    # Emptied (a restored empty backup): nothing is created again where the provider can be asked.
+    # Emptied (a restored empty backup): said so, and nothing is created again where the
+    # provider can be asked.
     _replace_ledger(b"")
+    assert main(["ledger", "check", "--json"]) == 1
+    emptied = json.loads(capsys.readouterr().out)
+    assert emptied["problem"].startswith("empty ledger beside ") and emptied["stored"] > 0
+    assert main(["voices"]) == 2
+    assert f"empty ledger beside {emptied['stored']} stored files" in capsys.readouterr().err
+    assert _db().read_bytes() == b""  # read-only: not migrated, not touched
     before = _requests(url)
     code, second, err = _run(capsys, inbox)
     results = _results(second)
