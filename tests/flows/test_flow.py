@@ -138,7 +138,9 @@ def test_provider_faults_end_in_a_clean_result_table(
     assert progress.data < 100.0 and progress.description.startswith("failed: 2 of ")
     summary_md = artifacts["run-summary"].data
     assert summary_md.startswith(f"# {run['title']}\n\n**Failed: 2 of 6 clones did not succeed.**")
-    assert "- breathe on Cartesia: " in summary_md and "- breathe on Callers.ai: held: " in summary_md
+    assert (
+        "- breathe on Cartesia: " in summary_md and "- breathe on Callers.ai: held: " in summary_md
+    )
     results = _by_provider(run)
     assert results["cartesia"]["status"] == "held"  # a 503 after a create left: not sent again
     assert "sends only if it is still not there" in results["cartesia"]["error"]
