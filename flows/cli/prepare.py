@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
         from flows.report.tables import print_table
 
         rows, notes = _table(results)
-        print_table(rows)
+        print_table(rows, below=("verdict", "speakers"), key=("input",))
         if notes:
             print("\n" + "\n".join(notes))
         print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
         owner_alive,
         owner_id,
         stable_hash,
+        succeeded,
     )
     from flows.ledger.database import (
         checkpoint,
         engine,
         migrate,
         quick_check,
+        reader,
         where,
     )
     from flows.ledger.errors import LedgerError
@@ -64,6 +66,7 @@ _MODULE_OF = {
     "LedgerError": "errors",
     "checkpoint": "database",
     "quick_check": "database",
+    "reader": "database",
     "where": "database",
     "attempt": "claims",
     "claim": "claims",
@@ -75,6 +78,7 @@ _MODULE_OF = {
     "owner_alive": "claims",
     "owner_id": "claims",
     "stable_hash": "claims",
+    "succeeded": "claims",
     "engine": "database",
     "migrate": "database",
     "answers": "lineage_sql",
@@ -124,6 +128,7 @@ __all__ = [
     "owner_alive",
     "owner_id",
     "quick_check",
+    "reader",
     "record_answer",
     "record_clone_check",
     "record_prepared",
@@ -134,6 +139,7 @@ __all__ = [
     "source_metrics",
     "stable_hash",
     "start_run",
+    "succeeded",
     "voice",
     "voice_attempt",
     "voices",
