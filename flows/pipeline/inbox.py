@@ -343,23 +343,36 @@ def _show(value: Any) -> str:
 def _references(
     listed: list[str], base: Path, root: Path | None, where: str, problems: list[Problem]
 ) -> tuple[Path, ...] | None:
-    """Recordings of the voice's own speaker (they may also be clips); None when one is refused,
-    which skips the voice: a speaker check against the wrong reference would be worse than none."""
+    """Recordings of the voice's own speaker (they may also be clips; a folder is the audio
+    files in it); None when one is refused, which skips the voice: a speaker check against the
+    wrong reference would be worse than none."""
     refs, refused = [], False
     for item in listed:
         path = base / item
         try:
-            if path.suffix.lower() not in AUDIO_EXTENSIONS:
-                raise Refused("not an audio file extension")
             if root is not None:
                 _check_inside(path, root, "outside the inbox")
-            _check_readable(path)
+            for found in _reference_files(path):
+                if root is not None:
+                    _check_inside(found, root, "outside the inbox")
+                _check_readable(found)
+                refs.append(found)
         except Refused as e:
             problems.append(Problem(str(path), f"reference of {where}: {e} (voice skipped)"))
             refused = True
-        else:
-            refs.append(path)
     return None if refused else tuple(refs)
+
+
+def _reference_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = [p for p in sorted(path.iterdir())
+                 if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")]  # fmt: skip
+        if not found:
+            raise Refused("a folder with no audio files in it")
+        return found
+    if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        raise Refused("not an audio file extension")
+    return [path]
 
 
 def _clips_in(folder: Path, root: Path, problems: list[Problem]) -> list[Path]:

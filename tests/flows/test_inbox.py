@@ -311,6 +311,20 @@ def test_reference_recordings_are_checked_and_reach_the_spec(tmp_path: Path) -> 
     specs, problems = load_manifest(manifest)
     assert problems == [] and specs[0].reference == (outside,)
 
+    refs = tmp_path / "refs"  # a folder names the recordings in it, as the README says
+    refs.mkdir()
+    shutil.copy(CLIP, refs / "one.flac")
+    shutil.copy(CLIP, refs / "two.wav")
+    (refs / "notes.txt").write_text("not audio")
+    (tmp_path / "empty").mkdir()
+    manifest.write_text(
+        '[[voices]]\nslug = "m"\nclips = ["elsewhere.flac"]\nreference = ["refs"]\n'
+        '[[voices]]\nslug = "n"\nclips = ["elsewhere.flac"]\nreference = ["empty/"]\n'
+    )
+    specs, problems = load_manifest(manifest)
+    assert [s.slug for s in specs] == ["m"] and specs[0].reference == (refs / "one.flac", refs / "two.wav")
+    assert _reasons(problems)["empty"].endswith("a folder with no audio files in it (voice skipped)")
+
 
 def test_manifest_mistakes_name_the_entry(tmp_path: Path) -> None:
     shutil.copy(CLIP, tmp_path / "a.flac")
