@@ -36,51 +36,44 @@ def cluster(
 ) -> np.ndarray:
     """Cluster index per window (L2-normalised rows), 0 = the cluster with the most windows.
 
-    `groups`: each window's (chunk, local speaker) by the segmentation model, when known. Windows
-    of one local speaker of one chunk are linked as one person; windows of two local speakers of
-    one chunk are not linked at all; a small cluster the model holds apart from the large one it
-    would join, and which is less alike to it than that cluster's own windows are, stays apart.
+    `groups`: each window's (chunk, local speaker) by the segmentation model, when known: windows
+    of two local speakers of one chunk are not linked in the affinity, and a small cluster the
+    model holds apart from the large one it would join, and which is less alike to it than that
+    cluster's own windows are, stays apart. (Windows of one local speaker are not forced
+    together: where the model misses a change, the embeddings must still be free to see it.)
     """
     n = len(embeddings)
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    links = _links(groups) if groups is not None else None
-    labels = _spectral(embeddings, links) if n >= 2 * MIN_CLUSTER else np.zeros(n, np.int64)
-    if labels.max() == 0 and links is not None and len(links[1]):
-        labels = _apart(embeddings, links)
-    labels = _absorb_small(embeddings, labels, links)
+    apart = _apart_pairs(groups) if groups is not None else np.zeros((0, 2), np.int64)
+    labels = _spectral(embeddings, apart) if n >= 2 * MIN_CLUSTER else np.zeros(n, np.int64)
+    if labels.max() == 0 and len(apart):
+        labels = _minority(embeddings, apart)
+    labels = _absorb_small(embeddings, labels, apart)
     labels = _merge_close(embeddings, labels)
     return _by_size(labels)
 
 
-Links = tuple[np.ndarray, np.ndarray]  # (pairs of one person, pairs of two people): (m, 2) each
-
-
-def _links(groups: Sequence[tuple[int, int] | None]) -> Links:
+def _apart_pairs(groups: Sequence[tuple[int, int] | None]) -> np.ndarray:
+    """(m, 2) pairs of windows the segmentation heard as two people: one chunk, two locals."""
     by_chunk: dict[int, list[tuple[int, int]]] = {}
     for i, g in enumerate(groups):
         if g is not None:
             by_chunk.setdefault(g[0], []).append((i, g[1]))
-    same, apart = [], []
-    for members in by_chunk.values():
-        for a in range(len(members)):
-            for b in range(a + 1, len(members)):
-                (i, li), (j, lj) = members[a], members[b]
-                (same if li == lj else apart).append((i, j))
-    return np.array(same, np.int64).reshape(-1, 2), np.array(apart, np.int64).reshape(-1, 2)
+    pairs = [(i, j) for members in by_chunk.values()
+             for a, (i, li) in enumerate(members) for j, lj in members[a + 1 :] if li != lj]  # fmt: skip
+    return np.array(pairs, np.int64).reshape(-1, 2)
 
 
-def _apart(embeddings: np.ndarray, links: Links) -> np.ndarray:
-    """When the eigengap sees one person but the segmentation model heard two local speakers in
-    one chunk: the windows that side with the minority local speakers, split off for the checks
+def _minority(embeddings: np.ndarray, apart: np.ndarray) -> np.ndarray:
+    """When the eigengap sees one person but the segmentation model heard two in one chunk: of
+    each pair held apart, the window less alike to the whole recording, split off for the checks
     that follow (absorption, separation) to confirm or undo."""
-    apart = links[1]
+    mean = embeddings.mean(0)
+    closeness = embeddings @ mean
     minority = np.zeros(len(embeddings), bool)
-    sizes = np.bincount(apart.ravel(), minlength=len(embeddings))
-    for i, j in apart:  # of each pair, the window less alike to the whole recording
-        mean = embeddings.mean(0)
-        minority[i if embeddings[i] @ mean < embeddings[j] @ mean else j] = True
-    del sizes
+    for i, j in apart:
+        minority[i if closeness[i] < closeness[j] else j] = True
     return minority.astype(np.int64)
 
 
@@ -100,10 +93,9 @@ def _upper(s: np.ndarray) -> np.ndarray:
     return s[np.triu_indices(len(s), 1)]
 
 
-def affinity(embeddings: np.ndarray, links: Links | None = None) -> np.ndarray | object:
+def affinity(embeddings: np.ndarray, apart: np.ndarray | None = None) -> np.ndarray | object:
     """The symmetrised, pruned cosine affinity (diagonal zero): dense for a few hundred windows,
-    a scipy sparse matrix above DENSE_MAX, built a block of rows at a time; `links` set pairs
-    of one person to 1 and pairs of two people to 0."""
+    a scipy sparse matrix above DENSE_MAX, built a block of rows at a time; pairs `apart` are 0."""
     n = len(embeddings)
     keep = max(MIN_NEIGHBOURS, int(np.ceil(PRUNE_SHARE * n)))
     keep = min(keep, n - 1)
@@ -116,28 +108,27 @@ def affinity(embeddings: np.ndarray, links: Links | None = None) -> np.ndarray |
         cols.append(top.ravel())
         vals.append(np.maximum(np.take_along_axis(s, top, axis=1).ravel(), 0.0))
     r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    same, apart = links if links is not None else (np.zeros((0, 2), np.int64),) * 2
+    apart = np.zeros((0, 2), np.int64) if apart is None else apart
     if n <= DENSE_MAX:
         a_ = np.zeros((n, n))
         a_[r, c] = v
         a_ = 0.5 * (a_ + a_.T)
-        pass  # a_[same[:, 0], same[:, 1]] = a_[same[:, 1], same[:, 0]] = 1.0
         a_[apart[:, 0], apart[:, 1]] = a_[apart[:, 1], apart[:, 0]] = 0.0
         return a_
     from scipy.sparse import coo_matrix
 
     m = coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
     m = ((m + m.T) * 0.5).tolil()
-    for (i, j), value in [*((p, 1.0) for p in same), *((p, 0.0) for p in apart)]:
-        m[i, j] = m[j, i] = value
+    for i, j in apart:
+        m[i, j] = m[j, i] = 0.0
     return m.tocsr()
 
 
-def _spectral(embeddings: np.ndarray, links: Links | None = None) -> np.ndarray:
+def _spectral(embeddings: np.ndarray, apart: np.ndarray) -> np.ndarray:
     """Eigengap on the unnormalised Laplacian's smallest eigenvalues, then k-means on that many
     eigenvectors."""
     n = len(embeddings)
-    a = affinity(embeddings, links)
+    a = affinity(embeddings, apart)
     k_max = min(MAX_SPEAKERS, n - 2)
     if isinstance(a, np.ndarray):
         laplacian = np.diag(a.sum(1)) - a
@@ -184,9 +175,7 @@ def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
 
 
-def _absorb_small(
-    embeddings: np.ndarray, labels: np.ndarray, links: Links | None = None
-) -> np.ndarray:
+def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, apart: np.ndarray) -> np.ndarray:
     """Clusters smaller than MIN_CLUSTER join the closest large cluster, unless the segmentation
     model held them apart from it and they are less alike to it than its own windows are."""
     sizes = np.bincount(labels)
@@ -203,7 +192,7 @@ def _absorb_small(
         members = labels == k
         target = int(large[np.argmax(c[large] @ c[k])])
         own = embeddings[labels == target] @ c[target]
-        held = links is not None and _held_apart(links[1], members, labels == target)
+        held = _held_apart(apart, members, labels == target)
         if held and float((embeddings[members] @ c[target]).mean()) < np.percentile(own, 10):
             continue
         out[members] = target

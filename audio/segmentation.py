@@ -250,7 +250,7 @@ def classes(
     for batch, (best, both) in zip(batches, done, strict=True):
         for c, row, p in zip(batch, best, both, strict=True):
             start, a, b = chunks[c]
-            f0 = int(round(start / FRAME_STEP_S))
+            f0 = round(start / FRAME_STEP_S)
             fa, fb = int(a / FRAME_STEP_S), min(n_frames, int(np.ceil(b / FRAME_STEP_S)) + 1)
             lo, hi = max(fa, f0), min(fb, f0 + len(row))
             cls[lo:hi] = row[lo - f0 : hi - f0]
@@ -268,7 +268,7 @@ def _run_batch(batch: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.
     x = cores.shared()
     out = np.zeros((len(batch), CHUNK), np.float32)
     for i, (start, _, _) in enumerate(batch):
-        a = int(round(start / FRAME_STEP_S)) * round(FRAME_STEP_S * RATE)
+        a = round(start / FRAME_STEP_S) * round(FRAME_STEP_S * RATE)
         piece = x[a : a + CHUNK]
         out[i, : len(piece)] = piece
     log_probs = powerset(out)

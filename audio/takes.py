@@ -9,7 +9,6 @@ highest DNSMOS, highest SNR, longest), deterministically for the same input; joi
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import threading
 from collections import defaultdict
@@ -251,7 +252,7 @@ def _runs(cls: np.ndarray, chunk: np.ndarray) -> list[tuple[int, int, int, int]]
     key = chunk.astype(np.int64) * 8 + cls
     bounds = np.r_[0, np.flatnonzero(np.diff(key)) + 1, len(cls)]
     return [(int(a), int(b), int(chunk[a]), int(cls[a]))
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+            for a, b in itertools.pairwise(bounds)]  # fmt: skip
 
 
 def _steady(runs: list[list[Any]]) -> list[list[Any]]:
@@ -451,9 +452,14 @@ def _turns(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[Tu
             turn = Turn(p.start, p.end, None, SHORT)
         else:
             turn = Turn(p.start, p.end, _label(k))
-        if out and out[-1].end == turn.start and (out[-1].speaker, out[-1].reason) == (
-            turn.speaker,
-            turn.reason,
+        if (
+            out
+            and out[-1].end == turn.start
+            and (out[-1].speaker, out[-1].reason)
+            == (
+                turn.speaker,
+                turn.reason,
+            )
         ):
             out[-1] = Turn(out[-1].start, turn.end, turn.speaker, turn.reason)
         else:

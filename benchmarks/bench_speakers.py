@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import sqlalchemy as sa
 
@@ -123,7 +122,8 @@ def build_inbox(inbox: Path, channels: list[str], names: list[str]) -> dict[str,
             rec.write(inbox / slug / "episode.flac")
             cv.monologue(2, cv.HOST[8:]).write(inbox / slug / "host-alone.flac")
             (inbox / slug / "voice.toml").write_text(
-                f'name = "{slug}"\nclips = ["episode.flac"]\nreference = ["host-alone.flac"]\n')
+                f'name = "{slug}"\nclips = ["episode.flac"]\nreference = ["host-alone.flac"]\n'
+            )
             cases[slug] = rec
     call, refs = real_call()
     for who in ("none", "host", "guest"):
@@ -133,7 +133,9 @@ def build_inbox(inbox: Path, channels: list[str], names: list[str]) -> dict[str,
         toml = f'name = "{slug}"\nclips = ["call.wav"]\n'
         if who != "none":
             a, b = refs[who]
-            cv.Recording(call.samples[int(a * cv.RATE) : int(b * cv.RATE)]).write(folder / "ref.wav")
+            cv.Recording(call.samples[int(a * cv.RATE) : int(b * cv.RATE)]).write(
+                folder / "ref.wav"
+            )
             toml += 'reference = ["ref.wav"]\n'
         (folder / "voice.toml").write_text(toml)
         relabel = {"host": "guest", "guest": "host"} if who == "guest" else {}
@@ -163,8 +165,10 @@ def main() -> None:
         run = json.loads(done.stdout)
         parts = _take_parts(data)
         report(run, cases, parts)
-        print(f"\n{len(cases)} cases, {sum(len(r.samples) for r in cases.values()) / cv.RATE / 60:.1f} "
-              f"min of audio: `voxclone run --dry-run --json` {wall:.0f} s wall, exit {done.returncode}")
+        print(
+            f"\n{len(cases)} cases, {sum(len(r.samples) for r in cases.values()) / cv.RATE / 60:.1f} "
+            f"min of audio: `voxclone run --dry-run --json` {wall:.0f} s wall, exit {done.returncode}"
+        )
 
 
 def report(run: dict, cases: dict[str, cv.Recording], parts: dict) -> None:
@@ -185,19 +189,26 @@ def report(run: dict, cases: dict[str, cv.Recording], parts: dict) -> None:
         kept = sum(max(0.0, min(b, e) - max(a, s)) for a, b in host_turns for s, e in alone)
         worst, outcome = 0.0, set()
         for r in results.get(slug, []):
-            outcome.add(r["status"] if r["status"] != "failed" else f"failed: {(r.get('error') or '')[:60]}")
+            outcome.add(
+                r["status"] if r["status"] != "failed" else f"failed: {(r.get('error') or '')[:60]}"
+            )
             speech = other = 0.0
             for p in parts.get((slug, r["provider"]), []):
                 c = by_sha[p["prepared_sha256"]]
                 spans = _source(c, p["start_s"], p["end_s"])
-                host, guest = _overlap(spans, rec.truth, "host"), _overlap(spans, rec.truth, "guest")
+                host, guest = (
+                    _overlap(spans, rec.truth, "host"),
+                    _overlap(spans, rec.truth, "guest"),
+                )
                 speech += host + guest
                 other += guest
             if speech:
                 worst = max(worst, other / speech)
         summary = (clip.get("speakers") or {}).get("summary", clip.get("error") or clip["status"])
-        print(f"{slug:<36} {100 * d:5.1f}% {100 * kept / max(cv._measure(alone), 1e-9):5.0f}% "
-              f"{100 * worst:5.1f}%  {summary} | {', '.join(sorted(outcome))}")
+        print(
+            f"{slug:<36} {100 * d:5.1f}% {100 * kept / max(cv._measure(alone), 1e-9):5.0f}% "
+            f"{100 * worst:5.1f}%  {summary} | {', '.join(sorted(outcome))}"
+        )
 
 
 if __name__ == "__main__":

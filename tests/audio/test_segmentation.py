@@ -27,7 +27,11 @@ def test_the_graph_gives_the_pytorch_models_numbers():
 def test_it_hears_two_people_and_their_overlap():
     best = segmentation.powerset(two_voices()[:1])[0].argmax(-1)
     t = segmentation.frame_time(np.arange(len(best))) + segmentation.FRAME_STEP_S / 2
-    her, both, him = best[(t > 0.5) & (t < 3.5)], best[(t > 4.0) & (t < 5.0)], best[(t > 5.5) & (t < 8.5)]
+    her, both, him = (
+        best[(t > 0.5) & (t < 3.5)],
+        best[(t > 4.0) & (t < 5.0)],
+        best[(t > 5.5) & (t < 8.5)],
+    )
     # one local speaker for her, another for him, two at once only while both speak
     assert np.mean((her >= 1) & (her <= 3)) > 0.9 and np.mean((him >= 1) & (him <= 3)) > 0.9
     assert np.bincount(her).argmax() != np.bincount(him).argmax()
@@ -46,7 +50,9 @@ def test_a_plan_covers_every_speech_stretch_once():
         assert start <= a and b <= start + segmentation.CHUNK_S + 1e-9
         assert start >= 0 and start + segmentation.CHUNK_S <= 45.0 + 1e-9
     long = [c for c in chunks if 9.5 <= c[1] < 31.0]
-    assert len(long) == 3 and all(a - start >= segmentation.CONTEXT_S - 1e-9 for start, a, _ in long[1:])
+    assert len(long) == 3 and all(
+        a - start >= segmentation.CONTEXT_S - 1e-9 for start, a, _ in long[1:]
+    )
 
 
 def test_classes_follow_the_speech_and_leave_silence_alone():

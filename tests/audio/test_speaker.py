@@ -97,7 +97,10 @@ def test_a_reference_says_who_to_keep_or_is_refused_with_its_own_path(tmp_path: 
     assert speaker.reference_embedding([host]).shape == (192,)
     cases = {
         "silence.wav": (cv.Recording(np.zeros(cv.RATE * 4, np.float32)), "no speech in it"),
-        "short.wav": (cv.Recording(cv.read(cv.HOST[0])[: int(1.5 * cv.RATE)]), "of speech (at least"),
+        "short.wav": (
+            cv.Recording(cv.read(cv.HOST[0])[: int(1.5 * cv.RATE)]),
+            "of speech (at least",
+        ),
         "two.flac": (cv.conversation(turns=2), "2 people speak in it"),
     }
     for name, (rec, why) in cases.items():
@@ -126,8 +129,12 @@ def test_a_reference_on_another_channel_finds_its_speaker(tmp_path: Path):
     chosen = speaker.choose_speaker([found], reference=ref)
     assert chosen.failure is None
     kept = [(t.start, t.end) for t in chosen.clips[0].turns if t.kept]
-    host = sum(max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "host")
-    guest = sum(max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "guest")
+    host = sum(
+        max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "host"
+    )
+    guest = sum(
+        max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "guest"
+    )
     assert host > 0.7 * call.alone("host") and guest < 0.03 * host
 
 

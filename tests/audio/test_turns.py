@@ -155,7 +155,10 @@ def test_takes_leave_out_removed_turns_and_cut_only_at_pauses_or_their_edges(exc
     parts = takes._spans(takes._units(0, clip))  # each kept stretch, one pause between them
     joined = sum(b - a for _, a, b in parts) + takes.JOIN_GAP_S * (len(parts) - 1)
     assert only.duration == pytest.approx(joined, abs=0.01)
-    assert sum(b - a for _, a, b in parts) <= prepared.audio.duration - sum(b - a for a, b in removed) + 1e-3
+    assert (
+        sum(b - a for _, a, b in parts)
+        <= prepared.audio.duration - sum(b - a for a, b in removed) + 1e-3
+    )
     # Silero's output carried onto the cut is what hearing the cut again gives
     heard = vad.hysteresis(vad.speech_probabilities(only.samples, only.rate))
     carried = vad.hysteresis(vad.fit_frames(prob, len(heard)))

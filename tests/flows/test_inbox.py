@@ -322,8 +322,13 @@ def test_reference_recordings_are_checked_and_reach_the_spec(tmp_path: Path) -> 
         '[[voices]]\nslug = "n"\nclips = ["elsewhere.flac"]\nreference = ["empty/"]\n'
     )
     specs, problems = load_manifest(manifest)
-    assert [s.slug for s in specs] == ["m"] and specs[0].reference == (refs / "one.flac", refs / "two.wav")
-    assert _reasons(problems)["empty"].endswith("a folder with no audio files in it (voice skipped)")
+    assert [s.slug for s in specs] == ["m"] and specs[0].reference == (
+        refs / "one.flac",
+        refs / "two.wav",
+    )
+    assert _reasons(problems)["empty"].endswith(
+        "a folder with no audio files in it (voice skipped)"
+    )
 
 
 def test_manifest_mistakes_name_the_entry(tmp_path: Path) -> None:
