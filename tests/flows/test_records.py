@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import json_shapes
 from flow_cases import CLIPS
 
 from audio.chain import PIPELINE_VERSION
@@ -77,10 +78,11 @@ def test_statuses_are_typed_in_the_record_and_plain_strings_in_json() -> None:
 def test_one_clip_through_prepare_ledger_json_and_report(
     prefect_api, env, inbox: Path, emulator, capsys
 ) -> None:
-    code = main(["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json"])
+    code = main(["run", str(inbox), *json_shapes.RUN_ARGS])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0
 
+    assert json_shapes.shape(printed) == json_shapes.expected("run")
     run = RunSummary.from_dict(printed)
     assert run.to_dict() == printed  # --json is exactly the record, nothing lost either way
     clip = next(c for c in run.clips if c.clip == CLIPS[0])
