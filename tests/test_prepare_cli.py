@@ -78,6 +78,18 @@ def test_json_output_keeps_its_shape(tmp_path, capsys):
     assert podcast["metrics"]["duration_s"] < podcast["source"]["duration"] - 5
 
 
+def test_quality_is_scored_on_the_source_as_in_the_flow(tmp_path, capsys):
+    """--quality: the source's DNSMOS is in `source_metrics`, as the chain scored it (it was
+    left out, where `voxclone run` had it)."""
+    out = tmp_path / "out"
+    run_cli(["prepare", str(MALE), "--out", str(out), "--json", "--quality", "--speaker", "all"])
+    (entry,) = json.loads(capsys.readouterr().out)["inputs"]
+    quality = next(s for s in entry["steps"] if s["name"] == "quality")
+    scored = {k: entry["source_metrics"][f"dnsmos_{k}"] for k in ("sig", "bak", "ovrl")}
+    assert scored == quality["before"]
+    assert entry["metrics"]["dnsmos_ovrl"] == quality["after"]["ovrl"]
+
+
 def test_table_output_and_options(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)  # a pipe's width, whatever the shell exports
     out = tmp_path / "out"

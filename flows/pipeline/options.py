@@ -42,7 +42,7 @@ class RunOptions(BaseModel):
         description="Sample rate of the prepared clips, in Hz.",
     )
     denoise: Literal["auto", "always", "never"] = Field(
-        PREPARE_DEFAULTS.denoise,  # type: ignore[arg-type]
+        PREPARE_DEFAULTS.denoise,
         description="Denoise clips: 'auto' only when the noise floor is high, 'always', or 'never'.",
     )
     dry_run: bool = Field(
@@ -86,3 +86,16 @@ class RunOptions(BaseModel):
         "server; 'auto' = 'server' when tasks run outside the flow's process (Dask) or the run "
         "was started by a deployment, else 'process'.",
     )
+
+    def chain_settings(self, *, quality: bool = True, speaker_turns: bool = True) -> Settings:
+        """The preparation chain's settings for these options: the flow always scores DNSMOS
+        and finds speaker turns; `voxclone prepare` only with --quality, and not with
+        --speaker all."""
+        return Settings(
+            target_rate=self.sample_rate,
+            target_lufs=self.target_lufs,
+            ceiling_dbtp=self.ceiling_dbtp,
+            denoise=self.denoise,
+            quality=quality,
+            speaker_turns=speaker_turns,
+        )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audio.types import Level
+from audio.types import Level, Verdict
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
 from flows.records import (
@@ -23,6 +23,7 @@ from flows.records import (
     CloneStatus,
     PreparedClip,
     RunSummary,
+    speakers_summary,
     to_json,
 )
 
@@ -61,7 +62,7 @@ def unchanged(run: RunSummary, last_report: str | None) -> RunSummary:
     return dataclasses.replace(run, changed=False, last_report=last_report)
 
 
-def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
+def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, Verdict]:
     """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
     if not clip.ok or clip.metrics is None:
         return {}
@@ -73,8 +74,7 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
         quality_only = dataclasses.replace(
             PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
         )
-        verdict = judge(clip.metrics, quality_only)
-        out[provider] = {"level": verdict.level.value, "reasons": list(verdict.reasons)}
+        out[provider] = judge(clip.metrics, quality_only)
     return out
 
 
@@ -102,36 +102,6 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
-def speakers_record(check: Any) -> dict[str, Any]:
-    """A clip's speaker check (audio.speaker.ClipSpeakers) as the clip record carries it."""
-    return {
-        "count": check.speakers,
-        "kept_s": check.kept_s,
-        "removed_s": check.removed_s,
-        "summary": speakers_cell(check),
-        "turns": [dataclasses.asdict(t) for t in check.turns],
-    }
-
-
-def speakers_cell(check: Any) -> str:
-    """'2 speakers: kept 72.5 s, removed 34.6 s of another speaker' (a ClipSpeakers)."""
-    n = check.speakers
-    head = f"{n} speaker{'s' if n != 1 else ''}"
-    if not check.removed_s:
-        return head
-    causes: dict[str, float] = {}
-    for t in check.turns:
-        if not t.kept:
-            cause = "of another speaker" if t.speaker is not None else _unattributed(t.reason)
-            causes[cause] = causes.get(cause, 0.0) + t.end - t.start
-    removed = ", ".join(f"{v:.1f} s {k}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
-    return f"{head}: kept {check.kept_s:.1f} s, removed {removed}"
-
-
-def _unattributed(reason: str | None) -> str:
-    return f"({reason})" if reason else "(unattributed)"
-
-
 def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
     rows = []
     for c in run.clips:
@@ -153,7 +123,7 @@ def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
                 "speaker": _num(m.get("speaker_similarity"), ".2f")
                 if m.get("speaker_similarity") is not None
                 else "",
-                "speakers": (c.speakers or {}).get("summary", ""),
+                "speakers": speakers_summary(c.speakers) if c.speakers else "",
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
                 "verdicts": _verdict_line(c.verdicts),
                 "error": c.error or "",
@@ -169,13 +139,13 @@ def _pair(before: float | None, after: float | None, fmt: str) -> str:
     return f"{_num(before, fmt)}→{_num(after, fmt)}"
 
 
-def _verdict_line(verdicts: dict[str, dict]) -> str:
+def _verdict_line(verdicts: dict[str, Verdict]) -> str:
     """'pass' when every provider agrees, else 'warn: althea, cartesia · pass: the rest'."""
-    by_level: dict[str, list[str]] = {}
+    by_level: dict[Level, list[str]] = {}
     for provider, v in verdicts.items():
-        by_level.setdefault(v["level"], []).append(provider)
+        by_level.setdefault(v.level, []).append(provider)
     if len(by_level) == 1:
-        return next(iter(by_level))
+        return next(iter(by_level)).value
     return " · ".join(
         f"{level}: {', '.join(by_level[level])}" for level in reversed(Level) if level in by_level
     )
