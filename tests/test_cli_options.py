@@ -69,6 +69,19 @@ def test_prepare_and_the_flow_build_the_chain_settings_one_way():
     assert not _settings(_parse([*argv, "--speaker", "all"])).speaker_turns
 
 
+def test_the_run_form_leaves_out_what_the_starting_command_sets():
+    """The process pool and the terminal's progress bar are the command's (run, serve), not a
+    deployment run's: the UI's form does not offer them."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.pipeline.flow import clone_voices
+
+    schema = parameter_schema(clone_voices.fn).model_dump()
+    shown = schema["definitions"]["RunOptions"]["properties"]
+    assert set(shown) == set(RunOptions.model_fields) - {"cpu_pool", "progress_bar"}
+    assert RunOptions(cpu_pool=False, progress_bar=True).model_dump()["cpu_pool"] is False
+
+
 def test_options_from_the_command_line_reach_run_options():
     from flows.cli.run import options_from
 

@@ -6,6 +6,7 @@ import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from audio.chain import Settings
 from providers.registry import NAMES, ProviderName
@@ -72,12 +73,15 @@ class RunOptions(BaseModel):
         le=64,
         description="CPU worker processes for preparing clips (default: the number of cores).",
     )
-    cpu_pool: bool = Field(
+    # How the process that starts the run runs it (its command sets these): not on the UI's form.
+    cpu_pool: SkipJsonSchema[bool] = Field(
         True,
         description="Prepare clips in a local process pool (off when the task runner is Dask).",
     )
     report: bool = Field(True, description="Write the HTML report and link it as an artifact.")
-    progress_bar: bool = Field(False, description="Draw a progress bar on the terminal.")
+    progress_bar: SkipJsonSchema[bool] = Field(
+        False, description="Draw a progress bar on the terminal."
+    )
     provider_limits: Literal["auto", "process", "server"] = Field(
         "auto",
         description="Where each provider's concurrency cap (VOXCLONE_<PROVIDER>_CONCURRENCY, "
