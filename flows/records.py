@@ -304,6 +304,9 @@ class CloneResult(Record):
     verdict: Level | None = None  # of the takes' QC
     reasons: tuple[str, ...] = ()
     error: str | None = None
+    # An existing voice whose name, description, language, gender or labels changed since it was
+    # cloned: what changed, that the provider keeps the old ones, and how to clone again.
+    note: str | None = field(default=None, metadata=OMIT_DEFAULT)
     takes: tuple[TakeRef, ...] = ()
     clone_check: CloneCheck | None = None
     request: dict[str, Any] | None = field(default=None, metadata=OMIT_DEFAULT)  # a dry run's

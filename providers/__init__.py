@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, cast
 
 from .redact import register_secret
@@ -24,8 +24,11 @@ from .types import (
 )
 
 __all__ = [
+    "AMBIGUOUS",
+    "CANNOT_LIST",
     "LISTING_FAILED",
     "NAMES",
+    "NOT_LISTED",
     "SPECS",
     "AudioFile",
     "Client",
@@ -41,11 +44,17 @@ __all__ = [
     "clone",
     "connect",
     "get",
+    "settle",
     "spec",
 ]
 
-# The `code` of an OutcomeUnknown whose look-up by name failed (the listing, not the create).
+# The `code` of the OutcomeUnknown `clone` raises when a create's answer was lost, by what the
+# provider's voice list showed: it could not be read, the voice is not on it (yet), several new
+# voices have the name, or the provider has no list. The first two can clear on their own.
 LISTING_FAILED = "listing_failed"
+NOT_LISTED = "not_listed"
+AMBIGUOUS = "ambiguous"
+CANNOT_LIST = "cannot_list"
 
 log = logging.getLogger("providers")
 
@@ -78,6 +87,7 @@ def connect(
     register_secret(key)
     from .http import Client
 
+    client_options.setdefault("not_processed", about.not_processed)
     return Client(name, base_url or base_url_of(name), module.headers(key), **client_options)
 
 
@@ -88,16 +98,19 @@ def base_url_of(name: str) -> str:
 
 
 def clone(
-    client: Client, req: CloneRequest, *, on_preview: Callable[[bytes], None] | None = None
+    client: Client,
+    req: CloneRequest,
+    *,
+    on_preview: Callable[[bytes], None] | None = None,
+    known: Collection[str] = (),
 ) -> ClonedVoice:
-    """Validate, create, and settle a lost answer without ever creating the voice twice.
+    """Validate and create, at most once: a lost answer is settled by the voice list, never by
+    sending again.
 
     `on_preview`: for providers whose clone makes a preview first (Faseeh), called with it as
     WAV bytes before the clone call; an exception it raises stops the clone.
-
-    When a create's answer is lost after the request went out, the voice may exist. Providers
-    that can list are asked; if the voice is not there the create is retried once. Providers
-    that cannot list raise OutcomeUnknown (not retryable) so the caller can hold the request.
+    `known`: ids of voices that were there before this create (the caller's record of what it
+    made), never taken for the one this request made.
     """
     module = get(client.provider)
     module.validate(req)
@@ -105,38 +118,46 @@ def clone(
     try:
         return module.clone(client, req, **extra)
     except OutcomeUnknown as lost:
-        first = lost
-    try:
-        found = module.find_by_name(client, req.name)
-    except ProviderError as failed:
-        raise OutcomeUnknown(
+        return settle(client, req.name, lost, known)
+
+
+def settle(
+    client: Client, name: str, lost: OutcomeUnknown, known: Collection[str] = ()
+) -> ClonedVoice:
+    """The voice a create whose answer was lost made, found on the provider's list by its name;
+    else OutcomeUnknown again, its `code` saying what the list showed (LISTING_FAILED,
+    NOT_LISTED, AMBIGUOUS, CANNOT_LIST). Never sends: behind a gateway's 504 the voice may still
+    be in the making, and appear on the list only later."""
+    display = spec(client.provider).display_name
+
+    def unknown(why: str, code: str) -> OutcomeUnknown:
+        return OutcomeUnknown(
             client.provider,
-            f"{first.message}; looking {req.name!r} up failed too ({failed.message})",
-            code=LISTING_FAILED,  # the caller may look again later: it can clear on its own
-            attempts=first.attempts,
+            f"{lost.message}; {why}",
+            status=lost.status,
+            code=code,
+            attempts=lost.attempts,
+        )
+
+    try:
+        found = get(client.provider).find_by_name(client, name)
+    except ProviderError as failed:
+        raise unknown(
+            f"looking {name!r} up failed too ({failed.message})", LISTING_FAILED
         ) from failed
     if found is None:
-        raise OutcomeUnknown(
-            client.provider,
-            f"{first.message}; {spec(client.provider).display_name} documents no way to list voices, so "
-            f"whether {req.name!r} was created is unknown",
-            attempts=first.attempts,
-        ) from first
-    if len(found) == 1:
-        log.info("%s: answer lost, found %r (%s)", client.provider, req.name, found[0].voice_id)
-        return found[0]
-    if len(found) > 1:
-        raise OutcomeUnknown(
-            client.provider,
-            f"{first.message}; {len(found)} voices named {req.name!r} exist, cannot tell which "
-            "one this request created",
-            attempts=first.attempts,
-        ) from first
-    log.info("%s: answer lost and %r not found; creating once more", client.provider, req.name)
-    try:
-        return module.clone(client, req, **extra)
-    except OutcomeUnknown as again:
-        raise OutcomeUnknown(
-            client.provider, f"{again.message} (second create after a lost answer)",
-            attempts=first.attempts + again.attempts,
-        ) from again  # fmt: skip
+        why = (
+            f"{display} documents no way to list voices, so whether {name!r} was created is unknown"
+        )
+        raise unknown(why, CANNOT_LIST) from lost
+    fresh = [v for v in found if v.voice_id not in known]
+    if len(fresh) == 1:
+        log.info("%s: answer lost, found %r (%s)", client.provider, name, fresh[0].voice_id)
+        return fresh[0]
+    if fresh:
+        why = (
+            f"{len(fresh)} voices named {name!r} exist, cannot tell which one this request created"
+        )
+        raise unknown(why, AMBIGUOUS) from lost
+    why = f"{name!r} is not on the {display} voice list (yet): it may not have been created, or still be in the making"
+    raise unknown(why, NOT_LISTED) from lost

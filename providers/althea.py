@@ -20,6 +20,7 @@ SPEC = SPECS["althea"]
 NAME = SPEC.name
 
 OPTIONS = ("language",)
+METADATA = ("language",)  # options that describe the voice, not shape it (see registry)
 NAME_MAX = 40
 DESCRIPTION_MAX = 240
 LANGUAGE_MAX = 10

@@ -14,6 +14,7 @@ SPEC = SPECS["anam"]
 NAME = SPEC.name
 
 OPTIONS = ("enhance", "language")
+METADATA = ("language",)  # options that describe the voice, not shape it (see registry)
 PER_PAGE_MAX = 100
 
 

@@ -43,6 +43,8 @@ OPTIONS = (
     "subAccounts",
     "supportsAllLanguages",
 )
+# Options that describe the voice, not shape it (see registry.ClientModule.METADATA).
+METADATA = ("supportedLocales", "supportsAllLanguages", "subAccounts")
 
 
 def headers(key: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ LANGUAGES = (
 )  # fmt: skip
 EXTRA_LANGUAGES_ENV = "CARTESIA_EXTRA_LANGUAGES"
 OPTIONS = ("base_voice_id", "language", "enhance")
+METADATA = ("language",)  # options that describe the voice, not shape it (see registry)
 PAGE_LIMIT = 100
 
 

@@ -17,6 +17,7 @@ NAME = SPEC.name
 # The schema names the field "files"; the docs' curl sends "files[]".
 FILES_FIELD_ENV = "ELEVENLABS_FILES_FIELD"
 OPTIONS = ("remove_background_noise", "labels")
+METADATA = ("labels",)  # options that describe the voice, not shape it (see registry)
 LABEL_KEYS = ("language", "accent", "gender", "age")
 PAGE_SIZE_MAX = 100
 

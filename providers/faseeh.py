@@ -15,7 +15,7 @@ from . import checks
 from .http import Client
 from .redact import redact
 from .registry import SPECS
-from .types import ClonedVoice, CloneRequest, InvalidRequest, ProviderError
+from .types import ClonedVoice, CloneRequest, InvalidRequest, OutcomeUnknown, ProviderError
 
 SPEC = SPECS["faseeh"]
 NAME = SPEC.name
@@ -41,6 +41,8 @@ OPTIONS = (
     "avatar_url",
     "gender",
 )
+# Options that describe the voice, not shape it (see registry.ClientModule.METADATA).
+METADATA = ("age", "languages", "dialects", "avatar_url", "gender")
 DEFAULT_TEXT = {
     "ar": "مرحبا، هذا مثال قصير على صوتي المستنسخ.",
     "en": "Hello, this is a short preview of my cloned voice.",
@@ -110,7 +112,9 @@ def check_model(client: Client, model: str) -> None:
 
 
 def preview(client: Client, req: CloneRequest) -> bytes:
-    """Raw PCM16 24 kHz mono of `text` in the cloned voice. Creates nothing, so it is retried."""
+    """Raw PCM16 24 kHz mono of `text` in the cloned voice. It creates no voice but may be billed
+    (it can answer 402), so like a create it is sent again only when it was not acted on; a lost
+    answer fails the clone (nothing was created: a rerun makes a new preview)."""
     o = req.options
     fields = {
         "text": _text(req),
@@ -118,13 +122,23 @@ def preview(client: Client, req: CloneRequest) -> bytes:
         "model_id": _model(req),
         "speed": o.get("speed"),
     }
-    response = client.request(
-        "POST",
-        checks.setting(PREVIEW_PATH_ENV, DEFAULT_PREVIEW_PATH),
-        data=checks.form(fields),
-        files=[checks.file_part("file", req.files[0])],
-        idempotent=True,
-    )
+    try:
+        response = client.request(
+            "POST",
+            checks.setting(PREVIEW_PATH_ENV, DEFAULT_PREVIEW_PATH),
+            data=checks.form(fields),
+            files=[checks.file_part("file", req.files[0])],
+            idempotent=False,
+        )
+    except OutcomeUnknown as lost:
+        raise ProviderError(
+            NAME,
+            f"the preview's answer was lost ({lost.message}); no voice was created, and a "
+            "rerun makes a new preview",
+            status=lost.status,
+            code=lost.code,
+            attempts=lost.attempts,
+        ) from lost
     kind = response.headers.get("content-type", "")
     if not kind.startswith("audio/") or not response.content:
         raise ProviderError(NAME, f"preview answered {kind or 'no content type'}, not audio")

@@ -1,7 +1,10 @@
 """One HTTP client for every provider: pooled connections, bounded retries, a concurrency cap.
 
-Creating a voice is not idempotent. When its answer is lost after the request went out, the
-client raises `OutcomeUnknown` instead of retrying, and `providers.clone` decides what to do.
+Creating a voice is not idempotent, and is paid for. Such a request is sent again only when the
+answer proves it was not acted on: a connection never made, a 429, or a status the provider
+documents as "not processed" (`not_processed`). Any other failure after it left (a 500, a 502
+or 504 from a gateway, a timeout, a reset, a malformed answer) raises `OutcomeUnknown` instead,
+and `providers.clone` settles it by the provider's voice list.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +122,8 @@ def error_details(response: httpx.Response) -> tuple[str, str | None]:
     try:
         body = response.json()
     except ValueError:
+        if response.headers.get("content-type", "").startswith("text/html"):
+            return response.reason_phrase or "error", None  # a proxy's error page
         text = response.text.strip()
         return (text[:300] or response.reason_phrase or "error"), None
     message: Any = None
@@ -147,47 +152,6 @@ def error_details(response: httpx.Response) -> tuple[str, str | None]:
     return str(message)[:500], (str(code) if code is not None else None)
 
 
-class Redirected(Exception):
-    """A download answered with a redirect; where to (absolute) is for the caller to judge."""
-
-    def __init__(self, status: int, location: str) -> None:
-        self.status = status
-        self.location = location
-        super().__init__(f"HTTP {status} redirect to {location}")
-
-
-class TooLarge(Exception):
-    """A download's body is over its cap; only the cap's worth was read."""
-
-    def __init__(self, limit: int, declared: int | None = None) -> None:
-        self.limit = limit
-        self.declared = declared
-        size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
-        super().__init__(f"{size}; the limit is {limit} bytes")
-
-
-def _capped(response: httpx.Response, max_bytes: int) -> httpx.Response:
-    """A streamed response read into memory, never past `max_bytes` (a redirect is raised)."""
-    if response.is_redirect:
-        location = response.headers.get("location", "")
-        raise Redirected(response.status_code, str(response.url.join(location)))
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(max_bytes, int(declared))
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            raise TooLarge(max_bytes)
-    kind = response.headers.get("content-type")
-    return httpx.Response(
-        response.status_code,
-        headers={"content-type": kind} if kind else None,
-        content=bytes(body),
-        request=response.request,
-    )
-
-
 class Client:
     """An `httpx.Client` for one provider with the retry and limit policy of this package."""
 
@@ -200,15 +164,20 @@ class Client:
         settings: Settings | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        not_processed: Collection[int] = (),
         **overrides: Any,
     ) -> None:
+        """`not_processed`: statuses besides 429 that the provider documents as "the request was
+        not acted on", so a create answered with one may be sent again (none of the six does)."""
         settings = settings or Settings()
         if overrides:
             settings = Settings(**{**settings.__dict__, **overrides})
         self.settings = settings
         self._provider = provider
         self._base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
         self._sleep = sleep
+        self._not_processed = frozenset({429, *not_processed})
         env = provider.upper()
         limit = settings.concurrency or _env_number(f"VOXCLONE_{env}_CONCURRENCY")
         self.concurrency = int(limit or DEFAULT_CONCURRENCY)
@@ -228,11 +197,6 @@ class Client:
             limits=httpx.Limits(max_connections=max(self.concurrency, 1) * 2),
             transport=transport,
         )
-        self._plain: httpx.Client | None = None  # for URLs off the base URL (download)
-        if transport is not None:  # tests: one transport answers every host
-            self._plain = httpx.Client(
-                timeout=self._http.timeout, follow_redirects=False, transport=transport
-            )
 
     @property
     def provider(self) -> str:
@@ -242,10 +206,13 @@ class Client:
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The provider's own headers (its key among them): for a URL under its base URL only."""
+        return dict(self._headers)
+
     def close(self) -> None:
         self._http.close()
-        if self._plain is not None:
-            self._plain.close()
 
     def __enter__(self) -> Client:
         return self
@@ -262,28 +229,6 @@ class Client:
             self._bucket.take(self._sleep)
         with self._slots:
             yield
-
-    def download(self, url: str, *, max_bytes: int, with_key: bool) -> httpx.Response:
-        """GET an absolute URL under this client's retry budget and timeouts, reading at most
-        `max_bytes` of body (TooLarge beyond). `with_key=False` sends a plain request without the
-        provider's headers: a URL off the provider's base URL must never see its key. A redirect
-        is not followed but raised (Redirected), for the caller to judge where it points."""
-        http = self._http if with_key else self._plain_client()
-
-        def opener(method: str, target: str, **_: Any) -> httpx.Response:
-            response = http.send(http.build_request(method, target), stream=True)
-            try:
-                return _capped(response, max_bytes)
-            finally:
-                response.close()
-
-        response: httpx.Response = self._send("GET", url, None, True, {}, opener=opener)
-        return response
-
-    def _plain_client(self) -> httpx.Client:
-        if self._plain is None:
-            self._plain = httpx.Client(timeout=self._http.timeout, follow_redirects=False)
-        return self._plain
 
     def request(
         self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
@@ -303,7 +248,6 @@ class Client:
         parse: Callable[[httpx.Response], Any] | None,
         idempotent: bool | None,
         kwargs: dict[str, Any],
-        opener: Callable[..., httpx.Response] | None = None,
     ) -> Any:
         method = method.upper()
         if idempotent is None:
@@ -320,7 +264,7 @@ class Client:
             )  # fmt: skip
             try:
                 with self._slot():
-                    response = (opener or self._http.request)(method, path, **kwargs)
+                    response = self._http.request(method, path, **kwargs)
             except _NOT_SENT as exc:
                 failure = ProviderError(
                     self._provider, f"could not connect ({type(exc).__name__})", retryable=True
@@ -350,6 +294,16 @@ class Client:
                 else:
                     message, code = error_details(response)
                     status = response.status_code
+                    if not idempotent and status >= 500 and status not in self._not_processed:
+                        raise OutcomeUnknown(
+                            self._provider,
+                            f"{method} {path}: answered {redact(message)}; it may have been "
+                            "acted on",
+                            status=status,
+                            code=code,
+                            retryable=True,
+                            attempts=attempt,
+                        )
                     retryable = status == 429 or status >= 500
                     if status == 429:
                         retry_after = parse_retry_after(response.headers.get("retry-after"))

@@ -29,6 +29,11 @@ class ProviderSpec:
     default_base_url: str
     create_path: str  # the create call (after the base URL), POSTed once per voice
     can_list: bool  # whether a lost create can be settled by looking the voice up by name
+    # Statuses besides 429 the provider documents as "not acted on", so a create answered with one
+    # may be sent again at once. None of the six documents one (shared/providers/REFERENCE.md:
+    # Faseeh lists 500 among its codes, Anam's spec 500, the others no 5xx at all): every 5xx
+    # after a create left is an unknown outcome, settled by the voice list.
+    not_processed: tuple[int, ...] = ()
 
     @property
     def key_env(self) -> str:
@@ -78,6 +83,11 @@ class ClientModule(Protocol):
     """What `providers.get(name)` returns: a provider's client module (providers/<name>.py)."""
 
     NAME: str
+    # Documented options that describe a voice rather than shape it (labels, locales, language):
+    # the provider keeps what it was sent, and a change to them alone makes no new voice from the
+    # same takes. With the request's name, description, language and gender, these are what
+    # voxclone reports as "changed since it was cloned" instead of cloning again.
+    METADATA: tuple[str, ...]
 
     def headers(self, key: str) -> dict[str, str]: ...
 

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("flows.cli.lineage", "walk a provider voice id back to its source bytes"),
     "voices": ("flows.cli.voices", "list the voices created, per provider"),
     "serve": ("flows.cli.serve", "serve the flow on a schedule over the inbox"),
-    "ledger": ("flows.cli.ledger", "check the ledger, or back it up while runs go on"),
+    "ledger": ("flows.cli.ledger", "check the ledger, back it up while runs go on, or migrate it"),
     "check": ("flows.cli.check", "listen again to the previews of cloned voices (the clone check)"),
 }
 # Commands that run the flow and so may start a temporary Prefect server.

@@ -1,20 +1,21 @@
-"""`voxclone ledger check | backup PATH`: is the ledger whole, and a copy of it that is."""
+"""`voxclone ledger check | backup PATH | migrate`: is the ledger whole and what does it hold, a
+copy of it that is, and its schema brought up to date on purpose."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    check = sub.add_parser(
-        "check",
-        help="integrity check, schema version and row counts; exit 1 when damaged",
-        description="integrity check, schema version and row counts; exit 1 when damaged",
+    about = (
+        "integrity, schema version, row counts and the store beside it; exit 1 when it is "
+        "damaged, empty beside stored files, or not one this voxclone can use"
     )
+    check = sub.add_parser("check", help=about, description=about)
     check.add_argument("--json", action="store_true", help="machine-readable output")
     backup = sub.add_parser(
         "backup",
@@ -22,48 +23,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="copy the SQLite ledger with SQLite's online backup API, safe while runs go "
         "on, to one self-contained file; for a PostgreSQL ledger use pg_dump",
     )
-    backup.add_argument("path", type=Path, help="the new file (or a folder to put it in)")
+    backup.add_argument(
+        "path", help="the new file, or a folder to put it in (an existing one, or ending in /)"
+    )
+    about = "bring the ledger's schema up to this voxclone's (what `voxclone run` also does)"
+    sub.add_parser("migrate", help=about, description=about)
 
 
 def run(args: argparse.Namespace) -> int:
     from flows import config
 
     url = config.db_url()
-    return check(url, as_json=args.json) if args.action == "check" else backup(url, args.path)
+    if args.action == "check":
+        return check(url, as_json=args.json)
+    if args.action == "migrate":
+        return migrate(url)
+    return backup(url, args.path)
 
 
 def check(url: str, *, as_json: bool) -> int:
+    from flows import config
     from flows.ledger import upkeep
 
-    found = upkeep.check(url)
+    found = upkeep.check(url, config.store_dir())
     if as_json:
         print(json.dumps(found.to_dict(), indent=2))
-        return 1 if found.damaged else 0
+        return 1 if found.problem else 0
     print(f"ledger    {found.ledger} ({found.dialect})")
     for name, size in found.files.items():
         print(f"file      {name}: {size} bytes")
-    if found.error:
-        print(f"error     {found.error}")
+    print(f"store     {found.store}: {found.stored} files")
+    print(f"state     {found.state()}")
     if found.dialect == "sqlite":
         print(f"integrity {'; '.join(found.integrity) or 'not checked'}")
     else:
         print("integrity not checked here: PostgreSQL checks its own pages (amcheck for more)")
-    print(
-        f"schema    {found.schema or 'none (no run has used it yet)'} (this voxclone: {found.head})"
-    )
+    print(f"schema    {_schema(found)} (this voxclone: {found.head})")
     for table, n in found.counts.items():
         print(f"rows      {table}: {n}")
-    if found.damaged:
-        print(
-            f"voxclone ledger check: {found.ledger} is damaged; restore a backup of it, or move "
-            "it aside to start a new ledger (README: Exactly once, and the ledger)",
-            file=sys.stderr,
-        )
+    if found.problem:
+        print(f"voxclone ledger check: {found.ledger}: {_advice(found)}", file=sys.stderr)
         return 1
     return 0
 
 
-def backup(url: str, target: Path) -> int:
+def _schema(found: Any) -> str:
+    if found.error:
+        return "not read: the file could not be read"
+    if found.empty:
+        return "none: no tables yet"
+    if found.schema is None:
+        return f"none: {len(found.tables)} tables but no alembic_version"
+    return found.schema
+
+
+def _advice(found: Any) -> str:
+    if found.damaged:
+        return (
+            f"{found.problem}; restore a backup of it, or move it aside to start a new ledger "
+            "(README: Exactly once, and the ledger)"
+        )
+    if found.empty:
+        return (
+            f"{found.problem}: the voices made from that store are not in it. Restore a backup, "
+            "or let the next `voxclone run` reconcile it with the providers that list voices"
+        )
+    return str(found.problem)
+
+
+def migrate(url: str) -> int:
+    from flows import ledger
+    from flows.ledger import upkeep
+
+    found = upkeep.check(url, thorough=False)
+    if found.damaged or not found.known:
+        print(f"voxclone ledger migrate: {found.ledger}: {_advice(found)}", file=sys.stderr)
+        return 1
+    ledger.engine(url)  # migrates to head under the migration lock
+    if found.schema == found.head:
+        print(f"{found.ledger}: at schema {found.head} already; nothing to do")
+    else:
+        print(f"{found.ledger}: schema {found.schema or 'none'} -> {found.head}")
+    return 0
+
+
+def backup(url: str, target: str) -> int:
     from flows.ledger import upkeep
 
     if upkeep.sqlite_path(url) is None:

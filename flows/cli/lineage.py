@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
 def show(voice_id: str, *, as_json: bool) -> int:
     from flows import ledger
 
-    record = ledger.lineage(ledger.engine(), voice_id)
+    eng = ledger.reader()  # reads only: never migrates; says so when the ledger cannot answer
+    record = ledger.lineage(eng, voice_id) if eng is not None else None
     if record is None:
         print(f"voxclone lineage: no voice with id {voice_id!r} in the ledger", file=sys.stderr)
         return 1

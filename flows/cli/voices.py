@@ -15,7 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from flows import ledger
     from flows.report import tables
 
-    rows = ledger.voices(ledger.engine(), args.provider)
+    eng = ledger.reader()  # reads only: never migrates; says so when the ledger cannot answer
+    rows = ledger.voices(eng, args.provider) if eng is not None else []
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
         owner_alive,
         owner_id,
         stable_hash,
+        succeeded,
     )
     from flows.ledger.database import (
         checkpoint,
         engine,
         migrate,
         quick_check,
+        reader,
         where,
     )
     from flows.ledger.errors import LedgerError
@@ -63,6 +65,7 @@ _MODULE_OF = {
     "LedgerError": "errors",
     "checkpoint": "database",
     "quick_check": "database",
+    "reader": "database",
     "where": "database",
     "attempt": "claims",
     "claim": "claims",
@@ -74,6 +77,7 @@ _MODULE_OF = {
     "owner_alive": "claims",
     "owner_id": "claims",
     "stable_hash": "claims",
+    "succeeded": "claims",
     "engine": "database",
     "migrate": "database",
     "answers": "lineage_sql",
@@ -121,6 +125,7 @@ __all__ = [
     "owner_alive",
     "owner_id",
     "quick_check",
+    "reader",
     "record_answer",
     "record_clone_check",
     "record_prepared",
@@ -131,6 +136,7 @@ __all__ = [
     "source_metrics",
     "stable_hash",
     "start_run",
+    "succeeded",
     "voice",
     "voice_attempt",
     "voices",

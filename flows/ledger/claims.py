@@ -25,17 +25,18 @@ import sqlalchemy as sa
 from flows.ledger.schema import clone_attempts, provider_voices
 
 
-# Why an attempt is held. The first two can clear without anyone deciding anything (the provider
-# answers again; the user accepts the new ledger), so the next run looks again instead of answering
-# "held"; the others need a person, and --force.
+# Why an attempt is held. The first three can clear without anyone deciding anything (the provider
+# answers again, the voice shows up or still does not, the user accepts the new ledger), so the
+# next run looks again instead of answering "held"; the others need a person, and --force.
 class Hold(StrEnum):
     LISTING = "listing"  # the provider's voice list could not be read
+    NOT_LISTED = "not-listed"  # a create's answer was lost and the voice is not on the list (yet)
     NEW_LEDGER = "new-ledger"  # a provider that cannot list, and a ledger that is new to it
     UNKNOWN = "unknown"  # a create whose answer was lost: the voice may exist
     AMBIGUOUS = "ambiguous"  # several voices by this name that the ledger does not know
 
 
-RECHECKED: frozenset[Hold] = frozenset({Hold.LISTING, Hold.NEW_LEDGER})
+RECHECKED: frozenset[Hold] = frozenset({Hold.LISTING, Hold.NOT_LISTED, Hold.NEW_LEDGER})
 
 # A pending row whose owner lives on another host is trusted for this long before it counts as orphaned.
 FOREIGN_LEASE = timedelta(minutes=30)
@@ -98,8 +99,12 @@ def idempotency_key(
     return stable_hash([provider, base_url.rstrip("/"), voice_name, take_hashes, options])
 
 
-def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Claim:
-    """Insert the intent row or decide, from the row already there, whether we may send."""
+def claim(
+    eng: sa.Engine, intent: dict[str, Any], *, force: bool = False, again: bool = False
+) -> Claim:
+    """Insert the intent row or decide, from the row already there, whether we may send.
+    `again`: a succeeded row is taken over too (`--force` on a voice whose name, description or
+    labels changed since it was cloned: a new voice is made with the new ones)."""
     me = owner_id()
     for _ in range(5):
         inserted = False
@@ -115,7 +120,7 @@ def claim(eng: sa.Engine, intent: dict[str, Any], *, force: bool = False) -> Cla
         if inserted:
             return Claim("send", row)
         status = row["status"]
-        if status == "succeeded":
+        if status == "succeeded" and not again:
             return Claim("done", row)
         if status == "pending" and owner_alive(row["owner"], row["updated_at"]):
             return Claim("busy", row)
@@ -215,6 +220,23 @@ def finish(
                 updated_at=now(),
             )
         )
+
+
+def succeeded(
+    eng: sa.Engine, provider: str, base_url: str, take_hashes: list[str]
+) -> list[dict[str, Any]]:
+    """The succeeded attempts that sent exactly these takes to this provider, latest first."""
+    with eng.connect() as c:
+        rows = c.execute(
+            sa.select(clone_attempts)
+            .where(
+                clone_attempts.c.provider == provider,
+                clone_attempts.c.base_url == base_url.rstrip("/"),
+                clone_attempts.c.status == "succeeded",
+            )
+            .order_by(clone_attempts.c.updated_at.desc())
+        )
+        return [dict(r._mapping) for r in rows if list(r.take_hashes) == list(take_hashes)]
 
 
 def known_voice_ids(eng: sa.Engine, provider: str) -> set[str]:

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 
 from flows import config
-from flows.ledger.errors import damaged, sqlite_damage
+from flows.ledger.errors import LedgerError, damaged, sqlite_damage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,10 +43,45 @@ def _engine(url: str) -> sa.Engine:
     return eng
 
 
+def reader(url: str | None = None) -> sa.Engine | None:
+    """The ledger for a command that only reads it (`voices`, `lineage`): never created, never
+    migrated. None when there is none yet and the store is empty: nothing was done here. A
+    LedgerError saying what was found and what to do when it cannot speak for the data dir as it
+    is: damaged, empty beside stored files, a migration due, or written by a newer voxclone."""
+    from flows.ledger import upkeep
+
+    url = url or config.db_url()
+    found = upkeep.check(url, config.store_dir(), thorough=False)
+    if found.damaged:
+        raise damaged(found.ledger, found.error or "; ".join(found.integrity))
+    if found.empty and found.stored:
+        raise LedgerError(
+            f"the ledger {found.ledger}: {found.problem}. It was emptied, replaced, or is not the "
+            "one this data dir used ($VOXCLONE_DB_URL?); the voices made from that store are not "
+            "in it. Restore a backup (`voxclone ledger check` says what it holds), or let the next "
+            "`voxclone run` reconcile it with the providers that list voices"
+        )
+    if found.problem:
+        raise LedgerError(f"the ledger {found.ledger}: {found.problem}")
+    if found.empty:
+        return None
+    if found.migration_due:
+        raise LedgerError(
+            f"the ledger {found.ledger} is at schema {found.schema} and this voxclone reads "
+            f"{found.head}: a migration is due. This command only reads and changes nothing; run "
+            "`voxclone ledger migrate` (or any `voxclone run`), then try again"
+        )
+    path = upkeep.sqlite_path(url)
+    if path is None:
+        return sa.create_engine(url, pool_pre_ping=True)
+    eng = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": 60})
+    return eng
+
+
 def where(eng: sa.Engine) -> str:
     """The ledger as a user would name it: the SQLite file, or the URL without its password."""
     if eng.dialect.name == "sqlite" and eng.url.database:
-        return eng.url.database
+        return eng.url.database.removeprefix("file:")
     return eng.url.render_as_string(hide_password=True)
 
 

@@ -74,8 +74,9 @@ clone_attempts = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("tries", sa.Integer, nullable=False, default=1),
     sa.Column("error", sa.Text),
-    # Why a held attempt waits: "listing" and "new-ledger" are looked at again by the next run,
-    # "unknown" (a lost answer) and "ambiguous" wait for --force. None: not held.
+    # Why a held attempt waits (flows.ledger.claims.Hold): "listing", "not-listed" and
+    # "new-ledger" are looked at again by the next run, "unknown" (a lost answer that cannot be
+    # looked up) and "ambiguous" wait for --force. None: not held.
     sa.Column("hold", sa.String(16)),
     sa.Column("provider_voice_id", sa.String(200)),
     sa.Column("flow_run_id", sa.String(64)),

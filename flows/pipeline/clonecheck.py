@@ -51,22 +51,26 @@ def not_run(reason: str) -> CloneCheck:
 
 
 def score(data: bytes, speaker: np.ndarray, store_root: Path, source: str) -> CloneCheck:
-    """Decode, embed and score one preview; undecodable bytes are a check that could not run."""
+    """Decode, embed and score one preview; undecodable bytes are a check that could not run,
+    and only bytes that decode as audio are kept in the store."""
+    import hashlib
+
     from audio.decode import decode
     from audio.quality import score as dnsmos
     from audio.speaker import cosine, embed
     from audio.types import AudioError
 
-    sha = store.put(data, PREVIEW_EXT, store_root)
     with tempfile.NamedTemporaryFile(suffix=".preview") as f:
         f.write(data)
         f.flush()
         try:
             audio, _ = decode(f.name, max_duration_s=MAX_DURATION_S)
         except AudioError as e:
+            sha = hashlib.sha256(data).hexdigest()  # named, not kept: it is not audio
             return _with(
                 not_run(f"the preview is not audio we can decode ({e.reason})"), data, sha, source
             )
+    sha = store.put(data, PREVIEW_EXT, store_root)
     similarity = round(cosine(embed(audio), speaker), 3)
     ovrl = dnsmos(audio).ovrl
     if similarity >= THRESHOLD:

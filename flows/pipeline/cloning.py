@@ -37,8 +37,15 @@ if TYPE_CHECKING:
     from audio.takes import Clip
 
 
+# The request's fields a provider keeps with the voice (with each provider's METADATA options):
+# a change to them alone makes no new voice from the same takes; the result says it changed.
+KEPT = ("name", "description", "language", "gender")
+
+
 def fingerprint(spec: VoiceSpec, provider: str, source_shas: list[str], settings_hash: str) -> str:
-    """Everything that decides a voice × provider: when it is unchanged, the answer is too."""
+    """Everything that decides a voice × provider's answer: when it is unchanged, the answer is
+    too. It holds what makes a new clone (the idempotency key's takes and options; see
+    `same_voice`) and the fields the provider keeps, whose change the answer reports (`changed`)."""
     return ledger.stable_hash(
         [
             spec.slug,
@@ -258,9 +265,14 @@ def clone_once(
         "request": describe(req, provider, base_url, takes),
         "verdict": to_json(verdict),
     }
+    earlier = same_voice(eng, provider, base_url, shas, req)
+    note = changed_note(provider, earlier["request"], intent["request"]) if earlier else None
     if dry_run:
-        return _dry_run(eng, key, result, intent["request"])
-    claim = ledger.claim(eng, intent, force=force)
+        return _dry_run(eng, key, result, intent["request"], earlier, note, force)
+    if earlier and note and not force:  # the voice exists; only what the provider keeps changed
+        fields = _voice_fields(eng, earlier, check)
+        return replace(result, status=CloneStatus.EXISTS, note=note, **fields)
+    claim = ledger.claim(eng, intent, force=force, again=bool(earlier and note))
     if claim.action == "done":
         return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, claim.row, check))
     if claim.action == "busy":
@@ -311,7 +323,8 @@ def clone_once(
             return replace(result, status=CloneStatus.HELD, error=found.reason)
         try:
             with limits.provider_slot(provider):  # the cap across processes when there are several
-                voice = providers.clone(client, req, on_preview=listen.on_preview)
+                known = ledger.known_voice_ids(eng, provider)
+                voice = providers.clone(client, req, on_preview=listen.on_preview, known=known)
         except clonecheck.Gated as gated:  # Faseeh's preview is not the speaker: nothing cloned
             reason = clonecheck.gate_reason(gated.check, providers.spec(provider).display_name)
             ledger.finish(eng, key, "failed", reason)  # a rerun may send (--clone-check warn)
@@ -397,14 +410,53 @@ def _checked(
     return {"clone_check": check}
 
 
-def _dry_run(eng: sa.Engine, key: str, result: CloneResult, request: dict[str, Any]) -> CloneResult:
-    try:
-        row = ledger.attempt(eng, key)
-    except sa.exc.NoResultFound:
-        row = None
-    if row and row["status"] == "succeeded":
-        return replace(result, status=CloneStatus.EXISTS, **_voice_fields(eng, row, "off"))
+def _dry_run(
+    eng: sa.Engine,
+    key: str,
+    result: CloneResult,
+    request: dict[str, Any],
+    earlier: dict[str, Any] | None,
+    note: str | None,
+    force: bool,
+) -> CloneResult:
+    if earlier and not (note and force):
+        fields = _voice_fields(eng, earlier, "off")
+        return replace(result, status=CloneStatus.EXISTS, note=note, **fields)
     return replace(result, status=CloneStatus.WOULD_SEND, request=request)
+
+
+def same_voice(
+    eng: sa.Engine, provider: str, base_url: str, shas: list[str], req: CloneRequest
+) -> dict[str, Any] | None:
+    """The latest succeeded attempt that made the voice these takes and options make, whatever
+    its name, description or labels were (the provider keeps those; they make no new voice)."""
+    metadata = providers.get(provider).METADATA
+
+    def shaping(options: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in options.items() if k not in metadata}
+
+    wanted = shaping(dict(req.options))
+    for row in ledger.succeeded(eng, provider, base_url, shas):
+        if shaping(dict(row["options"] or {})) == wanted:
+            return row
+    return None
+
+
+def changed_note(provider: str, then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """ "exists; its description changed since it was cloned; …" when a field the provider keeps
+    differs between the request that made the voice (`then`) and this one; None when none does."""
+    metadata = providers.get(provider).METADATA
+    fields = [f for f in KEPT if then.get(f) != now.get(f)]
+    old, new = then.get("options") or {}, now.get("options") or {}
+    fields += [f for f in metadata if old.get(f) != new.get(f)]
+    if not fields:
+        return None
+    named = " and ".join([", ".join(fields[:-1]), fields[-1]] if len(fields) > 1 else fields)
+    ones = "ones" if len(fields) > 1 else "one"
+    return (
+        f"exists; its {named} changed since it was cloned; the provider keeps the old {ones}; "
+        "--force clones again"
+    )
 
 
 @dataclass(frozen=True)
@@ -496,16 +548,30 @@ def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
 
 
 def _lost(error: OutcomeUnknown) -> Held:
-    """A create whose answer was lost: held, with how to go on."""
+    """A create whose answer was lost and that the voice list did not settle: held, with how to
+    go on (the next run looks again where the list may still answer)."""
     if error.code == providers.LISTING_FAILED:
         return Held(
             ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
+    if error.code == providers.NOT_LISTED:
+        return Held(
+            ledger.Hold.NOT_LISTED,
+            f"held: {error}; nothing was sent again: the next run looks for it once more and "
+            "sends only if it is still not there",
+        )
+    if error.code == providers.AMBIGUOUS:
+        return Held(
+            ledger.Hold.AMBIGUOUS,
+            f"held: {error}; delete the extra ones and rerun, or rerun with --force to create "
+            "another",
+        )
     return Held(
         ledger.Hold.UNKNOWN,
-        f"held: {error}; rerun with --force to send again (may create a duplicate)",
+        f"held: {error}; check the provider for it, then rerun with --force to send again "
+        "(creates a duplicate if it was made)",
     )
 
 

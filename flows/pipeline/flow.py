@@ -230,7 +230,8 @@ def clone_voice(
     except Exception as e:  # one provider failing must not stop the others
         logger.debug("%s", traceback.format_exc())
         result = CloneResult(voice, provider, CloneStatus.FAILED, error=str(e))
-    if result.voice_id and result.status.has_voice:
+    if result.voice_id and result.status.has_voice and not result.note:
+        # (A voice whose kept fields changed is looked at again by each run, so --force reaches it.)
         ledger.record_answer(eng, fingerprint, result)
     elif result.status is CloneStatus.SKIPPED and not options["dry_run"]:
         # The rules said no; they say it again until the sources or voxclone change.

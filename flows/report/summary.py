@@ -169,7 +169,7 @@ def result_rows(run: RunSummary) -> list[dict[str, Any]]:
 
 
 def _why(r: CloneResult) -> str:
-    return "; ".join(filter(None, [r.error or "; ".join(r.reasons), _check_why(r)]))
+    return "; ".join(filter(None, [r.note, r.error or "; ".join(r.reasons), _check_why(r)]))
 
 
 CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}

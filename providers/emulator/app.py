@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
@@ -16,6 +17,7 @@ from . import althea, anam, callers, cartesia, common, elevenlabs, faseeh, speec
 from .faults import FaultInjector
 from .state import FAULT_KINDS, PREFIXES, Fault, State
 
+METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 _APIS = {
     "anam": anam,
     "althea": althea,
@@ -76,6 +78,15 @@ def _control_routes(state: State) -> list[Route]:
             return Response(speech.NOT_AUDIO, media_type="text/html")
         if kind == "preview-redirect":
             return Response(status_code=302, headers={"location": "file:///etc/passwd"})
+        if kind == "preview-internal":  # the cloud metadata service: no preview may reach it
+            return Response(status_code=302, headers={"location": METADATA_URL})
+        if kind == "preview-trickle":  # one byte every delay_s, for as long as it takes
+            mp3 = await asyncio.to_thread(speech.preview_mp3, speech.other_speaker())
+            return StreamingResponse(
+                _trickle(mp3, fault.delay_s if fault else 1.0),
+                media_type="audio/mpeg",
+                headers={"content-length": str(len(mp3))},
+            )
         upload = speech.other_speaker() if kind else state.uploads.get(f"{provider}/{voice_id}")
         if upload is None:  # a voice the emulator did not make (a stock voice): a tone
             return Response(common.wav(common.sine_pcm(0.5)), media_type="audio/wav")
@@ -89,6 +100,12 @@ def _control_routes(state: State) -> list[Route]:
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/samples/{provider}/{name}", sample, methods=["GET"]),
     ]
+
+
+async def _trickle(data: bytes, every_s: float) -> AsyncIterator[bytes]:
+    for i in range(len(data)):
+        await asyncio.sleep(every_s)
+        yield data[i : i + 1]
 
 
 def create_app(*, keys: dict[str, str] | None = None) -> Starlette:

@@ -8,8 +8,9 @@ import httpx
 
 
 def inject(url: str, provider: str, kind: str, **kw: Any) -> dict[str, Any]:
-    """kind: 429 | 500 | 503 | delay | drop | malformed | lost; kw: count, delay_s, retry_after,
-    path, method."""
+    """kind: 400 | 429 | 503 (before the handler) | 500 | 502 | 504 (after it: a create stores its
+    voice) | delay | drop | malformed | lost | preview-*; kw: count, delay_s, retry_after, path,
+    method."""
     response = httpx.post(
         f"{url}/_emulator/faults", json={"provider": provider, "kind": kind, **kw}
     )

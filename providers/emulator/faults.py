@@ -1,7 +1,8 @@
 """Fault injection, as an ASGI wrapper outside Starlette so it can drop the connection itself.
 
 Dropping closes uvicorn's transport (reached through its `send`), so the client sees the
-connection end with no response at all, as with a crashed upstream or a proxy timeout.
+connection end with no response at all, as with a crashed upstream or a proxy timeout. A 500, 502
+or 504 comes after the handler ran (a create stored its voice); a 429 or 503 before it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import common
@@ -33,6 +35,30 @@ async def drop(send: Send) -> None:
         raise RuntimeError("cannot drop the connection: not served by uvicorn")
     transport.close()
     await asyncio.sleep(0)  # let uvicorn see the disconnect, so it does not answer 500
+
+
+# Faults that answer with an error after the handler did its work (see FaultInjector.inject).
+ACTED_ON = ("500", "502", "504")
+MESSAGES = {
+    400: "Request refused by the emulator",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Unavailable",
+}
+GATEWAY_PAGE = "<html><head><title>{0} {1}</title></head><body><h1>{0} {1}</h1></body></html>"
+
+
+def _error(provider: str, status: int) -> Response:
+    """The provider's own error body; a gateway's 502/504 is the HTML page a proxy in front of it
+    answers (nginx, a CDN), not the provider's JSON."""
+    if status in (502, 504):
+        phrase = {502: "Bad Gateway", 504: "Gateway Time-out"}[status]
+        return HTMLResponse(GATEWAY_PAGE.format(status, phrase), status_code=status)
+    return common.error(provider, status, MESSAGES[status], f"emulated_{status}")
+
+
+async def _swallow(message: Message) -> None:
+    return None
 
 
 class FaultInjector:
@@ -63,16 +89,14 @@ class FaultInjector:
         self, fault: Fault, provider: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         kind = fault.kind
-        if kind in ("400", "429", "500", "503"):
-            status = int(kind)
-            messages = {
-                400: "Request refused by the emulator",
-                429: "Too many requests",
-                500: "Internal server error",
-                503: "Unavailable",
-            }
-            response = common.error(provider, status, messages[status], f"emulated_{status}")
-            if status == 429:
+        if kind in ACTED_ON:
+            # The handler runs (a create stores its voice), then the answer is an error: a server
+            # that failed after the work was done, or a gateway that lost the upstream's answer.
+            await self.app(scope, receive, _swallow)
+            await _error(provider, int(kind))(scope, receive, send)
+        elif kind in ("400", "429", "503"):
+            response = _error(provider, int(kind))
+            if kind == "429":
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
             await response(scope, receive, send)
         elif kind == "delay":
@@ -82,10 +106,7 @@ class FaultInjector:
             await drop(send)
         elif kind == "lost":
             # The handler runs (the voice is stored); its answer never leaves.
-            async def swallow(message: Message) -> None:
-                return None
-
-            await self.app(scope, receive, swallow)
+            await self.app(scope, receive, _swallow)
             await drop(send)
         elif kind == "malformed":
             start: dict[str, Any] = {}

@@ -14,8 +14,13 @@ PREFIXES: dict[str, str] = {
     "cartesia": "/cartesia",
 }
 # Preview faults act on the audio of a new voice (a preview URL, Faseeh's preview), not the wire.
-PREVIEW_FAULTS = ("preview-other", "preview-broken", "preview-html", "preview-redirect")
-FAULT_KINDS = ("400", "429", "500", "503", "delay", "drop", "malformed", "lost", *PREVIEW_FAULTS)
+PREVIEW_FAULTS = (
+    "preview-other", "preview-broken", "preview-html", "preview-redirect", "preview-internal",
+    "preview-trickle",
+)  # fmt: skip
+FAULT_KINDS = (
+    "400", "429", "500", "502", "503", "504", "delay", "drop", "malformed", "lost", *PREVIEW_FAULTS
+)  # fmt: skip
 
 
 @dataclass

@@ -119,6 +119,7 @@ def test_unknown_method_is_refused():
         steps.denoise(Audio(x, rate), "always", method="magic")
 
 
+@pytest.mark.integration  # long clip: 40 s through DFN3
 def test_a_long_clip_is_denoised_whole_only_once_the_excerpt_says_keep(monkeypatch):
     """An hour whose denoised copy would be discarded must not pay for denoising the hour:
     the keep check denoises the excerpt (and its pre-roll) first, the whole clip only after."""

@@ -59,6 +59,7 @@ def _long_noisy(seconds: float = 45.0) -> tuple[np.ndarray, np.ndarray, int]:
     return clean, (clean + gain * noise).astype(np.float32), rate
 
 
+@pytest.mark.integration  # long clip: 45 s through DFN3, twice
 def test_long_clips_are_enhanced_in_chunks_as_well_as_in_one_pass():
     clean, noisy, rate = _long_noisy()
     assert len(noisy) > dfn.WHOLE_MAX_S * rate * 2  # at least three chunks
@@ -80,6 +81,7 @@ def test_delay_constant_matches_the_bundled_runtime():
     assert dfn.measure_delay() == dfn.DELAY
 
 
+@pytest.mark.integration  # long clip: 45 s through DFN3, twice
 @pytest.mark.parametrize("forked", [True, False], ids=["forked chunks", "chunks in this process"])
 def test_a_long_clip_denoised_in_place_is_the_same_as_a_copy(forked):
     """Written over its own input (no second copy of an hour), a chunk must still read the

@@ -153,6 +153,7 @@ def test_in_place_normalising_gives_what_a_second_buffer_gives(room_db):
     assert (step_two.after["limited_db"] > 0) == (room_db > 0)
 
 
+@pytest.mark.integration  # long clip: six minutes, forked
 def test_a_long_signal_is_measured_in_pieces_on_every_core_as_in_one_pass():
     """Six minutes at 16 kHz: three K-weighting pieces, each from SETTLE_S before it, and two
     true-peak blocks, forked; the same energies, loudness and true peak as one pass gives."""

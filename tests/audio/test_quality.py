@@ -129,6 +129,7 @@ print((rss() - before) / 1e6)
 """
 
 
+@pytest.mark.integration  # long clip: a 120 s clip scored in a fresh interpreter
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
 def test_a_long_clip_scored_leaves_no_window_of_activations_behind():
     """A clip long enough to be sampled is scored without onnxruntime's arena, which would keep

@@ -15,13 +15,6 @@ from flow_cases import CLIPS, KEY, PG_URL, PROVIDERS, VOICES
 from providers.emulator import control, server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs a real Prefect server is `integration`: `make test-fast` leaves it out."""
-    for item in items:
-        if "prefect_api" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """One real Prefect server for the session; heartbeats off (they add 1 s per flow run)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flow_cases import KEY, emulator_voices
 
@@ -33,6 +34,7 @@ def _rows() -> list[dict]:
         return [dict(r._mapping) for r in c.execute(sa.select(clone_checks))]
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
 ) -> None:
@@ -111,6 +113,7 @@ def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     assert _checks(last) == fresh
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_gate_holds_faseeh_when_its_preview_is_not_the_speaker(
     prefect_api, env, emulator, inbox: Path, capsys
 ) -> None:
@@ -138,6 +141,7 @@ def test_gate_holds_faseeh_when_its_preview_is_not_the_speaker(
     assert faseeh["clone_check"]["verdict"] == "warn"
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_off_fetches_nothing(prefect_api, env, emulator, inbox: Path, capsys) -> None:
     code, run = _run(capsys, str(inbox), "--providers", "anam", "--clone-check", "off")
     assert code == 0
@@ -149,3 +153,33 @@ def test_off_fetches_nothing(prefect_api, env, emulator, inbox: Path, capsys) ->
 def test_check_says_when_it_knows_no_such_voice(env, capsys) -> None:
     assert main(["check", "nobody"]) == 1
     assert "voxclone check: no cloned voice 'nobody' in the ledger" in capsys.readouterr().err
+
+
+@pytest.mark.integration  # a real Prefect server
+def test_a_trickling_preview_ends_at_its_deadline_and_nothing_unheard_is_stored(
+    prefect_api, env, emulator, inbox: Path, monkeypatch, capsys
+) -> None:
+    """A preview sent a byte a second ends at the deadline (3 s here, 30 s by default); one
+    redirected to the cloud metadata address is never fetched; a broken one is not kept."""
+    from flows import config
+
+    monkeypatch.setenv("VOXCLONE_PREVIEW_DEADLINE_S", "3")
+    control.inject(emulator.url, "anam", "preview-trickle", delay_s=1.0)
+    control.inject(emulator.url, "althea", "preview-internal")
+    control.inject(emulator.url, "elevenlabs", "preview-broken")
+    code, run = _run(capsys, str(inbox), "--providers", "anam,althea,elevenlabs")
+
+    assert code == 0 and {r["status"] for r in run["results"]} == {"created"}
+    checks = _checks(run)
+    assert checks["anam"]["reason"] == (
+        "could not run: gave up after 3 s, the deadline for a whole preview (connect to last byte)"
+    )
+    assert checks["althea"]["reason"].startswith(
+        "could not run: refused: 169.254.169.254 is not a public address (169.254.169.254 "
+        "(link-local)) and not the provider's base URL"
+    )
+    assert checks["elevenlabs"]["reason"].startswith("could not run: the preview is not audio")
+    broken = checks["elevenlabs"]["sha256"]
+    assert len(broken) == 64
+    stored = {p.stem for p in config.store_dir().rglob("*.preview")}
+    assert broken not in stored and stored == set()  # only audio that decodes is kept

@@ -42,6 +42,7 @@ def _rows() -> tuple[list[dict], list[dict]]:
         return [dict(r) for r in rows], [dict(r._mapping) for r in source_rows]
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_the_flow_takes_the_queued_work_and_records_the_same(
     prefect_api, env, inbox: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:

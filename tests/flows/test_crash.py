@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flow_cases import CLIPS, PROVIDERS, ROOT, emulator_voices
 
@@ -20,6 +21,8 @@ from flows.ledger.schema import clone_attempts, prepared
 from flows.pipeline.flow import clone_voices
 from flows.pipeline.options import RunOptions
 from providers.emulator import control
+
+pytestmark = pytest.mark.integration  # real Prefect server, `voxclone run` processes
 
 LISTABLE = [p for p in PROVIDERS if p != "callers"]
 

@@ -10,6 +10,8 @@ from flow_cases import emulator_voices
 from flows.pipeline.flow import clone_voices
 from flows.pipeline.options import RunOptions
 
+pytestmark = pytest.mark.integration  # a real Prefect server and a Dask cluster
+
 
 def test_flow_runs_on_a_local_dask_cluster(prefect_api, env, inbox: Path, emulator) -> None:
     prefect_dask = pytest.importorskip("prefect_dask")

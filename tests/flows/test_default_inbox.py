@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from flow_cases import CLIPS, VOICES
 
 from flows.pipeline.flow import clone_voices
 from flows.pipeline.options import RunOptions
+
+pytestmark = pytest.mark.integration  # a real Prefect server
 
 
 def test_without_an_inbox_the_flow_reads_the_data_dirs_inbox(

@@ -14,6 +14,8 @@ from flow_cases import CLIPS, VOICES
 
 from flows.cli import main
 
+pytestmark = pytest.mark.integration  # a real Prefect server
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path, request) -> Iterator[Path]:

@@ -37,6 +37,7 @@ def _problems(run: dict) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_loops_fifos_and_voice_toml_mistakes_skip_only_what_they_touch(
     prefect_api, env, emulator, tmp_path: Path, capsys
 ) -> None:
@@ -74,6 +75,7 @@ def test_loops_fifos_and_voice_toml_mistakes_skip_only_what_they_touch(
     assert sorted(problems) == ["voice.toml"] and len(problems["voice.toml"]) == 3
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_a_folder_named_twice_in_a_manifest_prepares_each_clip_once(
     prefect_api, env, emulator, tmp_path: Path, capsys
 ) -> None:

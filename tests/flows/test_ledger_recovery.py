@@ -59,6 +59,7 @@ def _count(db: Path, table: str) -> int:
         return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     prefect_api, env, inbox: Path, emulator, tmp_path: Path, capsys
 ) -> None:
@@ -85,8 +86,15 @@ def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     assert main(["ledger", "backup", str(tmp_path / "backup.db")]) == 2  # never over a copy
     assert "exists" in capsys.readouterr().err
 
-    # Emptied (a restored empty backup): nothing is created again where the provider can be asked.
+    # Emptied (a restored empty backup): said so, and nothing is created again where the
+    # provider can be asked.
     _replace_ledger(b"")
+    assert main(["ledger", "check", "--json"]) == 1
+    emptied = json.loads(capsys.readouterr().out)
+    assert emptied["problem"].startswith("empty ledger beside ") and emptied["stored"] > 0
+    assert main(["voices"]) == 2
+    assert f"empty ledger beside {emptied['stored']} stored files" in capsys.readouterr().err
+    assert _db().read_bytes() == b""  # read-only: not migrated, not touched
     before = _requests(url)
     code, second, err = _run(capsys, inbox)
     results = _results(second)
@@ -116,6 +124,7 @@ def test_an_emptied_ledger_reconciles_what_can_be_listed_and_refuses_the_rest(
     assert familiar.accepted(ledger.engine())  # accepted for good: later runs do not ask again
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_a_voice_list_that_cannot_be_read_holds_and_the_rerun_looks_again(
     prefect_api, env, inbox: Path, emulator, capsys
 ) -> None:
@@ -162,6 +171,7 @@ def _truncated_ledger(path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("damage", ["random", "truncated"])
+@pytest.mark.integration  # a real Prefect server
 def test_a_damaged_ledger_is_one_clear_error_for_every_command(
     damage, prefect_api, env, inbox: Path, emulator, tmp_path: Path
 ) -> None:

@@ -15,6 +15,8 @@ from flows import ledger
 from flows.cli import main
 from flows.ledger.schema import speaker_checks, takes
 
+pytestmark = pytest.mark.integration  # a real Prefect server; podcast-length recordings (15 s each)
+
 PROVIDERS = "anam,althea,elevenlabs,cartesia"
 
 
@@ -104,7 +106,6 @@ def test_a_reference_of_nobody_in_the_recordings_fails_the_voice(
     assert all("in none of the recordings" in r["error"] for r in run["results"])
 
 
-@pytest.mark.integration  # end to end on a podcast-length recording: 15 s on 2 cores
 def test_prepare_keeps_the_chosen_speaker(tmp_path: Path, capsys) -> None:
     rec = cv.podcast(host_clips=4, guest_clips=3)
     episode = rec.write(tmp_path / "episode.flac")

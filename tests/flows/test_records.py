@@ -77,6 +77,7 @@ def test_statuses_are_typed_in_the_record_and_plain_strings_in_json() -> None:
     assert max(Level, key=lambda lvl: lvl.rank) is Level.FAIL and f"{Level.WARN}" == "warn"
 
 
+@pytest.mark.integration  # a real Prefect server
 def test_one_clip_through_prepare_ledger_json_and_report(
     prefect_api, env, inbox: Path, emulator, capsys
 ) -> None:

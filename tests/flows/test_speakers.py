@@ -7,12 +7,15 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flow_cases import CLIPS, VOICES
 
 from flows import ledger
 from flows.cli import main
 from flows.ledger.schema import speaker_checks, takes
+
+pytestmark = pytest.mark.integration  # a real Prefect server
 
 INTRUDER = "2414-128291-0002.flac"  # another LibriSpeech speaker
 

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from servers import PG_ADMIN_URL, PrefectServer, start_prefect_server, stop
 
 from providers.emulator import control, server
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything here starts `prefect server start` processes: `integration`."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

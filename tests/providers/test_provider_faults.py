@@ -42,25 +42,100 @@ def test_retry_after_is_capped_by_the_time_budget(connect, inject, state):
     assert "time budget" in caught.value.message
 
 
-@pytest.mark.parametrize("kind", ["500", "503"])
-@pytest.mark.parametrize("name", providers.NAMES)
-def test_5xx_is_retried(name, kind, connect, inject, state):
+def create_posts(state, name) -> int:
+    """How many creates the emulator received (its request count, less the lookups)."""
+    return state()["requests"].get(name, 0)
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "504"])
+@pytest.mark.parametrize("name", CAN_LIST)
+def test_a_create_stored_then_answered_5xx_is_found_not_sent_again(
+    name, kind, connect, inject, state
+):
     sleeps = Sleeps()
-    create_fault(inject, name, kind, count=2)
-    providers.clone(connect(name, sleep=sleeps), request(name))
+    create_fault(inject, name, kind)
+    voice = providers.clone(connect(name, sleep=sleeps), request(name))
+    stored = creates(state, name)
+    assert len(stored) == 1 and voice.voice_id in str(stored[0])
+    assert sleeps == []  # nothing was sent again, not even after a wait
+    posts = state()["requests"][name] - lookups(name)
+    assert posts == 1
+
+
+def lookups(name: str) -> int:
+    """Requests other than the create itself in one clone with a lost answer: the voice list,
+    ElevenLabs' voice record after a create, Faseeh's model list and preview."""
+    return {"faseeh": 3, "elevenlabs": 1}.get(name, 1)
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "504", "503"])
+def test_callers_answered_5xx_on_a_create_is_never_sent_again(kind, connect, inject, state):
+    sleeps = Sleeps()
+    create_fault(inject, "callers", kind)
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(connect("callers", sleep=sleeps), request("callers"))
+    assert caught.value.code == providers.CANNOT_LIST and caught.value.status == int(kind)
+    assert "no way to list" in caught.value.message
+    assert state()["requests"]["callers"] == 1 and sleeps == []
+    assert len(creates(state, "callers")) == (0 if kind == "503" else 1)
+
+
+@pytest.mark.parametrize("name", CAN_LIST)
+def test_a_503_on_a_create_is_looked_up_and_not_sent_again(name, connect, inject, state):
+    """None of the six documents a 503 as "not processed": the voice may be in the making."""
+    sleeps = Sleeps()
+    create_fault(inject, name, "503")
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(connect(name, sleep=sleeps), request(name))
+    assert caught.value.code == providers.NOT_LISTED and caught.value.status == 503
+    assert "is not on the" in caught.value.message and "(yet)" in caught.value.message
+    assert sleeps == [] and creates(state, name) == []
+
+
+def test_a_status_the_provider_documents_as_not_processed_is_sent_again(connect, inject, state):
+    sleeps = Sleeps()
+    create_fault(inject, "cartesia", "503", count=2)
+    providers.clone(connect("cartesia", sleep=sleeps, not_processed=(503,)), request("cartesia"))
     assert len(sleeps) == 2
-    assert len(creates(state, name)) == 1
+    assert len(creates(state, "cartesia")) == 1
 
 
-def test_persistent_503_gives_up_after_max_attempts(connect, inject, state):
-    create_fault(inject, "elevenlabs", "503", count=-1)
+def test_a_voice_the_caller_already_had_is_not_taken_for_a_lost_create(connect, inject, state):
+    client = connect("anam")
+    first = providers.clone(client, request("anam"))  # an earlier clone with the same name
+    create_fault(inject, "anam", "503")  # this one never ran
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(client, request("anam"), known={first.voice_id})
+    assert caught.value.code == providers.NOT_LISTED
+    create_fault(inject, "anam", "502")  # this one ran
+    second = providers.clone(client, request("anam"), known={first.voice_id})
+    assert second.voice_id != first.voice_id
+    assert len(creates(state, "anam")) == 2
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_5xx_on_a_read_is_retried(kind, connect, inject, state):
+    sleeps = Sleeps()
+    inject("elevenlabs", kind, count=2, method="GET")
+    assert providers.get("elevenlabs").find_by_name(connect("elevenlabs", sleep=sleeps), "x") == []
+    assert len(sleeps) == 2 and state()["requests"]["elevenlabs"] == 3
+
+
+def test_persistent_503_on_a_read_gives_up_after_max_attempts(connect, inject, state):
+    inject("elevenlabs", "503", count=-1, method="GET")
     with pytest.raises(ProviderError) as caught:
-        providers.clone(connect("elevenlabs", max_attempts=4), request("elevenlabs"))
+        providers.get("elevenlabs").find_by_name(connect("elevenlabs", max_attempts=4), "x")
     assert caught.value.status == 503
     assert caught.value.attempts == 4
     assert caught.value.retryable
     assert state()["requests"]["elevenlabs"] == 4
-    assert creates(state, "elevenlabs") == []
+
+
+def test_a_gateway_page_is_named_by_its_status_not_its_html(connect, inject):
+    create_fault(inject, "callers", "502")
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(connect("callers"), request("callers"))
+    assert "answered Bad Gateway" in caught.value.message and "<html" not in str(caught.value)
 
 
 def test_backoff_grows_with_full_jitter_and_a_cap(connect, inject):
@@ -123,12 +198,12 @@ def test_lost_answer_is_reconciled_by_name(name, kind, connect, inject, state):
 
 
 @pytest.mark.parametrize("name", CAN_LIST)
-def test_drop_before_create_is_created_once(name, connect, inject, state):
+def test_a_drop_before_the_create_ran_is_looked_up_not_sent_again(name, connect, inject, state):
     create_fault(inject, name, "drop")
-    voice = providers.clone(connect(name), request(name))
-    stored = creates(state, name)
-    assert len(stored) == 1
-    assert voice.voice_id in str(stored[0])
+    with pytest.raises(OutcomeUnknown) as caught:
+        providers.clone(connect(name), request(name))
+    assert caught.value.code == providers.NOT_LISTED
+    assert creates(state, name) == []
 
 
 @pytest.mark.parametrize("kind", ["lost", "malformed", "drop"])
@@ -161,11 +236,16 @@ def test_lost_answer_and_failed_lookup_is_outcome_unknown(connect, inject, state
     assert len(creates(state, "cartesia")) == 1
 
 
-def test_faseeh_preview_is_retried_after_a_drop(connect, inject, state):
-    inject("faseeh", "drop", path="/voices/preview")
-    providers.clone(connect("faseeh"), request("faseeh"))
-    assert len(creates(state, "faseeh")) == 1
-    assert state()["requests"]["faseeh"] == 4  # models, dropped preview, preview, clone
+@pytest.mark.parametrize("kind", ["drop", "502"])
+def test_faseeh_preview_lost_fails_the_clone_without_sending_it_again(kind, connect, inject, state):
+    """The preview may be billed: it is not sent twice; no voice was made, so a rerun is safe."""
+    inject("faseeh", kind, path="/voices/preview")
+    with pytest.raises(ProviderError) as caught:
+        providers.clone(connect("faseeh"), request("faseeh"))
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert "the preview's answer was lost" in caught.value.message
+    assert creates(state, "faseeh") == []
+    assert state()["requests"]["faseeh"] == 2  # models, the preview; no clone
 
 
 def test_nothing_listening_is_a_connect_error_retried_to_the_limit():
