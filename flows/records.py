@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Self, TypeVar
@@ -83,7 +83,8 @@ FAILED_CLIP = (ClipStatus.ERROR, ClipStatus.CRASHED)
 # unknown keys are dropped, a missing key takes the field's default, and a missing measure of a
 # `Metrics` is None. A field marked `OMIT_DEFAULT` is left out of the dict while at its default;
 # one marked `UNSHOWN` is never in it (the ledger stores it on its own, and reading takes it when
-# given); one with a `shape` is written and read by its own pair of functions.
+# given); one with a `shape` is written by its own function (of the value and the record) and
+# read by another.
 
 OMIT_DEFAULT = {"omit_default": True}
 UNSHOWN = {"unshown": True}
@@ -100,7 +101,7 @@ def to_json(record: Any) -> dict[str, Any]:
         if f.metadata.get("unshown") or (f.metadata.get("omit_default") and value == f.default):
             continue
         shape = f.metadata.get("shape")
-        out[f.name] = shape[0](value) if shape and value is not None else _json_value(value)
+        out[f.name] = shape[0](value, record) if shape and value is not None else _json_value(value)
     return out
 
 
@@ -173,29 +174,23 @@ def metrics_from_dict(d: Mapping[str, Any] | None) -> Metrics | None:
     return None if d is None else from_json(Metrics, d)
 
 
-def speakers_summary(check: ClipSpeakers) -> str:
-    """'2 speakers: kept 72.5 s, removed 34.6 s of another speaker' (the tables' cell)."""
-    n = check.speakers
-    head = f"{n} speaker{'s' if n != 1 else ''}"
-    if not check.removed_s:
-        return head
-    causes: dict[str, float] = {}
-    for t in check.turns:
-        if not t.kept:
-            cause = f"({t.reason or 'unattributed'})" if t.speaker is None else "of another speaker"
-            causes[cause] = causes.get(cause, 0.0) + t.end - t.start
-    removed = ", ".join(f"{v:.1f} s {k}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
-    return f"{head}: kept {check.kept_s:.1f} s, removed {removed}"
+def speakers_summary(check: ClipSpeakers, steps: Sequence[Step] = ()) -> str:
+    """'3 speakers: kept 62.9 s; removed 17.5 s of 2 other speakers; cut a 6.1 s music outro':
+    the check's turns and the clip's trim (`steps`), in flows.report.cuts' words."""
+    from flows.report import cuts  # imports none of flows: no cycle
+
+    turns = [to_json(t) for t in check.turns]
+    return cuts.sentence(check.speakers, check.kept_s, turns, [to_json(s) for s in steps])
 
 
-def _speakers_json(check: ClipSpeakers) -> dict[str, Any]:
+def _speakers_json(check: ClipSpeakers, clip: PreparedClip) -> dict[str, Any]:
     """The speaker check as `--json` and the report show it: its similarity, exclusion and
     reason are the clip's own `metrics.speaker_similarity`, `status` and `error` there."""
     return {
         "count": check.speakers,
         "kept_s": check.kept_s,
         "removed_s": check.removed_s,
-        "summary": speakers_summary(check),
+        "summary": speakers_summary(check, clip.steps),
         "turns": [to_json(t) for t in check.turns],
     }
 

@@ -164,7 +164,7 @@ def _table(results: list[PreparedClip]) -> tuple[list[dict[str, str]], list[str]
             "SNR dB": _fmt(m.snr_db, 0), "LUFS": _fmt(m.loudness_lufs),
             "dBTP": _fmt(m.true_peak_dbtp), "OVRL": "" if m.dnsmos_ovrl is None else _fmt(m.dnsmos_ovrl, 2),
             "bw kHz": _fmt(m.bandwidth_hz / 1000), "verdict": short,
-            "speakers": speakers_summary(r.speakers) if r.speakers else "",
+            "speakers": speakers_summary(r.speakers, r.steps) if r.speakers else "",
         })  # fmt: skip
         reasons: dict[str, list[str]] = {}
         for p, v in r.verdicts.items():
@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
         from flows.report.tables import print_table
 
         rows, notes = _table(results)
-        print_table(rows)
+        print_table(rows, below=("verdict", "speakers"), key=("input",))
         if notes:
             print("\n" + "\n".join(notes))
         print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")
