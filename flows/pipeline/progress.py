@@ -18,20 +18,56 @@ from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
+from rich.default_styles import DEFAULT_STYLES
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+)
 from rich.text import Text
+from rich.theme import Theme
 
 
 def shared_console() -> Console:
     """The Console Prefect's console handler prints log records with (so a live bar on it keeps
-    them apart), or a new one on stderr when logging has none."""
+    them apart), or a new one on stderr when logging has none. Prefect's has a theme of its own
+    without rich's defaults: the bar's styles are added to it."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):
+    for name in (
+        "",
+        "prefect",
+        "prefect.flow_runs",
+        "prefect.task_runs",
+    ):  # root, as Prefect sets it
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, PrefectConsoleHandler):
-                return handler.console
+                console: Console = handler.console
+                bar_styles = {k: v for k, v in DEFAULT_STYLES.items() if k.startswith(BAR_STYLES)}
+                console.push_theme(Theme(bar_styles, inherit=False))
+                return console
     return Console(file=sys.stderr)
+
+
+BAR_STYLES = ("bar.", "progress.")
+
+
+def new_bar(console: Console, description: str, total: float) -> tuple[Progress, TaskID]:
+    """The run's bar: what it works on, the bar, the percentage, the time left."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=None),
+        TaskProgressColumn(),
+        TimeLeft(),
+        console=console,
+        transient=False,
+        expand=True,
+    )
+    return bar, bar.add_task(description, total=total)
 
 
 class _NoStateReprs(logging.Filter):
@@ -72,17 +108,8 @@ class RunProgress:
         )
         self._bar: Progress | None = None
         if bar and sys.stderr.isatty():
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=None),
-                TaskProgressColumn(),
-                TimeLeft(),
-                console=shared_console(),
-                transient=False,
-                expand=True,
-            )
+            self._bar, self._task = new_bar(shared_console(), description, self.total)
             self._bar.start()
-            self._task = self._bar.add_task(description, total=self.total)
 
     def advance(self, label: str = "", ok: bool = True) -> None:
         """One clip or clone finished; `ok` False when it did not succeed."""

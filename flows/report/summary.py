@@ -267,7 +267,8 @@ def report_markdown(report: Path) -> str:
 
 
 def _why(r: CloneResult) -> str:
-    return "; ".join(filter(None, [r.note, r.error or "; ".join(r.reasons), _check_why(r)]))
+    error = (r.error or "").removeprefix(f"{r.provider}: ")  # the row names the provider
+    return "; ".join(filter(None, [r.note, error or "; ".join(r.reasons), _check_why(r)]))
 
 
 CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}

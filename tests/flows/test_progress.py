@@ -99,3 +99,22 @@ def test_time_left_comes_from_the_work_done():
         task.start_time = task.stop_time = None  # a fixed clock: 30 s in, a quarter done
         task.start_time = bar.get_time() - 30
         assert column.render(task).plain == "0:01:30 left"
+
+
+def test_the_bar_draws_on_the_console_prefect_logs_with():
+    """One Console for the bar and the log records, so rich prints each record above the bar;
+    Prefect's Console has a theme without rich's bar styles, which the bar must bring."""
+    import logging
+
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+    console = progress_module.shared_console()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    assert handlers and console is handlers[0].console
+    bar, task = progress_module.new_bar(console, "preparing ana/a.wav: decode 0 %", 4)
+    bar.update(task, completed=1)
+    with console.capture() as captured:
+        console.print(bar.get_renderable())
+    assert "preparing ana/a.wav: decode 0 %" in captured.get() and "25%" in captured.get()
