@@ -211,7 +211,9 @@ def find_turns(
         turns = _alone(turns)
     turns = _with_margins(x16, turns, clear)
     turns += [Turn(spans[i][0], spans[i][1], None, MUSIC) for i in sorted(over_music)]
-    turns.sort(key=lambda t: (t.start, t.end))
+    turns = sorted((Turn(round(t.start, 3), round(t.end, 3), t.speaker, t.reason)
+                    for t in turns if round(t.end, 3) > round(t.start, 3)),
+                   key=lambda t: (t.start, t.end))  # fmt: skip
     report(1.0)
     return Turns(tuple(turns), _speakers(turns, centroids), len(windows) + refined + tested)
 
@@ -638,8 +640,8 @@ def _aed() -> Any:
 
 
 def step(found: Turns) -> Step:
-    """The turns as a chain step: its parameters, each speaker (with its centroid, which the
-    voice's speaker is chosen from) and each turn as [start, end, speaker, reason]."""
+    """The turns as a chain step: its parameters, each speaker (with its centroid) and each turn
+    as [start, end, speaker, reason]."""
     return Step(
         "speakers",
         {"method": "pyannote segmentation-3.0 frames, CAM++ windows, spectral clustering",
@@ -653,14 +655,3 @@ def step(found: Turns) -> Step:
             "turns": [[round(t.start, 3), round(t.end, 3), t.speaker, t.reason] for t in found.turns],
         },
     )  # fmt: skip
-
-
-def from_step(s: Step) -> Turns:
-    """The turns back from a stored step (the ledger's or a worker's JSON)."""
-    after = s.after
-    speakers = tuple(
-        Speaker(d["label"], float(d["speech_s"]), tuple(d["centroid"]))
-        for d in after.get("speakers", ())
-    )
-    found = tuple(Turn(float(a), float(b), who, why) for a, b, who, why in after.get("turns", ()))
-    return Turns(found, speakers, int(after.get("windows", 0)))
