@@ -53,6 +53,7 @@ QUIET_DB = 20.0  # ... when it is this far below the stretch's speech
 QUIET_MARGIN_S = 0.05
 SHORT_MIN_S = 0.3  # short pieces together shorter than this are not embedded at all
 SHORT_SAMPLES = 12  # excerpts of each speaker a short piece is compared with
+SPARSE_AFTER_S = 600.0  # of speech: beyond this, every other window of a piece is embedded
 MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
 MIN_MUSIC_S = 3.0  # music under speech lasting less than this is the detector hearing babble
 MUSIC_GAP_S = 1.0  # music events this close are one bed
@@ -158,6 +159,25 @@ def _embed_chunk(chunk: list[tuple[float, float]]) -> np.ndarray:
     return campplus.forward_many([x[round(a * rate) : round(b * rate)] for a, b in chunk])
 
 
+def _sampled(
+    pieces: Sequence[_Piece], windows: list[tuple[float, float]], owner: list[int]
+) -> tuple[list[tuple[float, float]], list[int]]:
+    """On a long recording, every other window of each local speaker of each chunk: the
+    segmentation has already split the speech where people change, the windows only need to
+    say who each local speaker is (its pieces without a window take its speaker), and where two
+    windows of one piece disagree the piece is heard again finely."""
+    seen: dict[tuple[int, int], int] = defaultdict(int)
+    keep = []
+    for w, i in zip(windows, owner, strict=True):
+        group = pieces[i].group
+        if group is not None:
+            seen[group] += 1
+            if seen[group] % 2 == 0:
+                continue
+        keep.append((w, i))
+    return [w for w, _ in keep], [i for _, i in keep]
+
+
 def _label(k: int) -> str:
     return chr(ord("A") + k) if k < 26 else f"S{k}"
 
@@ -191,6 +211,8 @@ def find_turns(
             for w in tiles(p.start, p.end):
                 windows.append(w)
                 owner.append(i)
+    if sum(p.end - p.start for p in pieces) > SPARSE_AFTER_S:
+        windows, owner = _sampled(pieces, windows, owner)
     alone = [i for i, p in enumerate(pieces) if not p.overlap]
     if not windows and alone:  # only short pieces: one embedding of all of them together
         windows = [(pieces[alone[0]].start, pieces[alone[-1]].end)]
@@ -200,7 +222,7 @@ def find_turns(
     labels = clustering.cluster(embeddings, groups)
     who = _attribute(pieces, owner, labels, windows)
     centroids = clustering.centroids(embeddings, labels) if len(labels) else np.zeros((0, 192))
-    pieces, who, refined = _split_mixed(x16, pieces, who, owner, centroids)
+    pieces, who, refined = _split_mixed(x16, pieces, who, owner, windows, labels, centroids)
     tested, unlike = _short_pieces(x16, pieces, who, windows, labels, centroids)
     turns = _turns(pieces, who)
     # someone besides the one speaker is heard: a second speaker, or short pieces unlike the
@@ -333,24 +355,36 @@ def _split_mixed(
     pieces: Sequence[_Piece],
     who: Sequence[int | str | None],
     owner: Sequence[int],
+    windows: Sequence[tuple[float, float]],
+    labels: np.ndarray,
     centroids: np.ndarray,
 ) -> tuple[list[_Piece], list[int | str | None], int]:
     """A piece whose windows disagree holds a change the segmentation model did not hear (two
-    similar voices, a reply spliced in without a breath): it is heard again with REFINE_S
-    windows every REFINE_HOP_S, each slot of the piece goes to the speaker most of the windows
-    over it are closest to, and the changes get margins like any other. Returns the new pieces,
-    their speakers and the embeddings computed."""
+    similar voices, a reply spliced in without a breath). Between two windows that disagree it
+    is heard again with REFINE_S windows every REFINE_HOP_S, each slot going to the speaker most
+    windows over it are closest to; elsewhere its windows' speakers hold. The changes then get
+    margins like any other. Returns the new pieces, their speakers and the embeddings computed."""
+    mine: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+    for i, k, (a, b) in zip(owner, labels, windows, strict=True):
+        mine[i].append((a, b, int(k)))
     out_p: list[_Piece] = []
     out_w: list[int | str | None] = []
     extra = 0
-    for p, k in zip(pieces, who, strict=True):
+    for i, (p, k) in enumerate(zip(pieces, who, strict=True)):
         if k != MIXED:
             out_p.append(p)
             out_w.append(k)
             continue
-        slots, labels, n = _slot_labels(x16, p.start, p.end, centroids)
-        extra += n
-        for a, b, lab in _label_runs(slots, labels):
+        edges = np.linspace(p.start, p.end, max(2, round((p.end - p.start) / REFINE_HOP_S) + 1))
+        slots = _nearest_window(edges, sorted(mine[i]))
+        for a, b in _disagreements(sorted(mine[i])):
+            inside = (edges[:-1] >= a - 1e-6) & (edges[1:] <= b + 1e-6)
+            heard, n = _slot_labels(
+                x16, edges[np.r_[inside, False] | np.r_[False, inside]], centroids
+            )
+            slots[inside] = heard
+            extra += n
+        for a, b, lab in _label_runs(edges, slots):
             out_p.append(_Piece(a, b, None))
             out_w.append(lab)
     return out_p, out_w, extra
@@ -360,13 +394,35 @@ REFINE_S = 1.0  # windows that place a change finely enough, and still tell two 
 REFINE_HOP_S = 0.25
 
 
+def _nearest_window(edges: np.ndarray, windows: list[tuple[float, float, int]]) -> np.ndarray:
+    """Each slot's speaker by the window whose middle is nearest (windows may be sparse)."""
+    middles = np.array([(a + b) / 2 for a, b, _ in windows])
+    centres = (edges[:-1] + edges[1:]) / 2
+    nearest = np.argmin(np.abs(centres[:, None] - middles[None, :]), axis=1)
+    return np.array([windows[j][2] for j in nearest])
+
+
+def _disagreements(windows: list[tuple[float, float, int]]) -> list[tuple[float, float]]:
+    """From the start of a window to the end of the next one, wherever their speakers differ;
+    stretches that touch are one."""
+    out: list[tuple[float, float]] = []
+    for (a, _, k), (_, b, k2) in itertools.pairwise(windows):
+        if k == k2:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
 def _slot_labels(
-    x16: np.ndarray, start: float, end: float, centroids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Slot edges (REFINE_HOP_S apart over [start, end]) and the speaker of each slot (-1: the
-    windows over it are split evenly)."""
+    x16: np.ndarray, edges: np.ndarray, centroids: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The speaker of each slot between `edges` (-1: the windows over it are split evenly), and
+    the embeddings computed."""
     rate = vad.VAD_RATE
-    edges = np.linspace(start, end, max(2, round((end - start) / REFINE_HOP_S) + 1))
+    start, end = float(edges[0]), float(edges[-1])
     width = min(REFINE_S, end - start)
     starts = np.arange(start, end - width + 1e-6, REFINE_HOP_S)
     e = _normalised(campplus.forward_many(
@@ -379,7 +435,7 @@ def _slot_labels(
     best = np.argmax(votes, axis=1)
     top = np.sort(votes, axis=1)
     tied = (top[:, -1] == top[:, -2]) if votes.shape[1] > 1 else np.zeros(len(best), bool)
-    return edges, np.where(tied, -1, best), len(starts)
+    return np.where(tied, -1, best), len(starts)
 
 
 def _label_runs(edges: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, int | str]]:

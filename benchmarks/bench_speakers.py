@@ -47,7 +47,7 @@ from audio.steps import source_spans  # noqa: E402
 
 STRUCTURES: dict[str, Callable[[], cv.Recording]] = {
     "no-pause": cv.exchange,
-    "overlaps": lambda: cv.exchange(overlap=(0.2, 1.0)),
+    "overlaps": cv.overlapping,
     "backchannels": cv.backchannels,
     "50-50": lambda: cv.conversation(pauses=False),
     "stereo": cv.stereo_interview,

@@ -304,6 +304,12 @@ def exchange(
     return b.build()
 
 
+def overlapping() -> Recording:
+    """A quick exchange where every answer starts 0.2-1.0 s before the other has finished (the
+    guest's replies 2-4 s, so each has a stretch of its own between the overlaps)."""
+    return exchange(overlap=(0.2, 1.0), guest_s=(2.0, 4.0), seed=12)
+
+
 def backchannels(host_clips: int = 6, every: tuple[float, float] = (2.5, 5.0)) -> Recording:
     """The host speaks (natural pauses between sentences); the guest says 0.3-0.8 s "mm-hm"s
     and "yeah"s under the host's speech every few seconds."""

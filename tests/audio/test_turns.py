@@ -85,7 +85,7 @@ def test_turns_that_follow_without_a_pause_are_cut_where_they_change(exchange):
 
 
 def test_overlap_is_kept_out_and_named():
-    rec = cv.exchange(overlap=(0.4, 1.0))
+    rec = cv.overlapping()
     prepared = _prepared(rec)
     check = choose_speaker([prepared.turns]).clips[0]
     over = [x for t in check.turns if t.reason == turns.OVERLAP
