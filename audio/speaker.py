@@ -124,16 +124,6 @@ class ClipSpeakers:
     turns: tuple[TurnCheck, ...]
     others: int = 0  # of those, people other than the voice's speaker
 
-    def removed(self) -> dict[str, float]:
-        """Seconds kept out, by why: "other speakers" (their turns), or a turn's own reason
-        (overlapped speech, a speaker-change margin, speech over music, too short to attribute)."""
-        out: dict[str, float] = {}
-        for t in self.turns:
-            if not t.kept:
-                key = "other speakers" if t.speaker is not None else (t.reason or "unattributed")
-                out[key] = round(out.get(key, 0.0) + t.end - t.start, 2)
-        return out
-
 
 @dataclass(frozen=True)
 class VoiceSpeakers:

@@ -54,7 +54,7 @@ def test_silero_in_fixed_chunks_gives_the_same_numbers_on_any_number_of_cores(mo
 
 
 def test_window_embeddings_are_the_same_in_forked_processes(monkeypatch):
-    rec = cv.short_replies(host_clips=2)
+    rec = cv.short_replies(host_clips=3)
     x16 = rec.samples
     windows = [w for s, e, _ in rec.truth for w in turns.tiles(s, e)]
     assert len(windows) >= 8
