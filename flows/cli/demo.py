@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     created = [(r, r.voice_id) for r in result.results if r.voice_id]
     if created:
         example, voice_id = created[0]
-        print(f"\nLineage of one voice ({example.provider}/{example.voice}):")
+        from providers.registry import DISPLAY_NAMES
+
+        print(f"\nLineage of one voice ({example.voice} on {DISPLAY_NAMES[example.provider]}):")
         print(f"  voxclone lineage {voice_id}")
         from flows.cli.lineage import show
 

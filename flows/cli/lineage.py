@@ -86,13 +86,15 @@ def _spans(spans: list[list[float]]) -> str:
 
 
 def render(record: dict[str, Any]) -> str:
+    from providers.registry import DISPLAY_NAMES
+
     voice, att = record["voice"], record["attempt"]
     sources = {s["sha256"]: s for s in record["sources"]}
     clips = {c["sha256"]: c for c in record["clips"]}
     req = att["request"]
     options = ", ".join(f"{k}={v}" for k, v in (req["options"] or {}).items()) or "none"
     lines = [
-        f"{voice['provider']} voice {voice['voice_id']}  “{voice['name']}”",
+        f"{DISPLAY_NAMES.get(voice['provider'], voice['provider'])} voice {voice['voice_id']}  “{voice['name']}”",
         f"  created {_when(voice['created_at'])}  flow run {voice['flow_run_id']}",
         f"  preview {voice['preview_url'] or '—'}",
         "",
