@@ -468,16 +468,31 @@ def _apply_limiter(
     requirement over [peak - look-ahead, peak + release], then a centred moving average of
     2*look-ahead+1 samples, gives a smooth envelope at or below the requirement at every peak:
     no hard clipping.
+
+    Islands of peaks never share a sample of envelope: those of each true-peak block are
+    limited apart, on every core when `out` is memory the forked workers can write.
     """
+    from audio import cores
+
     idx, vals = peaks
     la, rel = _reach_of(rate, lookahead_ms, release_ms)
-    margin = rel + 3 * la
     over = vals * np.float32(gain) > ceiling
     idx, need_at = idx[over], np.minimum(1.0, ceiling / (vals[over] * gain)).astype(np.float32)
-    deepest = 1.0
-    n = len(out)
-    g32 = np.float32(gain)
-    for first, last, start, end in _islands(idx, la, rel, n):
+    islands = _islands(idx, la, rel, len(out))
+    batches = [list(b) for _, b in itertools.groupby(islands, key=lambda i: i[2] // _SCAN)]
+    data = (read, gain, idx, need_at, la, rel, out)
+    parallel = len(batches) > 1 and cores.is_shared(out)
+    deepest = min([1.0, *cores.map_chunks(_limit_islands, batches, data, parallel)])
+    return deepest, idx, 2 * la, rel + la
+
+
+def _limit_islands(islands: list[tuple[int, int, int, int]]) -> float:
+    """The envelope of each island applied into the shared `out`; the deepest gain in them."""
+    from audio import cores
+
+    read, gain, idx, need_at, la, rel, out = cores.shared()
+    n, margin, g32, deepest = len(out), rel + 3 * la, np.float32(gain), 1.0
+    for first, last, start, end in islands:
         lo, hi = max(0, start - margin), min(n, end + margin)
         need = np.ones(hi - lo, dtype=np.float32)
         need[idx[first:last] - lo] = need_at[first:last]
@@ -485,7 +500,7 @@ def _apply_limiter(
         env = _moving_average(held, la)[start - lo : end - lo]
         np.multiply(read(start, end), env * g32, out=out[start:end])
         deepest = min(deepest, float(env.min()))
-    return deepest, idx, 2 * la, rel + la
+    return deepest
 
 
 def limit(

@@ -141,6 +141,9 @@ def podcast_mp3(tmp_path_factory, podcast_44k) -> Path:
 def test_a_long_file_decodes_in_pieces_to_the_samples_of_one_pass(
     podcast_mp3, monkeypatch, tmp_path
 ):
+    import subprocess
+
+    import imageio_ffmpeg
     import soundfile as sf
 
     from audio import decode as dec
@@ -156,11 +159,16 @@ def test_a_long_file_decodes_in_pieces_to_the_samples_of_one_pass(
     # mpg123 rounds differently wherever a read starts (in blocks of 2^18 as well): a few ulps
     peak = float(np.abs(one_pass).max())
     assert np.abs(audio.samples - one_pass).max() <= 4 * FLOAT_NOISE * peak
-    # a lossless file: exactly the same samples
+    # a lossless file, and Ogg Vorbis: exactly the same samples
     flac = tmp_path / "podcast.flac"
     sf.write(flac, one_pass, info.rate, subtype="PCM_24")
-    pieces, _ = dec.decode(flac)
-    assert np.array_equal(pieces.samples, dec._read_blocks(flac, dec.probe(flac)))
+    ogg = tmp_path / "podcast.ogg"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(flac),
+                    "-c:a", "libvorbis", str(ogg)], check=True)  # fmt: skip
+    for path in (flac, ogg):
+        pieces, _ = dec.decode(path)
+        assert cores.is_shared(pieces.samples)
+        assert np.array_equal(pieces.samples, dec._read_blocks(path, dec.probe(path)))
 
 
 def test_a_file_longer_or_shorter_than_its_header_decodes_as_in_one_pass(podcast_mp3, monkeypatch):
@@ -254,7 +262,7 @@ def test_resampling_in_pieces_is_one_pass_to_float_rounding(rate, to_rate, quali
                               vad.raw_decisions(one_pass, vad.frame_powers(one_pass), prob))  # fmt: skip
 
 
-def test_the_loudness_step_in_pieces_and_batches_is_one_pass_to_float_rounding(
+def test_the_loudness_step_in_pieces_and_blocks_is_one_pass_to_float_rounding(
     podcast_44k, monkeypatch
 ):
     from audio import loudness
@@ -263,7 +271,11 @@ def test_the_loudness_step_in_pieces_and_batches_is_one_pass_to_float_rounding(
     x = podcast_44k * np.float32(4.0)  # loud: the limiter works all through, and is rescanned
     one_pass = loudness.normalize_with_levels(Audio(x.copy(), 44100), -14.0, -3.0)
     monkeypatch.setattr(loudness, "SCAN_PIECE_S", 2.0)
-    pieces = loudness.normalize_with_levels(Audio(x.copy(), 44100), -14.0, -3.0)
+    monkeypatch.setattr(loudness, "_SCAN", 1 << 16)  # the limiter's islands in ~70 blocks
+    shared = cores.shared_empty(len(x))
+    shared[:] = x
+    pieces = loudness.normalize_with_levels(Audio(shared, 44100), -14.0, -3.0, in_place=True)
+    assert pieces[0].samples is shared
     assert one_pass[1].after["limited_db"] > 1.0
     assert pieces[1] == one_pass[1]
     for a, b in zip(asdict(pieces[2]).values(), asdict(one_pass[2]).values(), strict=True):
