@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from audio.chain import Settings
 from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
@@ -37,7 +38,7 @@ from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress, readable_logs
-from flows.pipeline.worker import PreparedFile, prepare_file, progress_file
+from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import (
     FAILED_CLIP,
     ClipStatus,
@@ -45,6 +46,7 @@ from flows.records import (
     CloneStatus,
     PreparedClip,
     RunSummary,
+    speakers_summary,
     to_json,
 )
 from flows.report import summary
@@ -56,10 +58,10 @@ def prepare_clip(
     voice: str,
     clip_name: str,
     path: str,
-    settings: dict,
+    settings: Settings,
     store_root: str,
     source_sha256: str | None = None,
-    work: Future[PreparedFile] | None = None,
+    work: Future[PreparedClip] | None = None,
 ) -> PreparedClip | State:
     """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
 
@@ -90,26 +92,27 @@ def prepare_clip(
         if isinstance(e, AudioError):  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
         return _not_prepared(clip, f"{path}: {_why(e)}", sha, status=ClipStatus.CRASHED)
+    out = dataclasses.replace(out, voice=voice, clip=clip_name, path=path, source_sha256=sha)
     try:
-        _record_prepared(eng, path, sha, settings, settings_hash, out)
+        _record_prepared(eng, settings, settings_hash, out)
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
                              status=ClipStatus.CRASHED)  # fmt: skip
-    return out.clip(clip, sha)
+    return out
 
 
-def _record_prepared(
-    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: PreparedFile
-) -> None:
+def _record_prepared(eng: Any, settings: Settings, settings_hash: str, out: PreparedClip) -> None:
     """The source and its prepared clip in the ledger, so a rerun reuses this work."""
     from audio.versions import versions
 
     info = out.source
+    if info is None:
+        raise ValueError(f"{out.path}: prepared without its source's probe")
     ledger.record_source(
         eng,
         {
-            "sha256": sha,
-            "path": str(Path(path).resolve()),
+            "sha256": out.source_sha256,
+            "path": str(Path(out.path).resolve()),
             "bytes": info.bytes,
             "format": info.format,
             "duration_s": info.duration,
@@ -123,15 +126,15 @@ def _record_prepared(
         eng,
         {
             "sha256": out.prepared_sha256,
-            "source_sha256": sha,
+            "source_sha256": out.source_sha256,
             "settings_hash": settings_hash,
-            "settings": settings,
+            "settings": dataclasses.asdict(settings),
             "steps": record["steps"],
             "speech": record["speech"],
             "metrics": record["metrics"],
+            "turns": to_json(out.turns) if out.turns is not None else None,
             "versions": versions(),
             "code_version": plan.code_version(),
-            "embedding": record["embedding"],
         },
     )
 
@@ -186,8 +189,9 @@ def load_voice(
         if check.excluded:
             logger.warning("%s/%s is left out of the takes: %s", voice, name, check.reason)
         elif check.removed_s:
-            steps = [to_json(s) for s in clip.steps] if clip else []
-            logger.info("%s/%s: %s", voice, name, summary.speakers_cell(check, steps))
+            logger.info(
+                "%s/%s: %s", voice, name, speakers_summary(check, clip.steps if clip else ())
+            )
     if loaded.failure:
         logger.error("%s: %s", voice, loaded.failure)
     return loaded
@@ -223,9 +227,9 @@ def clone_voice(
             Path(store_root),
             dry_run=options["dry_run"],
             force=options["force"],
-            accept_new_ledger=options.get("accept_new_ledger", False),
+            accept_new_ledger=options["accept_new_ledger"],
             flow_run_id=_run_id(),
-            check=options.get("clone_check", "warn"),
+            check=options["clone_check"],
             centroid=inputs.centroid,
         )
     except Exception as e:  # one provider failing must not stop the others
@@ -312,8 +316,8 @@ class _Run:
     store_root: str = field(default_factory=lambda: str(config.store_dir().resolve()))
 
     @functools.cached_property
-    def settings(self) -> dict[str, Any]:
-        return plan.run_settings(self.options)
+    def settings(self) -> Settings:
+        return self.options.chain_settings()
 
     @functools.cached_property
     def settings_hash(self) -> str:
@@ -576,7 +580,7 @@ def _with_speaker_checks(
                 metrics=with_speaker(clip.metrics, check.similarity),
                 status=ClipStatus.EXCLUDED if check.excluded else clip.status,
                 error=check.reason if check.excluded else clip.error,
-                speakers=summary.speakers_record(check, [to_json(s) for s in clip.steps]),
+                speakers=check,
             )
         out.append(clip)
     return out

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audio.types import Level
+from audio.types import Level, Verdict
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
 from flows.records import (
@@ -23,9 +23,9 @@ from flows.records import (
     CloneStatus,
     PreparedClip,
     RunSummary,
+    speakers_summary,
     to_json,
 )
-from flows.report import cuts
 
 STATUS_ORDER = list(CloneStatus)
 
@@ -62,7 +62,7 @@ def unchanged(run: RunSummary, last_report: str | None) -> RunSummary:
     return dataclasses.replace(run, changed=False, last_report=last_report)
 
 
-def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
+def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, Verdict]:
     """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
     if not clip.ok or clip.metrics is None:
         return {}
@@ -74,8 +74,7 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
         quality_only = dataclasses.replace(
             PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
         )
-        verdict = judge(clip.metrics, quality_only)
-        out[provider] = {"level": verdict.level.value, "reasons": list(verdict.reasons)}
+        out[provider] = judge(clip.metrics, quality_only)
     return out
 
 
@@ -103,28 +102,9 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
-def speakers_record(check: Any, steps: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """A clip's speaker check (audio.speaker.ClipSpeakers) as the clip record carries it; `steps`
-    (the clip's, as dicts) let the summary name what the trim cut next to music."""
-    turns = [dataclasses.asdict(t) for t in check.turns]
-    return {
-        "count": check.speakers,
-        "kept_s": check.kept_s,
-        "removed_s": check.removed_s,
-        "summary": cuts.sentence(check.speakers, check.kept_s, turns, steps),
-        "turns": turns,
-    }
-
-
-def speakers_cell(check: Any, steps: Sequence[dict[str, Any]] = ()) -> str:
-    """'3 speakers: kept 62.9 s; removed 17.5 s of 2 other speakers; cut a 6.1 s music outro'."""
-    return str(speakers_record(check, steps)["summary"])
-
-
 def _cut(c: PreparedClip) -> str:
     """What was cut, when more than silence was: the speaker check's sentence."""
-    record = c.speakers or {}
-    summary = str(record.get("summary") or "")
+    summary = speakers_summary(c.speakers, c.steps) if c.speakers else ""
     return summary if ":" in summary else ""
 
 
@@ -143,7 +123,7 @@ def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
                 if c.status is not ClipStatus.OK
                 else ("reused" if c.reused else ClipStatus.OK.value),
                 "QC": _worst(c.verdicts),
-                "speakers": str((c.speakers or {}).get("count", "")),
+                "speakers": str(c.speakers.speakers) if c.speakers else "",
                 "speech s": _num(m.get("speech_s"), ".1f"),
                 "s in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
                 "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
@@ -166,9 +146,9 @@ CLIP_SENTENCES = ("error", "cut", "verdicts")
 RESULT_SENTENCES = ("why", "preview")
 
 
-def _worst(verdicts: dict[str, dict]) -> str:
-    levels = {v["level"] for v in verdicts.values()}
-    return next((level.value for level in reversed(Level) if level.value in levels), "")
+def _worst(verdicts: dict[str, Verdict]) -> str:
+    levels = {v.level for v in verdicts.values()}
+    return next((level.value for level in reversed(Level) if level in levels), "")
 
 
 def _pair(before: float | None, after: float | None, fmt: str) -> str:
@@ -178,15 +158,15 @@ def _pair(before: float | None, after: float | None, fmt: str) -> str:
     return f"{_num(before, fmt)}→{_num(after, fmt)}"
 
 
-def _verdict_line(verdicts: dict[str, dict]) -> str:
+def _verdict_line(verdicts: dict[str, Verdict]) -> str:
     """'' when every provider passes, else 'warn for Callers.ai, ElevenLabs: loudness -24.6 LUFS
     is outside -24..-16 LUFS' (each reason once, with the providers it concerns)."""
     import providers
 
     by_reason: dict[tuple[str, str], list[str]] = {}
     for provider, v in verdicts.items():
-        for reason in v.get("reasons") or ([] if v["level"] == Level.PASS else [v["level"]]):
-            by_reason.setdefault((v["level"], reason), []).append(
+        for reason in v.reasons or ([] if v.level is Level.PASS else [v.level]):
+            by_reason.setdefault((v.level, reason), []).append(
                 providers.spec(provider).display_name
             )
     return "; ".join(
