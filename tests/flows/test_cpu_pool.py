@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flow_cases import CLIPS
 
 from flows import ledger
 from flows.cli import main
@@ -24,7 +25,9 @@ VOLATILE = {"title", "flow_run_id", "started_at", "finished_at", "report", "last
 
 
 def _run(inbox: Path, capsys: pytest.CaptureFixture) -> dict:
-    code = main(["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json"])
+    # two workers on any machine: a pool, so the clips can be queued before the flow
+    argv = ["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json", "--workers", "2"]
+    code = main(argv)
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     return {k: v for k, v in out.items() if k not in VOLATILE}
@@ -42,20 +45,77 @@ def _rows() -> tuple[list[dict], list[dict]]:
         return [dict(r) for r in rows], [dict(r._mapping) for r in source_rows]
 
 
+def _watch(monkeypatch) -> list[tuple[dict, dict]]:
+    """What each flow run adopted from the head start, and what it then had queued in all."""
+    seen: list[tuple[dict, dict]] = []
+    adopt, queue_work = cpu_pool.adopt, cpu_pool.queue_work
+
+    def adopting(store_root: str, settings_hash: str):
+        pool, work = adopt(store_root, settings_hash)
+        if store_root:  # the flow's call (`discard` adopts for no store, to drop what is left)
+            seen.append((dict(work), {}))
+        return pool, work
+
+    def queueing(*args, **kwargs):
+        work = queue_work(*args, **kwargs)
+        if seen:  # the flow's call, after it adopted (the head start's own comes before)
+            seen[-1][1].update(work)
+        return work
+
+    monkeypatch.setattr(cpu_pool, "adopt", adopting)
+    monkeypatch.setattr(cpu_pool, "queue_work", queueing)
+    return seen
+
+
 @pytest.mark.integration  # a real Prefect server
 def test_the_flow_takes_the_queued_work_and_records_the_same(
     prefect_api, env, inbox: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
+    seen = _watch(monkeypatch)
     with_head_start = _run(inbox, capsys)
     rows_with = _rows()
+    ((adopted, used),) = seen
+    # every clip was queued before the flow started, and the flow prepared them with that work
+    assert len(adopted) == len(CLIPS) and used == adopted
+    assert all(future.done() and not future.exception() for future in adopted.values())
 
     monkeypatch.setattr(run_command, "head_start", None)
     monkeypatch.setenv("VOXCLONE_DATA_DIR", str(tmp_path / "data-without"))
     without = _run(inbox, capsys)
+    assert seen[1][0] == {} and len(seen[1][1]) == len(CLIPS)  # queued by the flow itself
 
     assert with_head_start == without
     assert rows_with == _rows()
     assert rows_with[0] and all(r["metrics"] for r in rows_with[0])
+
+
+def test_a_head_start_the_ledger_refuses_is_left_to_the_flow(
+    inbox: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Nothing queued and nothing raised: the flow meets the same ledger and says what is wrong."""
+    from flows.pipeline.options import RunOptions
+
+    monkeypatch.setenv("VOXCLONE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VOXCLONE_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:9/none")
+    cpu_pool.discard()
+    cpu_pool.start(str(inbox), None, ["cartesia"], RunOptions(workers=2))
+    assert cpu_pool._current is None
+
+
+def test_a_head_start_that_fails_for_another_reason_says_so(
+    inbox: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A bug here must not pass for a run without a head start: it is raised, not swallowed."""
+    monkeypatch.setenv("VOXCLONE_DATA_DIR", str(tmp_path / "data"))
+    from flows.pipeline import plan
+    from flows.pipeline.options import RunOptions
+
+    def broken(*_):
+        raise TypeError("plan() takes 4 arguments")
+
+    monkeypatch.setattr(plan, "plan", broken)
+    with pytest.raises(TypeError, match="plan"):
+        cpu_pool.start(str(inbox), None, ["cartesia"], RunOptions(workers=2))
 
 
 def test_each_voice_keeps_its_place_and_its_largest_clip_goes_first(inbox: Path) -> None:
