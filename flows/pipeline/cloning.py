@@ -278,7 +278,7 @@ def clone_once(
         "request": describe(req, provider, base_url, takes),
         "verdict": verdict,
     }
-    earlier = same_voice(eng, provider, base_url, shas, req)
+    earlier = same_voice(eng, spec.slug, provider, base_url, shas, req)
     note = changed_note(provider, earlier["request"], intent["request"]) if earlier else None
     if dry_run:
         return _dry_run(eng, key, result, intent["request"], earlier, note, force)
@@ -439,17 +439,18 @@ def _dry_run(
 
 
 def same_voice(
-    eng: sa.Engine, provider: str, base_url: str, shas: list[str], req: CloneRequest
+    eng: sa.Engine, voice: str, provider: str, base_url: str, shas: list[str], req: CloneRequest
 ) -> dict[str, Any] | None:
-    """The latest succeeded attempt that made the voice these takes and options make, whatever
-    its name, description or labels were (the provider keeps those; they make no new voice)."""
+    """The latest succeeded attempt that made, for this voice of the inbox, the voice these takes
+    and options make, whatever its name, description or labels were (the provider keeps those;
+    they make no new voice). Another voice with the same audio is another clone."""
     metadata = providers.get(provider).METADATA
 
     def shaping(options: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in options.items() if k not in metadata}
 
     wanted = shaping(dict(req.options))
-    for row in ledger.succeeded(eng, provider, base_url, shas):
+    for row in ledger.succeeded(eng, voice, provider, base_url, shas):
         if shaping(dict(row["options"] or {})) == wanted:
             return row
     return None
