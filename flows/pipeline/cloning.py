@@ -201,14 +201,7 @@ def request_for(
         AudioFile(f"{spec.slug}-{i + 1}.wav", store.get(t.sha256, "wav", store_root), "audio/wav")
         for i, t in enumerate(takes)
     )
-    return CloneRequest(
-        name=spec.name,
-        files=files,
-        language=spec.language,
-        description=spec.description,
-        gender=spec.gender,
-        options=spec.options.get(provider, {}),
-    )
+    return spec.request(provider, files)
 
 
 def describe(
@@ -281,7 +274,7 @@ def clone_once(
     earlier = same_voice(eng, spec.slug, provider, base_url, shas, req)
     note = changed_note(provider, earlier["request"], intent["request"]) if earlier else None
     if dry_run:
-        return _dry_run(eng, key, result, intent["request"], earlier, note, force)
+        return _dry_run(eng, result, intent["request"], earlier, note, force)
     if earlier and note and not force:  # the voice exists; only what the provider keeps changed
         fields = _voice_fields(eng, earlier, check)
         return replace(result, status=CloneStatus.EXISTS, note=note, **fields)
@@ -425,7 +418,6 @@ def _checked(
 
 def _dry_run(
     eng: sa.Engine,
-    key: str,
     result: CloneResult,
     request: dict[str, Any],
     earlier: dict[str, Any] | None,
@@ -457,7 +449,7 @@ def same_voice(
 
 
 def changed_note(provider: str, then: dict[str, Any], now: dict[str, Any]) -> str | None:
-    """ "exists; its description changed since it was cloned; …" when a field the provider keeps
+    """'exists; its description changed since it was cloned; …' when a field the provider keeps
     differs between the request that made the voice (`then`) and this one; None when none does."""
     metadata = providers.get(provider).METADATA
     fields = [f for f in KEPT if then.get(f) != now.get(f)]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from providers import NAMES as PROVIDER_NAMES
+from providers.types import AudioFile, CloneRequest
 
 # The one list of audio file extensions (inbox discovery and `voxclone prepare` folders); ffmpeg
 # decodes them all.
@@ -54,6 +55,17 @@ class VoiceSpec:
     providers: tuple[str, ...] | None = None  # None: every provider the run asks for
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: tuple[Path, ...] = ()  # recordings known to be this voice's own speaker
+
+    def request(self, provider: str, files: tuple[AudioFile, ...]) -> CloneRequest:
+        """What `provider` is sent for this voice, with these files."""
+        return CloneRequest(
+            name=self.name,
+            files=files,
+            language=self.language,
+            description=self.description,
+            gender=self.gender,
+            options=self.options.get(provider, {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -298,19 +310,12 @@ def _refused_by(spec: VoiceSpec, run: Sequence[str] | None) -> dict[str, str]:
     why: checked by the provider's own `validate` when the voice is read, before any clip is
     prepared (on a stand-in file: the takes' own rules are checked once they exist)."""
     import providers as providers_package
-    from providers.types import AudioFile, CloneRequest, InvalidRequest
+    from providers.types import InvalidRequest
 
     stand_in = (AudioFile("take.wav", b"RIFF", "audio/wav"),)
     refused = {}
     for provider in _destinations(spec, run):
-        request = CloneRequest(
-            name=spec.name,
-            files=stand_in,
-            language=spec.language,
-            description=spec.description,
-            gender=spec.gender,
-            options=spec.options.get(provider, {}),
-        )
+        request = spec.request(provider, stand_in)
         try:
             providers_package.get(provider).validate(request)
         except InvalidRequest as e:
