@@ -297,7 +297,7 @@ class Client:
                     if not idempotent and status >= 500 and status not in self._not_processed:
                         raise OutcomeUnknown(
                             self._provider,
-                            f"{method} {path}: answered {redact(message)}; it may have been "
+                            f"{method} {path} answered {redact(message)}, so it may have been "
                             "acted on",
                             status=status,
                             code=code,

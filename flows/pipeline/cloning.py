@@ -556,19 +556,19 @@ def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
 def _lost(error: OutcomeUnknown) -> Held:
     """A create whose answer was lost and that the voice list did not settle: held, with how to
     go on (the next run looks again where the list may still answer)."""
-    if error.code == providers.LISTING_FAILED:
+    if error.listing == providers.LISTING_FAILED:
         return Held(
             ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
-    if error.code == providers.NOT_LISTED:
+    if error.listing == providers.NOT_LISTED:
         return Held(
             ledger.Hold.NOT_LISTED,
             f"held: {error}; nothing was sent again: the next run looks for it once more and "
             "sends only if it is still not there",
         )
-    if error.code == providers.AMBIGUOUS:
+    if error.listing == providers.AMBIGUOUS:
         return Held(
             ledger.Hold.AMBIGUOUS,
             f"held: {error}; delete the extra ones and rerun, or rerun with --force to create "
@@ -576,8 +576,8 @@ def _lost(error: OutcomeUnknown) -> Held:
         )
     return Held(
         ledger.Hold.UNKNOWN,
-        f"held: {error}; check the provider for it, then rerun with --force to send again "
-        "(creates a duplicate if it was made)",
+        f"held: {error}; look for it in your {providers.spec(error.provider).display_name} "
+        "account, then rerun with --force to send again (creates a duplicate if it was made)",
     )
 
 
