@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Settings:
     target_rate: int = 44100
     target_lufs: float = -20.0
     ceiling_dbtp: float = -3.0
-    denoise: str = "auto"  # auto | always | never
+    denoise: Literal["auto", "always", "never"] = "auto"
     denoise_method: str = "dfn3"  # dfn3 | noisereduce
     snr_threshold_db: float = 20.0
     pad_s: float = 0.15

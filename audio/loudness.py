@@ -27,7 +27,6 @@ from audio.types import Audio, AudioError, Step
 MIN_LOUDNESS_S = 0.4  # one BS.1770 gating block
 SEGMENT_S = 0.1  # hop of both the 400 ms gating blocks and the 3 s short-term windows
 _CHUNK = 1 << 18
-_GATHER = 1 << 15  # sample positions interpolated per numpy gather
 
 # BS.1770-4 K-weighting, analog prototype of the 48 kHz coefficients (stage 1 shelf, stage 2 RLB).
 SHELF_HZ, SHELF_GAIN_DB, SHELF_Q = 1681.974450955533, 3.999843853973347, 0.7071752369554196

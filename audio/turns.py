@@ -336,8 +336,8 @@ def _attribute(
 
 
 def step(found: Turns) -> Step:
-    """The turns as a chain step: its parameters, each speaker (with its centroid, which the
-    voice's speaker is chosen from) and each turn as [start, end, speaker, reason]."""
+    """The turns as a chain step: its parameters, each speaker (with its centroid) and each turn
+    as [start, end, speaker, reason]."""
     return Step(
         "speakers",
         {"method": "CAM++ windows, average linkage", "window_s": WINDOW_S,
@@ -350,14 +350,3 @@ def step(found: Turns) -> Step:
             "turns": [[round(t.start, 3), round(t.end, 3), t.speaker, t.reason] for t in found.turns],
         },
     )  # fmt: skip
-
-
-def from_step(s: Step) -> Turns:
-    """The turns back from a stored step (the ledger's or a worker's JSON)."""
-    after = s.after
-    speakers = tuple(
-        Speaker(d["label"], float(d["speech_s"]), tuple(d["centroid"]))
-        for d in after.get("speakers", ())
-    )
-    found = tuple(Turn(float(a), float(b), who, why) for a, b, who, why in after.get("turns", ()))
-    return Turns(found, speakers, int(after.get("windows", 0)))

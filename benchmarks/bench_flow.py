@@ -25,6 +25,7 @@ Usage: python benchmarks/bench_flow.py [--clips 50] [--voices 8] [--latency 1.0]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import shutil
@@ -61,14 +62,11 @@ def make_inbox(root: Path, n_clips: int, per_voice: int = 10) -> Path:
 
 
 def prepared_clips(spec: object, store_root: Path) -> list:
-    from flows.pipeline.worker import prepare_file, settings_dict
-    from flows.records import PreparedClip
+    from audio.chain import Settings
+    from flows.pipeline.worker import prepare_file
 
-    settings = settings_dict()
     return [
-        prepare_file(str(path), settings, str(store_root)).clip(
-            PreparedClip(spec.slug, path.name, str(path)), None
-        )
+        dataclasses.replace(prepare_file(str(path), Settings(), str(store_root)), voice=spec.slug)
         for path in spec.clips
     ]
 

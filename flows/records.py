@@ -4,6 +4,9 @@ Small frozen dataclasses with their provenance (hashes of what they came from), 
 lhotse's manifests. One generic conversion (`to_json`, `from_json`; `to_dict` and `from_dict` on
 every record) gives the JSON shape users and the ledger see and reads it back, tolerating missing
 or unknown keys, so older ledger rows and newer metrics fields both load.
+
+What comes from `audio` stays the type `audio` made it (a Verdict, the Turns, a ClipSpeakers),
+so a field added there travels without a copy here.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Self, TypeVar
 
-from audio.types import Level, Metrics, Step
+from audio.speaker import ClipSpeakers
+from audio.turns import Turns
+from audio.types import Level, Metrics, SourceInfo, Step, Verdict
 
 
 class ClipStatus(StrEnum):
@@ -76,9 +81,13 @@ FAILED_CLIP = (ClipStatus.ERROR, ClipStatus.CRASHED)
 # written as JSON (an enum as its string, a tuple as a list, a nested record as its dict) and read
 # back by its annotation. Reading tolerates what older ledger rows and newer writers differ in:
 # unknown keys are dropped, a missing key takes the field's default, and a missing measure of a
-# `Metrics` is None. A field marked `OMIT_DEFAULT` is left out of the dict while at its default.
+# `Metrics` is None. A field marked `OMIT_DEFAULT` is left out of the dict while at its default;
+# one marked `UNSHOWN` is never in it (the ledger stores it on its own, and reading takes it when
+# given); one with a `shape` is written by its own function (of the value and the record) and
+# read by another.
 
 OMIT_DEFAULT = {"omit_default": True}
+UNSHOWN = {"unshown": True}
 R = TypeVar("R")
 _HINTS: dict[type, dict[str, Any]] = {}
 _MISSING_IS_NONE: frozenset[type] = frozenset({Metrics})
@@ -89,9 +98,10 @@ def to_json(record: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
-        if f.metadata.get("omit_default") and value == f.default:
+        if f.metadata.get("unshown") or (f.metadata.get("omit_default") and value == f.default):
             continue
-        out[f.name] = _json_value(value)
+        shape = f.metadata.get("shape")
+        out[f.name] = shape[0](value, record) if shape and value is not None else _json_value(value)
     return out
 
 
@@ -113,7 +123,11 @@ def from_json(cls: type[R], data: Mapping[str, Any]) -> R:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:
-            values[f.name] = _from_value(hints[f.name], data[f.name])
+            shape, value = f.metadata.get("shape"), data[f.name]
+            if shape and value is not None:
+                values[f.name] = shape[1](value)
+            else:
+                values[f.name] = _from_value(hints[f.name], value)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             if cls not in _MISSING_IS_NONE:
                 raise KeyError(f"{cls.__name__}: no {f.name!r} in {sorted(data)}")
@@ -134,8 +148,8 @@ def _from_value(hint: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_value(args[0], v) for v in value or ())
         return tuple(_from_value(a, v) for a, v in zip(args, value, strict=True))
-    if origin is dict:
-        return dict(value or {})
+    if origin is dict:  # dict[str, X]: each value read as an X
+        return {k: _from_value(args[1], v) for k, v in (value or {}).items()}
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
             return from_json(hint, value)
@@ -160,6 +174,33 @@ def metrics_from_dict(d: Mapping[str, Any] | None) -> Metrics | None:
     return None if d is None else from_json(Metrics, d)
 
 
+def speakers_summary(check: ClipSpeakers, steps: Sequence[Step] = ()) -> str:
+    """'3 speakers: kept 62.9 s; removed 17.5 s of 2 other speakers; cut a 6.1 s music outro':
+    the check's turns and the clip's trim (`steps`), in flows.report.cuts' words."""
+    from flows.report import cuts  # imports none of flows: no cycle
+
+    turns = [to_json(t) for t in check.turns]
+    return cuts.sentence(check.speakers, check.kept_s, turns, [to_json(s) for s in steps])
+
+
+def _speakers_json(check: ClipSpeakers, clip: PreparedClip) -> dict[str, Any]:
+    """The speaker check as `--json` and the report show it: its similarity, exclusion and
+    reason are the clip's own `metrics.speaker_similarity`, `status` and `error` there."""
+    return {
+        "count": check.speakers,
+        "kept_s": check.kept_s,
+        "removed_s": check.removed_s,
+        "summary": speakers_summary(check, clip.steps),
+        "turns": [to_json(t) for t in check.turns],
+    }
+
+
+def _speakers_from_json(d: Mapping[str, Any]) -> ClipSpeakers:
+    """The check back from `_speakers_json` (without what the clip's other fields hold)."""
+    base = {"similarity": None, "excluded": False, "reason": None, "speakers": d.get("count", 0)}
+    return from_json(ClipSpeakers, {**base, **d})
+
+
 @dataclass(frozen=True)
 class PreparedClip(Record):
     """One source clip after the chain: where it came from, what was done, what it measures."""
@@ -176,9 +217,14 @@ class PreparedClip(Record):
     source_metrics: Metrics | None = None
     steps: tuple[Step, ...] = ()
     speech: tuple[tuple[float, float], ...] = ()
-    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Who speaks in it, as the voice's check found: count, kept_s, removed_s, turns.
-    speakers: dict[str, Any] | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # by provider
+    # Who speaks in it, as the voice's speaker check judged each turn.
+    speakers: ClipSpeakers | None = field(
+        default=None, metadata={"shape": (_speakers_json, _speakers_from_json)}
+    )
+    # Who speaks when (audio.turns), for the voice's speaker check; shown as the `speakers` step.
+    turns: Turns | None = field(default=None, metadata=UNSHOWN)
+    source: SourceInfo | None = field(default=None, metadata=UNSHOWN)  # as probed; the ledger's
 
     @property
     def ok(self) -> bool:

@@ -57,6 +57,31 @@ def test_run_options_start_from_the_prepare_settings():
     assert options.denoise == settings.denoise == "auto"
 
 
+def test_prepare_and_the_flow_build_the_chain_settings_one_way():
+    """`voxclone prepare` with the flow's flags gets the flow's settings, but for DNSMOS (only
+    with --quality) and speaker turns (not with --speaker all)."""
+    from flows.cli.prepare import _settings
+
+    argv = ["prepare", "in.wav", "--out", "o", "--rate", "24000", "--denoise", "never"]
+    flow = RunOptions(sample_rate=24000, denoise="never").chain_settings()
+    assert _settings(_parse([*argv, "--quality"])) == flow
+    assert _settings(_parse(argv)) == Settings(target_rate=24000, denoise="never")
+    assert not _settings(_parse([*argv, "--speaker", "all"])).speaker_turns
+
+
+def test_the_run_form_leaves_out_what_the_starting_command_sets():
+    """The process pool and the terminal's progress bar are the command's (run, serve), not a
+    deployment run's: the UI's form does not offer them."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.pipeline.flow import clone_voices
+
+    schema = parameter_schema(clone_voices.fn).model_dump()
+    shown = schema["definitions"]["RunOptions"]["properties"]
+    assert set(shown) == set(RunOptions.model_fields) - {"cpu_pool", "progress_bar"}
+    assert RunOptions(cpu_pool=False, progress_bar=True).model_dump()["cpu_pool"] is False
+
+
 def test_options_from_the_command_line_reach_run_options():
     from flows.cli.run import options_from
 
@@ -111,8 +136,8 @@ def test_help_text_comes_from_the_field_descriptions(capsys: pytest.CaptureFixtu
     out = " ".join(capsys.readouterr().out.split())
     for flag, field in RUN_FLAGS.items():
         description = RunOptions.model_fields[field].description
-        if description:
-            assert " ".join(description.split()) in out, flag
+        if description:  # as a sentence: its own full stop gives way to the limits and default
+            assert " ".join(description.rstrip(".").split()) in out, flag
 
 
 @pytest.mark.parametrize("command", ["run", "serve"])

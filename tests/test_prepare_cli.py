@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import json_shapes
 import pytest
 import soundfile as sf
 
@@ -56,6 +57,37 @@ def test_json_report_names_every_input_and_goes_on_past_bad_ones(tmp_path, bad_f
     assert male["verdicts"]["cartesia"]["level"] == "pass"
     assert ok[NOISY.name]["steps"][2]["after"]["applied"] is True
     assert "ffmpeg" in report["versions"]
+
+
+def test_json_output_keeps_its_shape(tmp_path, capsys):
+    """Every key, in its order, with its JSON type, as `prepare --json` printed them before the
+    clip record was typed (tests/json_shapes.py), and the values a shape cannot see."""
+    inputs = json_shapes.prepare_inputs(tmp_path)
+    code = run_cli(["prepare", *inputs, "--out", str(tmp_path / "out"), "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert json_shapes.shape(printed) == json_shapes.expected("prepare")
+    male, podcast, notes = printed["inputs"]
+    assert [male["status"], podcast["status"], notes["status"]] == ["ok", "ok", "error"]
+    assert notes["error"] == "cannot read as audio (not an audio file)"
+    assert male["speakers"]["summary"] == "1 speaker"
+    assert podcast["speakers"]["count"] == 2 and podcast["speakers"]["removed_s"] > 5
+    kept = sum(t["end"] - t["start"] for t in podcast["speakers"]["turns"] if t["kept"])
+    assert abs(kept - podcast["speakers"]["kept_s"]) < 0.01
+    # the take holds the host only: the guest's turns are cut out before it is measured
+    assert podcast["metrics"]["duration_s"] < podcast["source"]["duration"] - 5
+
+
+def test_quality_is_scored_on_the_source_as_in_the_flow(tmp_path, capsys):
+    """--quality: the source's DNSMOS is in `source_metrics`, as the chain scored it (it was
+    left out, where `voxclone run` had it)."""
+    out = tmp_path / "out"
+    run_cli(["prepare", str(MALE), "--out", str(out), "--json", "--quality", "--speaker", "all"])
+    (entry,) = json.loads(capsys.readouterr().out)["inputs"]
+    quality = next(s for s in entry["steps"] if s["name"] == "quality")
+    scored = {k: entry["source_metrics"][f"dnsmos_{k}"] for k in ("sig", "bak", "ovrl")}
+    assert scored == quality["before"]
+    assert entry["metrics"]["dnsmos_ovrl"] == quality["after"]["ovrl"]
 
 
 def test_table_output_and_options(tmp_path, capsys, monkeypatch):

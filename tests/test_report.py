@@ -279,7 +279,7 @@ def test_captions_metrics_steps_and_verdicts(document: str, parsed: Collector):
     assert snr_rows and all(row.endswith('<td class="num">—</td>') for row in snr_rows[:2])
     assert "gain +3.2 dB" in text and "limited 0.0 dB" in text
     assert "loudness -23.1 LUFS → -20.0 LUFS" in text
-    assert "duration 3.88 s → 3.08 s" in text
+    assert "kept 3.08 s of 3.88 s" in text
     badges = [(a.get("class"), s) for t, a, s in parsed.tags if t == "span" and s == "clip-0"]
     assert ("badge good", "clip-0") in badges and ("badge warn", "clip-0") in badges
     assert "only 3.1 s of speech; 60 s is ideal" in text
@@ -451,15 +451,23 @@ def test_terminal_tables_wrap_instead_of_cutting_and_print_data_literally(monkey
     monkeypatch.delenv("COLUMNS", raising=False)  # a pipe's width, whatever the shell exports
     run = _summary_run()
     out = io.StringIO()
-    tables.print_table(summary.clip_rows(run, list(run.providers)), "Clips", out)
-    tables.print_table(summary.result_rows(run), "Results", out)
+    tables.print_table(
+        summary.clip_rows(run, list(run.providers)), "Clips", out, below=summary.CLIP_SENTENCES
+    )
+    tables.print_table(summary.result_rows(run), "Results", out, below=summary.RESULT_SENTENCES)
     text = out.getvalue()
     assert "…" not in text, "a cell was truncated"
     assert "\x1b[" not in text, "colour codes written to something that is not a TTY"
     lines = text.splitlines()
     assert all(len(line) <= tables.PIPE_WIDTH and line == line.rstrip() for line in lines)
     # the cells the old fixed-width printer cut mid-word are whole
-    for word in ("warn: cartesia,", "elevenlabs", "3.9→3.1", "-23.1→-20.0", "attempt(s)"):
+    for word in (
+        "warn for Cartesia, Althea Studio: short",
+        "ElevenLabs",
+        "3.9→3.1",
+        "-23.1→-20.0",
+        "attempt(s)",
+    ):
         assert word in text, word
     # rich markup in data is text, not a style
     assert "[red]HTTP" in text and "[/red]" in text
@@ -510,7 +518,10 @@ def test_speaker_turns_are_a_timeline_under_the_prepared_waveform():
     )  # fmt: skip
     document = render_report(run)
     rects = re.findall(r'<rect class="turn-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', document)
+    # under "before" (the source's seconds: this trim step kept no ranges, so no turns there),
+    # then under "after" (the prepared clip's)
     assert [kind for kind, _, _ in rects] == ["kept", "other"]
+    assert "time: seconds of the prepared clip" in document
     # on the scale the waveforms share: the longer (before) clip is the full width
     longest = len(clip["before"]["samples"]) / clip["before"]["rate"]
     columns = report.WAVE_COLUMNS * seconds / longest

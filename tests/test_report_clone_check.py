@@ -74,7 +74,7 @@ def test_report_ranks_and_plays_each_preview_beside_its_take_at_most_30_s() -> N
     assert (
         "sounds most like the speaker: Anam 0.81, ElevenLabs 0.77, Althea Studio 0.12" in document
     )
-    section = document.split("<h2>Clone checks</h2>")[1].split("<h2>Clips</h2>")[0]
+    section = document.split("<h2>What each provider was sent</h2>")[1].split("<h2>Clips</h2>")[0]
     players = re.findall(r'<audio [^>]*src="data:(audio/[a-z]+);base64,([^"]+)"', section)
     assert len(players) == 6  # three heard previews, each beside its take
     for mime, data in players:
@@ -82,12 +82,19 @@ def test_report_ranks_and_plays_each_preview_beside_its_take_at_most_30_s() -> N
         info = sf.info(io.BytesIO(base64.b64decode(data)))
         assert info.duration <= PLAYER_MAX_S + 0.2  # MP3 pads its last frame
         assert info.duration >= PLAYER_MAX_S - 1
-    assert section.index(">anam<") < section.index(">elevenlabs<") < section.index(">althea<")
+    assert (
+        section.index("<b>Anam</b>")
+        < section.index("<b>ElevenLabs</b>")
+        < section.index("<b>Althea Studio</b>")
+    )
     assert EVIL not in document and "&lt;script&gt;" in document
 
 
 def test_terminal_rows_and_markdown_carry_the_check() -> None:
-    rows = {r["provider"]: r for r in summary.result_rows(_summary())}
+    import providers
+
+    names = {providers.spec(p).display_name: p for p in providers.NAMES}
+    rows = {names[r["provider"]]: r for r in summary.result_rows(_summary())}
     assert rows["anam"]["clone check"] == "pass 0.81 · OVRL 3.10"
     assert rows["althea"]["clone check"] == "warn 0.12 · OVRL 3.10"
     assert rows["althea"]["why"] == f"clone check: may not be the speaker {EVIL}"
@@ -96,7 +103,10 @@ def test_terminal_rows_and_markdown_carry_the_check() -> None:
     assert rows["cartesia"]["clone check"] == "no preview" and rows["cartesia"]["why"] == ""
     text = summary.markdown(_summary(), None)
     assert "ada: sounds most like the speaker: Anam 0.81" in text
-    assert "| ada | althea | created | v-althea | warn 0.12 · OVRL 3.10 |" in text
+    assert (
+        f"| ada | Althea Studio | created | clone check: may not be the speaker {EVIL} | v-althea "
+        "| warn 0.12 · OVRL 3.10 |"
+    ) in text
 
 
 def test_a_result_without_a_check_shows_nothing() -> None:
@@ -104,4 +114,4 @@ def test_a_result_without_a_check_shows_nothing() -> None:
     run["results"] = [_result("anam", None)]
     run["clone_audio"] = []
     assert summary.result_rows(_summary(run))[0]["clone check"] == ""
-    assert "<h2>Clone checks</h2>" not in render_report(run)
+    assert "<h2>What each provider was sent</h2>" not in render_report(run)

@@ -69,6 +69,35 @@ def check_voice(eng: Any, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _names(row: dict[str, Any], asked: str) -> bool:
+    """Whether `asked` names this voice: its inbox name, its display name ("Mara Host", any
+    case) or the provider's voice id."""
+    return (
+        asked in (row["voice"], row["voice_id"]) or asked.casefold() == str(row["name"]).casefold()
+    )
+
+
+def _not_found(asked: str, known: list[dict[str, Any]], where: str) -> str:
+    """'no cloned voice 'host' in the ledger (…); did you mean 'mara-host' (“Mara Host”)?'"""
+    import difflib
+
+    names = {r["voice"]: r["name"] for r in known}
+    words = {**{v: v for v in names}, **{str(n).casefold(): v for v, n in names.items()}}
+    close = difflib.get_close_matches(asked.casefold(), list(words), n=3, cutoff=0.4)
+    close += [
+        v
+        for v in names
+        if asked.casefold() in v.casefold() or asked.casefold() in str(names[v]).casefold()
+    ]
+    found = list(dict.fromkeys(words.get(c, c) for c in close))
+    text = f"no cloned voice {asked!r} in the ledger ({where})"
+    if found:
+        text += "; did you mean " + " or ".join(f"{v!r} (“{names[v]}”)" for v in found[:3]) + "?"
+    elif names:
+        text += "; the ledger has " + ", ".join(sorted(names)) + " (`voxclone voices` lists them)"
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     from flows import ledger
     from flows.records import CloneCheck
@@ -76,28 +105,28 @@ def run(args: argparse.Namespace) -> int:
 
     eng = ledger.engine()
     wanted = {p.strip() for p in (args.providers or "").split(",") if p.strip()}
-    rows = [
-        r
-        for r in ledger.voices(eng)
-        if args.voice in (r["voice"], r["voice_id"]) and (not wanted or r["provider"] in wanted)
-    ]
+    known = ledger.voices(eng)
+    rows = [r for r in known if _names(r, args.voice) and (not wanted or r["provider"] in wanted)]
     if not rows:
         print(
-            f"voxclone check: no cloned voice {args.voice!r} in the ledger ({ledger.where(eng)})",
-            file=sys.stderr,
+            f"voxclone check: {_not_found(args.voice, known, ledger.where(eng))}", file=sys.stderr
         )
         return 1
     results = [check_voice(eng, r) for r in rows]
     if args.json:
         print(json.dumps(results, indent=2))
         return _attention(results)
+    import providers
+
     tables.print_table(
         [
-            {"voice": r["voice"], "provider": r["provider"], "voice id": r["voice_id"],
-             **summary.check_cells(CloneCheck.from_dict(r["clone_check"]))}
+            {"voice": r["voice"], "provider": providers.spec(r["provider"]).display_name,
+             "voice id": r["voice_id"], **summary.check_cells(CloneCheck.from_dict(r["clone_check"]))}
             for r in results
         ],
         "Clone checks",
+        below=("why",),
+        key=("voice", "provider"),
     )  # fmt: skip
     return _attention(results)
 

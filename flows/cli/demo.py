@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from flows.cli.run import PROVIDERS, add_run_options, print_run, run_flow
+from flows.cli.run import add_run_options, print_run, run_flow
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples" / "voices"
 
@@ -19,21 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import providers
+    from flows.cli.emulator import environment
     from providers.emulator.server import start
 
     with start() as emulator:
-        os.environ.update(emulator.env())
-        for name in PROVIDERS:
-            # Placeholder keys for the emulator only; real keys are never needed for the demo.
-            os.environ.setdefault(providers.spec(name).key_env, f"demo-{name}-key")
+        # base URLs, and placeholder keys where no key is set: real keys are never needed here
+        for name, value in environment(emulator.url).items():
+            if name.endswith("_BASE_URL"):
+                os.environ[name] = value
+            else:
+                os.environ.setdefault(name, value)
         print(f"Emulator of all six provider APIs on {emulator.url}")
         result = run_flow(args, args.inbox, None, report=True)
     print_run(result)
     created = [(r, r.voice_id) for r in result.results if r.voice_id]
     if created:
         example, voice_id = created[0]
-        print(f"\nLineage of one voice ({example.provider}/{example.voice}):")
+        from providers.registry import DISPLAY_NAMES
+
+        print(f"\nLineage of one voice ({example.voice} on {DISPLAY_NAMES[example.provider]}):")
         print(f"  voxclone lineage {voice_id}")
         from flows.cli.lineage import show
 

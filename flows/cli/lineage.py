@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -53,44 +54,51 @@ def _trim_kept(clip: dict[str, Any]) -> list[list[float]] | None:
     return (trim or {}).get("after", {}).get("kept")
 
 
-def _value(v: Any) -> str:
-    if isinstance(v, list) and v and all(isinstance(d, dict) and "label" in d for d in v):
-        return ", ".join(f"{d['label']} {d.get('speech_s')} s" for d in v)  # not 192 floats each
-    if isinstance(v, list) and len(v) > 4:
-        return f"[{len(v)} items]"
-    return str(v)
+def _step(
+    step: dict[str, Any],
+    steps: Sequence[dict[str, Any]] = (),
+    turns: Sequence[dict[str, Any]] | None = None,
+) -> str:
+    """'loudness: loudness -23.1 LUFS → -20.0 LUFS, gain +3.1 dB (target_lufs=-20)': what the
+    step measured in words, its parameters after; the trim says what it cut, the speakers step
+    each speaker's speech (not its embedding, nor the turns, which have lines of their own)."""
+    from flows.report import cuts, words
+
+    if step.get("name") == "trim":
+        step = {**step, "words": cuts.trim_words(steps or [step], turns)}
+    elif step.get("name") == "speakers":
+        after = step.get("after") or {}
+        who = ", ".join(f"{s['label']} {s.get('speech_s')} s" for s in after.get("speakers") or [])
+        step = {**step, "after": {"count": after.get("count"), "speakers": who}}
+    measured, params = words.step_text(step)
+    return f"{step['name']}: {measured}" + (f" ({params})" if params else "")
 
 
-def _step(step: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in step.get("params", {}).items())
-    changes = ", ".join(
-        f"{k} {step['before'].get(k)}→{step['after'].get(k)}"
-        for k in step.get("after", {})
-        if k in step.get("before", {})
-    )
-    extra = ", ".join(
-        f"{k}={_value(v)}"
-        for k, v in step.get("after", {}).items()
-        if k not in step.get("before", {})
-    )
-    return (
-        f"{step['name']}({params})"
-        + (f": {changes}" if changes else "")
-        + (f" [{extra}]" if extra else "")
-    )
+def _when(value: Any) -> str:
+    """A ledger time with its zone: '2026-12-07 20:41:07 UTC' (the ledger keeps UTC)."""
+    text = str(value)
+    return text.split(".")[0].replace("T", " ").removesuffix("+00:00") + " UTC" if value else "—"
+
+
+def _spans(spans: list[list[float]]) -> str:
+    """'8.52–12.00 s, 13.10–14.00 s' (ranges shorter than 10 ms are the edges of a cut, left out)."""
+    return ", ".join(f"{a:.2f}–{b:.2f} s" for a, b in spans if b - a >= 0.01)
 
 
 def render(record: dict[str, Any]) -> str:
+    from providers.registry import DISPLAY_NAMES
+
     voice, att = record["voice"], record["attempt"]
     sources = {s["sha256"]: s for s in record["sources"]}
     clips = {c["sha256"]: c for c in record["clips"]}
     req = att["request"]
+    options = ", ".join(f"{k}={v}" for k, v in (req["options"] or {}).items()) or "none"
     lines = [
-        f"{voice['provider']} voice {voice['voice_id']}  “{voice['name']}”",
-        f"  created {voice['created_at']}  flow run {voice['flow_run_id']}",
+        f"{DISPLAY_NAMES.get(voice['provider'], voice['provider'])} voice {voice['voice_id']}  “{voice['name']}”",
+        f"  created {_when(voice['created_at'])}  flow run {voice['flow_run_id']}",
         f"  preview {voice['preview_url'] or '—'}",
         "",
-        f"request  POST {req['base_url']}  name={req['name']!r} language={req['language']} options={req['options']}",
+        f"request  POST {req['base_url']}  name “{req['name']}”, language {req['language']}, options: {options}",
         f"  attempt {att['key'][:16]}…  status {att['status']}  tries {att['tries']}",
     ]
     lines += [
@@ -104,24 +112,28 @@ def render(record: dict[str, Any]) -> str:
         for part in take.get("parts", []):
             clip = clips.get(part["prepared_sha256"], {})
             src = sources.get(clip.get("source_sha256"), {})
-            where = ", ".join(f"{a:.2f}–{b:.2f} s" for a, b in part.get("source_s", []))
+            where = _spans(part.get("source_s", []))
             lines.append(
                 f"  {part['start_s']:.2f}–{part['end_s']:.2f} s of clip {part['prepared_sha256'][:12]}… "
                 f"= {where or '?'} of {src.get('path', '?')}"
             )
     for clip in record["clips"]:
         src = sources.get(clip["source_sha256"], {})
+        turns = (clip.get("speaker_check") or {}).get("turns")
+        duration = src.get("duration_s")
         lines += [
             f"\nclip {clip['sha256'][:16]}…  from {src.get('path', '?')}",
             f"  source sha256 {clip['source_sha256']}  {src.get('bytes')} bytes {src.get('format')} "
-            f"{src.get('sample_rate')} Hz × {src.get('channels')} ch, {src.get('duration_s')} s",
+            f"{src.get('sample_rate')} Hz × {src.get('channels')} ch, "
+            + (f"{duration:.2f} s" if isinstance(duration, int | float) else "? s"),
         ]
-        lines += [f"  step {_step(s)}" for s in clip["steps"]]
-        lines += _speaker_lines(clip.get("speaker_check"))
+        lines += [f"  step {_step(s, clip['steps'], turns)}" for s in clip["steps"]]
+        lines += _speaker_lines(clip.get("speaker_check"), clip["steps"])
         m = clip["metrics"]
         lines.append(
-            f"  QC: {m['speech_s']:.1f} s speech, SNR {m['snr_db']} dB, {m['loudness_lufs']} LUFS, "
-            f"{m['true_peak_dbtp']:.1f} dBTP, bandwidth {m['bandwidth_hz']:.0f} Hz"
+            f"  QC: {m['speech_s']:.1f} s speech, SNR {_num(m['snr_db'], 1)} dB, "
+            f"{_num(m['loudness_lufs'], 1)} LUFS, {m['true_peak_dbtp']:.1f} dBTP, "
+            f"bandwidth {m['bandwidth_hz']:.0f} Hz"
         )
         lines.append(
             f"  code {clip['code_version']}; "
@@ -130,12 +142,24 @@ def render(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _speaker_lines(check: dict[str, Any] | None) -> list[str]:
-    """The clip's turns as the voice judged them: which seconds were kept, which removed and why."""
+def _num(value: Any, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if isinstance(value, int | float) else "—"
+
+
+def _speaker_lines(check: dict[str, Any] | None, steps: list[dict[str, Any]]) -> list[str]:
+    """The clip's turns as the voice judged them, in the source's seconds and the prepared
+    clip's: which were kept, which removed and why."""
+    from audio.steps import source_spans
+    from flows.report import cuts
+
     if not check or not check.get("turns"):
         return []
-    lines = ["  speaker turns (seconds of the prepared clip):"]
+    kept = ((cuts.trim_step(steps) or {}).get("after") or {}).get("kept") or []
+    lines = ["  speaker turns (seconds of the source recording; of the prepared clip in brackets):"]
     for t in check["turns"]:
         verdict = "kept" if t["kept"] else f"removed: {t.get('reason') or 'another speaker'}"
-        lines.append(f"    {t['start']:.2f}–{t['end']:.2f} s  {t.get('speaker') or '?'}  {verdict}")
+        source = _spans([list(x) for x in source_spans(t["start"], t["end"], kept)]) or "?"
+        lines.append(
+            f"    {source}  ({t['start']:.2f}–{t['end']:.2f} s)  {t.get('speaker') or '?'}  {verdict}"
+        )
     return lines

@@ -7,15 +7,21 @@ core (a process pool, `--workers` to cap it); the table and the JSON report keep
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.pipeline.inbox import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
 from providers import NAMES as PROVIDERS
+
+if TYPE_CHECKING:
+    from audio.chain import Settings
+    from flows.records import PreparedClip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,161 +88,132 @@ def _output_path(out: Path, stem: str, fmt: str, used: set[str]) -> Path:
     return out / name
 
 
-def _prepare_one(
-    path: Path, args: argparse.Namespace, target: Path, progress: Any = None
-) -> dict[str, Any]:
-    from dataclasses import asdict
+# Said after the reason a file has no speaker to keep (flows.pipeline.worker.NoSpeaker).
+SPEAKER_HINT = "; pass --speaker PATH (a recording of the speaker to keep) or --speaker all"
 
-    from audio import encode
-    from audio.chain import prepare_file
-    from audio.metrics import measure, with_quality, with_source_defects
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The chain's settings, from the flags `run` has too, as the flow makes its own."""
+    from flows.cli.run import AUDIO_FLAGS
+    from flows.cli.settings_options import model_values
+    from flows.pipeline.options import RunOptions
+
+    options = RunOptions(**model_values(args, AUDIO_FLAGS))
+    return options.chain_settings(quality=args.quality, speaker_turns=args.speaker != "all")
+
+
+def _prepare_one(
+    path: Path, target: Path, args: argparse.Namespace, progress: Any = None
+) -> PreparedClip:
+    """The flow's preparation of one clip (worker.prepare_file), the file taken as a voice of
+    its own; its take copied to `target` and judged for each provider."""
+    import shutil
+
     from audio.profiles import PROFILES
     from audio.verdict import judge
-    from flows.records import ClipStatus
+    from flows.ledger import store
+    from flows.pipeline.worker import prepare_file
 
-    info, source_metrics, prepared = prepare_file(
-        path,
-        _settings(args),
-        max_bytes=int(args.max_mb * 1e6),
-        max_duration_s=args.max_minutes * 60,
-    )
-    audio, prob, speakers = _one_speaker(prepared, args.speaker, path)
-    levels = prepared.levels if audio is prepared.audio else None
-    prepared.audio = audio  # the clip before the cut is not needed again (an hour is 0.6 GB)
-    size = encode.write(audio, target, args.format)
-    measured = measure(audio, levels=levels, prob=prob)
-    metrics = with_source_defects(measured, source_metrics)
-    metrics = with_quality(metrics, prepared.quality)
+    alone = {"all": None, "dominant": ()}.get(args.speaker, (args.speaker,))
+    clip = prepare_file(
+        str(path), args.settings, args.store, alone=alone, fmt=args.format, progress=progress,
+        max_bytes=int(args.max_mb * 1e6), max_duration_s=args.max_minutes * 60,
+    )  # fmt: skip
+    assert clip.prepared_sha256 is not None and clip.metrics is not None
+    shutil.copyfile(store.path_for(clip.prepared_sha256, args.format, Path(args.store)), target)
+    size = target.stat().st_size
     providers = [args.provider] if args.provider else list(PROVIDERS)
-    verdicts = {}
-    for name in providers:
-        v = judge(metrics, PROFILES[name], file_bytes=[size], steps=prepared.steps)
-        verdicts[name] = {"level": v.level.value, "reasons": list(v.reasons)}
-    return {
-        "status": ClipStatus.OK.value,
-        "output": str(target),
-        "bytes": size,
-        "source": asdict(info),
-        "source_metrics": asdict(source_metrics),
-        "metrics": asdict(metrics),
-        "steps": [asdict(s) for s in prepared.steps],
-        "speech": [list(s) for s in prepared.speech],
-        "speakers": speakers,
-        "verdicts": verdicts,
+    verdicts = {
+        name: judge(clip.metrics, PROFILES[name], file_bytes=[size], steps=clip.steps)
+        for name in providers
     }
-
-
-def _progress_to_file(args: argparse.Namespace, path: Path) -> Any:
-    """In a worker process: the chain's progress into a file the parent shows (see `_bar`)."""
-    from flows.pipeline.worker import ProgressFile, progress_file
-
-    if not getattr(args, "progress_dir", None):
-        return lambda fraction, stage: None
-    return ProgressFile(progress_file(args.progress_dir, str(path)))
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from audio.chain import Settings
-
-    return Settings(
-        target_rate=args.rate,
-        target_lufs=args.target_lufs,
-        ceiling_dbtp=args.ceiling_dbtp,
-        denoise=args.denoise,
-        quality=args.quality,
-        speaker_turns=args.speaker != "all",
-    )
-
-
-def _one_speaker(prepared: Any, speaker: str, path: Path) -> tuple[Any, Any, dict[str, Any] | None]:
-    """The prepared clip with only the chosen speaker's turns (cut at pauses), its Silero output,
-    and what was cut."""
-    from audio.speaker import choose_speaker, reference_embedding
-    from audio.takes import Clip, without_removed
-    from audio.types import AudioError
-    from flows.report.summary import speakers_record
-
-    if prepared.turns is None:
-        return prepared.audio, prepared.prob, None
-    reference = None if speaker == "dominant" else reference_embedding([Path(speaker)])
-    verdict = choose_speaker([prepared.turns], reference)
-    if verdict.failure:
-        hint = "; pass --speaker PATH (a recording of the speaker to keep) or --speaker all"
-        raise AudioError(str(path), verdict.failure + hint)
-    check = verdict.clips[0]
-    if check.excluded:
-        raise AudioError(str(path), check.reason or "none of the chosen speaker's speech")
-    removed = tuple((t.start, t.end) for t in check.turns if not t.kept)
-    clip = Clip(str(path), prepared.audio, list(prepared.speech), None, removed)  # type: ignore[arg-type]
-    return *without_removed(clip, prepared.prob, in_place=True), speakers_record(check)
+    return dataclasses.replace(clip, verdicts=verdicts)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _table(results: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
+def _table(results: list[PreparedClip]) -> tuple[list[dict[str, str]], list[str]]:
     """One row per input and, below the table, each reason once with the providers it concerns."""
     from audio.types import Level
-    from flows.records import ClipStatus
+    from flows.records import ClipStatus, speakers_summary
     from providers.registry import DISPLAY_NAMES
 
     rows: list[dict[str, str]] = []
     notes: list[str] = []
     for r in results:
-        name = Path(r["input"]).name
+        name = Path(r.path).name
         row = dict.fromkeys(("input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "OVRL"), "")
         row["input"] = name
-        if r["status"] != ClipStatus.OK:
+        if not r.ok or r.metrics is None:
             rows.append({**row, "bw kHz": "", "verdict": ClipStatus.ERROR.value, "speakers": ""})
-            notes.append(f"{name}: {r['error']}")
+            notes.append(f"{name}: {r.error}")
             continue
-        m = r["metrics"]
-        verdicts = r["verdicts"]
-        by_level: dict[str, list[str]] = {}
-        for p, v in verdicts.items():
-            by_level.setdefault(v["level"], []).append(DISPLAY_NAMES[p])
+        m = r.metrics
+        by_level: dict[Level, list[str]] = {}
+        for p, v in r.verdicts.items():
+            by_level.setdefault(v.level, []).append(DISPLAY_NAMES[p])
         short = " | ".join(
             f"{level}: {', '.join(by_level[level])}"
             for level in reversed(Level)
             if level in by_level
         )
         rows.append({
-            **row, "dur s": _fmt(m["duration_s"]), "speech s": _fmt(m["speech_s"]),
-            "SNR dB": _fmt(m["snr_db"], 0), "LUFS": _fmt(m["loudness_lufs"]),
-            "dBTP": _fmt(m["true_peak_dbtp"]), "OVRL": "" if m.get("dnsmos_ovrl") is None else _fmt(m["dnsmos_ovrl"], 2),
-            "bw kHz": _fmt(m["bandwidth_hz"] / 1000), "verdict": short,
-            "speakers": (r.get("speakers") or {}).get("summary", ""),
+            **row, "dur s": _fmt(m.duration_s), "speech s": _fmt(m.speech_s),
+            "SNR dB": _fmt(m.snr_db, 0), "LUFS": _fmt(m.loudness_lufs),
+            "dBTP": _fmt(m.true_peak_dbtp), "OVRL": "" if m.dnsmos_ovrl is None else _fmt(m.dnsmos_ovrl, 2),
+            "bw kHz": _fmt(m.bandwidth_hz / 1000), "verdict": short,
+            "speakers": speakers_summary(r.speakers, r.steps) if r.speakers else "",
         })  # fmt: skip
         reasons: dict[str, list[str]] = {}
-        for p, v in verdicts.items():
-            for reason in v["reasons"]:
+        for p, v in r.verdicts.items():
+            for reason in v.reasons:
                 reasons.setdefault(reason, []).append(DISPLAY_NAMES[p])
         for reason, who in reasons.items():
-            scope = "all providers" if len(who) == len(verdicts) > 1 else ", ".join(who)
+            scope = "all providers" if len(who) == len(r.verdicts) > 1 else ", ".join(who)
             notes.append(f"{name}: {reason} ({scope})")
     return rows, notes
 
 
 def _entry(
     path: Path, target: Path, args: argparse.Namespace, progress: Any = None
-) -> dict[str, Any]:
-    """One input's report entry; a bad file becomes an error entry, never an exception."""
+) -> PreparedClip:
+    """One input's record; a bad file becomes an error record, never an exception."""
     from audio.types import AudioError
-    from flows.records import ClipStatus
+    from flows.pipeline.worker import NoSpeaker
+    from flows.records import ClipStatus, PreparedClip
 
-    entry: dict[str, Any] = {"input": str(path)}
     try:
-        entry.update(_prepare_one(path, args, target, progress))
+        return _prepare_one(path, target, args, progress)
+    except NoSpeaker as exc:
+        error = exc.reason + SPEAKER_HINT
     except AudioError as exc:
-        entry.update(status=ClipStatus.ERROR.value, error=exc.reason)
+        error = exc.reason
     except Exception as exc:  # no traceback for a user's bad file; say what happened
-        entry.update(status=ClipStatus.ERROR.value, error=f"unexpected {type(exc).__name__}: {exc}")
-    return entry
+        error = f"unexpected {type(exc).__name__}: {exc}"
+    return PreparedClip("", path.name, str(path), ClipStatus.ERROR, error)
 
 
-def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: int, bar: Any):
-    """Yield the entries in input order, preparing up to `workers` files at a time."""
+def _shown(clip: PreparedClip, target: Path) -> dict[str, Any]:
+    """One input as --json shows it: the clip's record, and where its take went."""
+    from flows.records import to_json
+
+    if not clip.ok or clip.source is None:
+        return {"input": clip.path, "status": clip.status.value, "error": clip.error}
+    record = clip.to_dict()
+    return {
+        "input": clip.path, "status": record["status"], "output": str(target),
+        "bytes": target.stat().st_size, "source": to_json(clip.source),
+        **{k: record[k] for k in ("source_metrics", "metrics", "steps", "speech", "speakers",
+                                  "verdicts")},
+    }  # fmt: skip
+
+
+def _entries(
+    jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: int, bar: Any
+) -> Iterator[PreparedClip]:
+    """Yield the records in input order, preparing up to `workers` files at a time."""
     if workers <= 1:
         for path, target in jobs:
             yield _entry(path, target, args, lambda f, stage, p=path: bar.within(p, f, stage))
@@ -261,8 +238,8 @@ def _entries(jobs: list[tuple[Path, Path]], args: argparse.Namespace, workers: i
         for i in range(len(jobs)):
             while not wait([futures[i]], timeout=0.5).done:
                 for j in range(i, len(jobs)):
-                    if args.progress_dir and not futures[j].done():
-                        read = read_progress(progress_file(args.progress_dir, str(jobs[j][0])))
+                    if bar.enabled and not futures[j].done():
+                        read = read_progress(progress_file(args.store, str(jobs[j][0])))
                         if read:
                             bar.within(jobs[j][0], *read)
             yield futures[i].result()
@@ -293,10 +270,7 @@ class _Bar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from audio.versions import versions
-    from flows.records import ClipStatus
 
     paths = _expand(args.inputs)
     if not paths:
@@ -306,21 +280,22 @@ def run(args: argparse.Namespace) -> int:
     used: set[str] = set()
     jobs = [(path, _output_path(args.out, path.stem, args.format, used)) for path in paths]
     workers = min(len(jobs), args.workers or os.cpu_count() or 1)
-    results: list[dict[str, Any]] = []
+    results: list[PreparedClip] = []
     bar = _Bar(len(jobs), sys.stderr.isatty())
-    with tempfile.TemporaryDirectory(prefix="voxclone-progress-") as tmp:
-        args.progress_dir = str(Path(tmp) / "store") if bar.enabled else None
-        for entry in _entries(jobs, args, workers, bar):
-            results.append(entry)
-            bar.finished(Path(entry["input"]))
+    args.settings = _settings(args)
+    with tempfile.TemporaryDirectory(prefix="voxclone-prepare-") as tmp:
+        args.store = str(Path(tmp) / "store")  # the workers' store; each take is copied out
+        for clip in _entries(jobs, args, workers, bar):
+            results.append(clip)
+            bar.finished(Path(clip.path))
     bar.close()
-    failed = sum(r["status"] != ClipStatus.OK for r in results)
+    failed = sum(not r.ok for r in results)
     if args.json:
         report = {
-            "inputs": results,
+            "inputs": [_shown(r, target) for r, (_, target) in zip(results, jobs, strict=True)],
             "ok": len(results) - failed,
             "failed": failed,
-            "settings": asdict(_settings(args)),
+            "settings": dataclasses.asdict(args.settings),
             "format": args.format,
             "versions": versions(),
         }
@@ -330,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
         from flows.report.tables import print_table
 
         rows, notes = _table(results)
-        print_table(rows)
+        print_table(rows, below=("verdict", "speakers"), key=("input",))
         if notes:
             print("\n" + "\n".join(notes))
         print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")

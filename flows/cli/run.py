@@ -168,18 +168,26 @@ def print_run(run: RunSummary, out: TextIO | None = None) -> None:
     from flows.report import summary, tables
 
     print(file=out)
-    tables.print_table(summary.clip_rows(run, list(run.providers)), "Clips", out)
+    tables.print_table(
+        summary.clip_rows(run, list(run.providers)), "Clips", out, below=summary.CLIP_SENTENCES
+    )
     print(file=out)
-    tables.print_table(summary.result_rows(run), "Results per voice × provider", out)
-    for p in run.problems:
-        print(f"refused: {p['path']}: {p['reason']}", file=out)
+    tables.print_table(
+        summary.result_rows(run), "Results per voice × provider", out,
+        below=summary.RESULT_SENTENCES,
+    )  # fmt: skip
+    width = tables.width_of(out)
+    lines = [f"{voice}: {line}" for voice, line in sorted(summary.rankings(run.results).items())]
+    lines += [f"refused: {p['path']}: {p['reason']}" for p in run.problems]
+    for line in lines:
+        print(tables.wrap(line, width), file=out)
     if run.report:
-        print(f"\nReport: {run.report}", file=out)
+        print("\n" + tables.wrap(f"Report (open it in a browser): {run.report}", width), file=out)
     elif not run.changed:
         last = run.last_report
         print("\nNothing changed since the last run; no new report.", file=out)
         if last:
-            print(f"Last report: {last}", file=out)
+            print(tables.wrap(f"Last report: {last}", width), file=out)
 
 
 def run(args: argparse.Namespace) -> int:

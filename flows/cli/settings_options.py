@@ -79,17 +79,19 @@ def _bounded(field: FieldInfo) -> Any:
 
 def _range(low: Any, high: Any) -> str:
     if low is not None and high is not None:
-        return f"{low:g} … {high:g}"
-    return f"≥ {low:g}" if low is not None else f"≤ {high:g}"
+        return f"{low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 def _help(field: FieldInfo, default: Any) -> str:
-    parts = [field.description] if field.description else []
+    """'Integrated loudness target of each clip, in LUFS (-40 to -10; default -20).'"""
     low, high = _bounds(field)
-    if low is not None or high is not None:
-        parts.append(_range(low, high))
+    notes = [_range(low, high)] if low is not None or high is not None else []
+    text = (field.description or "").strip().rstrip(".")
     if default is None:
-        parts.append("default: automatic")
+        notes += [] if "default" in text else ["default: automatic"]
     elif default is not False:  # a switch needs no "default: False"
-        parts.append(f"default: {default}")
-    return "; ".join(parts).replace("%", "%%")  # argparse formats help with %
+        notes.append(f"default {default:g}" if isinstance(default, float) else f"default {default}")
+    if notes:
+        text += f" ({'; '.join(notes)})" if text else "; ".join(notes)
+    return (text + "." if text else "").replace("%", "%%")  # argparse formats help with %

@@ -20,16 +20,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
+    import providers
+
     table = [
         {
-            "provider": r["provider"],
             "voice id": r["voice_id"],
+            "provider": providers.spec(r["provider"]).display_name,
+            "voice": r["voice"],
             "name": r["name"],
-            "from": r["voice"],
-            "created": f"{r['created_at']:%Y-%m-%d %H:%M}",
+            "created": f"{r['created_at']:%Y-%m-%d %H:%M} UTC",
             "preview": r["preview_url"] or "",
         }
         for r in rows
     ]
-    tables.print_table(table)
+    tables.print_table(table, below=("preview",), key=("provider", "voice id"))
     return 0

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from flows.ledger.lineage_sql import (
         answers,
         clone_check,
-        embeddings,
         find_prepared,
         find_prepared_many,
         finish_run,
@@ -84,7 +83,6 @@ _MODULE_OF = {
     "answers": "lineage_sql",
     "clone_check": "lineage_sql",
     "record_clone_check": "lineage_sql",
-    "embeddings": "lineage_sql",
     "find_prepared": "lineage_sql",
     "find_prepared_many": "lineage_sql",
     "finish_run": "lineage_sql",
@@ -113,7 +111,6 @@ __all__ = [
     "claim",
     "clone_check",
     "complete",
-    "embeddings",
     "engine",
     "find_prepared",
     "find_prepared_many",

@@ -27,10 +27,6 @@ from flows.ledger.schema import (
 )
 from flows.records import CloneResult, StoredTake
 
-# A prepared row without its 192-float speaker embedding: only the voice check reads that
-# (`embeddings`), so reuse, no-op reruns and lineage do not carry it.
-_PREPARED = [col for col in prepared.c if col.name != "embedding"]
-
 # --- sources, prepared clips, takes ---------------------------------------------------------
 
 
@@ -72,7 +68,7 @@ def voice(eng: sa.Engine, provider: str, voice_id: str) -> dict[str, Any] | None
 def find_prepared(eng: sa.Engine, source_sha: str, settings_hash: str) -> dict[str, Any] | None:
     with eng.connect() as c:
         row = c.execute(
-            sa.select(*_PREPARED).where(
+            sa.select(prepared).where(
                 prepared.c.source_sha256 == source_sha, prepared.c.settings_hash == settings_hash
             )
         ).first()
@@ -87,7 +83,7 @@ def find_prepared_many(
     with eng.connect() as c:
         for chunk in _chunks(sorted(set(source_shas))):
             for r in c.execute(
-                sa.select(*_PREPARED).where(
+                sa.select(prepared).where(
                     prepared.c.source_sha256.in_(chunk), prepared.c.settings_hash == settings_hash
                 )
             ):
@@ -103,20 +99,6 @@ def find_prepared_many(
 def record_prepared(eng: sa.Engine, row: dict[str, Any]) -> None:
     with contextlib.suppress(sa.exc.IntegrityError), eng.begin() as c:
         c.execute(prepared.insert().values(created_at=now(), **row))
-
-
-def embeddings(eng: sa.Engine, prepared_shas: list[str]) -> dict[str, list[float]]:
-    """Stored speaker embeddings of prepared clips (clips prepared before 0003 have none)."""
-    out: dict[str, list[float]] = {}
-    with eng.connect() as c:
-        for chunk in _chunks(sorted(set(prepared_shas))):
-            rows = c.execute(
-                sa.select(prepared.c.sha256, prepared.c.embedding).where(
-                    prepared.c.sha256.in_(chunk), prepared.c.embedding.is_not(None)
-                )
-            )
-            out.update({r.sha256: r.embedding for r in rows})
-    return out
 
 
 def record_speaker_checks(
@@ -253,9 +235,10 @@ def lineage(eng: sa.Engine, voice_id: str) -> dict[str, Any] | None:
             ).first()
             take_rows.append(dict(take._mapping) if take else {"sha256": sha})
         clip_shas = {p["prepared_sha256"] for t in take_rows for p in t.get("parts", [])}
+        shown = [col for col in prepared.c if col.name != "turns"]  # the speakers step has them
         clips = [
             dict(r._mapping)
-            for r in c.execute(sa.select(*_PREPARED).where(prepared.c.sha256.in_(clip_shas)))
+            for r in c.execute(sa.select(*shown).where(prepared.c.sha256.in_(clip_shas)))
         ]
         checks = {
             r.prepared_sha256: {

@@ -36,7 +36,7 @@ prepared = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("versions", sa.JSON, nullable=False),
     sa.Column("code_version", sa.String(64), nullable=False),
-    sa.Column("embedding", sa.JSON),  # CAM++ speaker embedding (audio.speaker), 192 floats
+    sa.Column("turns", sa.JSON),  # who speaks when (audio.turns.Turns as flows.records writes it)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("source_sha256", "settings_hash", name="uq_prepared_source_settings"),
 )

@@ -6,6 +6,7 @@ Plain functions (no Prefect) so the exactly-once logic can be tested and reused 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 import providers
-from audio.types import Level
+from audio.types import Level, Verdict
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
@@ -26,6 +27,7 @@ from flows.records import (
     PreparedClip,
     StoredTake,
     TakePart,
+    to_json,
 )
 from providers.redact import redact as redact_text
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
@@ -33,7 +35,6 @@ from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown
 if TYPE_CHECKING:
     from audio.speaker import ClipSpeakers
     from audio.takes import Clip
-    from audio.turns import Turns
 
 
 # The request's fields a provider keeps with the voice (with each provider's METADATA options):
@@ -111,32 +112,29 @@ class VoiceInputs:
 
 
 def check_speakers(
-    inputs: list[Clip], prepared: list[PreparedClip], reference: list[Path] | tuple[Path, ...] = ()
+    inputs: list[Clip], prepared: list[PreparedClip], reference: Sequence[Path] = ()
 ) -> VoiceInputs:
     """Only the voice's own speaker in its takes: the speaker with the most speech across its
-    clips, or the one closest to the reference recordings; every other speaker's turns are cut
-    out, and a clip with (almost) none of the voice's speaker is left out.
+    clips, or the one closest to the reference recordings (flows.pipeline.speakers); every other
+    speaker's turns are cut out, and a clip with (almost) none of the voice's speaker is left out.
     """
     from audio.metrics import with_speaker
-    from audio.speaker import choose_speaker, reference_embedding
-    from audio.types import AudioError
+    from audio.turns import find_turns
+    from flows.pipeline import speakers
 
-    by_sha = {c.prepared_sha256: c for c in prepared}
-    found = [_turns_of(by_sha[c.id], c) for c in inputs]
-    try:
-        ref = reference_embedding(reference) if reference else None
-    except AudioError as e:  # the voice would be judged against nobody: it waits for a fix
-        return VoiceInputs([], {}, f"reference {e.path}: {e.reason}")
-    verdict = choose_speaker(found, ref)
+    turns = {c.prepared_sha256: c.turns for c in prepared}
+    # A clip prepared without speaker turns is heard for them now.
+    found = [turns.get(c.id) or find_turns(c.audio, c.speech) for c in inputs]
+    verdict = speakers.choose(found, reference)
     failure = verdict.failure
+    if not verdict.clips:  # an unreadable reference, or no speech in any clip
+        return VoiceInputs([], {}, failure)
     if failure and failure.startswith("no clear majority"):
         failure += '; name a reference clip in voice.toml (reference = ["clip.wav"])'
     checks = {c.id: check for c, check in zip(inputs, verdict.clips, strict=True)}
     kept = [
         dataclasses.replace(
-            c,
-            metrics=with_speaker(c.metrics, check.similarity),
-            removed=tuple((t.start, t.end) for t in check.turns if not t.kept),
+            c, metrics=with_speaker(c.metrics, check.similarity), removed=speakers.removed(check)
         )
         for c, check in zip(inputs, verdict.clips, strict=True)
         if not check.excluded
@@ -144,19 +142,9 @@ def check_speakers(
     return VoiceInputs(kept, checks, failure, verdict.centroid)
 
 
-def _turns_of(clip: PreparedClip, loaded: Clip) -> Turns:
-    """The clip's turns from its `speakers` step; a clip prepared without one is one speaker."""
-    from audio import turns
-
-    step = next((s for s in clip.steps if s.name == "speakers"), None)
-    if step is not None:
-        return turns.from_step(step)
-    return turns.find_turns(loaded.audio, loaded.speech)
-
-
 def assemble(
     provider: str, inputs: list[Clip], store_root: Path
-) -> tuple[list[StoredTake], dict[str, Any]]:
+) -> tuple[list[StoredTake], Verdict]:
     """Build and store the provider's takes from the voice's loaded clips; return takes and verdict."""
     from audio import encode
     from audio.metrics import measure
@@ -187,11 +175,10 @@ def assemble(
         for c in inputs
         if (why := failing(c.metrics)) is not None
     ]
-    verdict = judge(metrics, profile, file_bytes=sizes) if metrics else None
-    if verdict is None:
-        reasons = ["no usable speech to assemble a take from", *left_out]
-        return takes, {"level": Level.FAIL, "reasons": reasons}
-    return takes, {"level": verdict.level, "reasons": [*verdict.reasons, *left_out]}
+    if not metrics:
+        return takes, Verdict(Level.FAIL, ("no usable speech to assemble a take from", *left_out))
+    verdict = judge(metrics, profile, file_bytes=sizes)
+    return takes, Verdict(verdict.level, (*verdict.reasons, *left_out))
 
 
 def request_for(
@@ -228,7 +215,7 @@ def clone_once(
     spec: VoiceSpec,
     provider: str,
     takes: list[StoredTake],
-    verdict: dict[str, Any],
+    verdict: Verdict,
     store_root: Path,
     *,
     dry_run: bool = False,
@@ -246,11 +233,11 @@ def clone_once(
         voice=spec.slug,
         provider=provider,
         status=CloneStatus.SKIPPED,  # each return says what happened
-        verdict=verdict["level"],
-        reasons=tuple(verdict["reasons"]),
+        verdict=verdict.level,
+        reasons=verdict.reasons,
         takes=tuple(t.ref() for t in takes),
     )
-    if verdict["level"] == Level.FAIL:
+    if verdict.level is Level.FAIL:
         return result
     base_url = providers.base_url_of(provider)
     req = request_for(spec, provider, takes, store_root)
@@ -269,7 +256,7 @@ def clone_once(
         "take_hashes": shas,
         "options": dict(req.options),
         "request": describe(req, provider, base_url, takes),
-        "verdict": verdict,
+        "verdict": to_json(verdict),
     }
     earlier = same_voice(eng, spec.slug, provider, base_url, shas, req)
     note = changed_note(provider, earlier["request"], intent["request"]) if earlier else None

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.pipeline.worker import PreparedFile, prepare_file, warm_up
+from flows.pipeline.worker import prepare_file, warm_up
 
 if TYPE_CHECKING:
+    from audio.chain import Settings
     from flows.pipeline.inbox import VoiceSpec
     from flows.pipeline.options import RunOptions
+    from flows.records import PreparedClip
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class HeadStart:
     store_root: str
     settings_hash: str
     pool: ProcessPoolExecutor
-    work: dict[str, Future[PreparedFile]] = field(default_factory=dict)  # by source sha256
+    work: dict[str, Future[PreparedClip]] = field(default_factory=dict)  # by source sha256
 
 
 NICE = 10  # of the workers while Prefect's temporary server starts
@@ -87,7 +89,7 @@ def _plan_and_queue(
         specs, _ = load_manifest(Path(manifest), providers)
     else:
         specs, _ = discover(Path(inbox), providers)
-    settings = plan.run_settings(options)
+    settings = options.chain_settings()
     settings_hash = plan.settings_hash(settings)
     todo = plan.plan(eng, specs, providers, settings_hash)
     pool = process_pool(options, [path for _, path in todo.to_prepare], nice)
@@ -179,11 +181,11 @@ def queue_work(
     eng: Any,
     to_prepare: list[tuple[VoiceSpec, Path]],
     hashes: dict[str, str | OSError],
-    settings: dict,
+    settings: Settings,
     settings_hash: str,
     store_root: str,
-    queued: dict[str, Future[PreparedFile]] | None = None,
-) -> dict[str, Future[PreparedFile]]:
+    queued: dict[str, Future[PreparedClip]] | None = None,
+) -> dict[str, Future[PreparedClip]]:
     """Queue the CPU work in voice order, once per distinct source, skipping what the ledger has
     and what is `queued` already.
 

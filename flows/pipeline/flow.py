@@ -22,13 +22,14 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from audio.chain import Settings
 from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
@@ -36,17 +37,20 @@ from flows.pipeline import cloning, cpu_pool, plan
 from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
-from flows.pipeline.progress import RunProgress
-from flows.pipeline.worker import PreparedFile, prepare_file, progress_file
+from flows.pipeline.progress import RunProgress, readable_logs
+from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import (
+    FAILED_CLIP,
     ClipStatus,
     CloneResult,
     CloneStatus,
     PreparedClip,
     RunSummary,
+    speakers_summary,
     to_json,
 )
 from flows.report import summary
+from providers.registry import DISPLAY_NAMES
 
 
 @task(task_run_name="prepare/{voice}/{clip_name}", cache_policy=NO_CACHE)
@@ -54,10 +58,10 @@ def prepare_clip(
     voice: str,
     clip_name: str,
     path: str,
-    settings: dict,
+    settings: Settings,
     store_root: str,
     source_sha256: str | None = None,
-    work: Future[PreparedFile] | None = None,
+    work: Future[PreparedClip] | None = None,
 ) -> PreparedClip | State:
     """One clip end to end on the CPU; reuses the ledger's result when this exact work was done.
 
@@ -88,26 +92,27 @@ def prepare_clip(
         if isinstance(e, AudioError):  # the recording itself: too short, no speech, ...
             return _not_prepared(clip, str(e), sha)
         return _not_prepared(clip, f"{path}: {_why(e)}", sha, status=ClipStatus.CRASHED)
+    out = dataclasses.replace(out, voice=voice, clip=clip_name, path=path, source_sha256=sha)
     try:
-        _record_prepared(eng, path, sha, settings, settings_hash, out)
+        _record_prepared(eng, settings, settings_hash, out)
     except sa.exc.OperationalError as e:  # a full disk under the ledger: this clip, not the run
         return _not_prepared(clip, f"{path}: the ledger could not record it: {e.orig}", sha,
                              status=ClipStatus.CRASHED)  # fmt: skip
-    return out.clip(clip, sha)
+    return out
 
 
-def _record_prepared(
-    eng: Any, path: str, sha: str, settings: dict, settings_hash: str, out: PreparedFile
-) -> None:
+def _record_prepared(eng: Any, settings: Settings, settings_hash: str, out: PreparedClip) -> None:
     """The source and its prepared clip in the ledger, so a rerun reuses this work."""
     from audio.versions import versions
 
     info = out.source
+    if info is None:
+        raise ValueError(f"{out.path}: prepared without its source's probe")
     ledger.record_source(
         eng,
         {
-            "sha256": sha,
-            "path": str(Path(path).resolve()),
+            "sha256": out.source_sha256,
+            "path": str(Path(out.path).resolve()),
             "bytes": info.bytes,
             "format": info.format,
             "duration_s": info.duration,
@@ -121,15 +126,15 @@ def _record_prepared(
         eng,
         {
             "sha256": out.prepared_sha256,
-            "source_sha256": sha,
+            "source_sha256": out.source_sha256,
             "settings_hash": settings_hash,
-            "settings": settings,
+            "settings": dataclasses.asdict(settings),
             "steps": record["steps"],
             "speech": record["speech"],
             "metrics": record["metrics"],
+            "turns": to_json(out.turns) if out.turns is not None else None,
             "versions": versions(),
             "code_version": plan.code_version(),
-            "embedding": record["embedding"],
         },
     )
 
@@ -177,13 +182,16 @@ def load_voice(
         for sha, check in loaded.checks.items()
     ]
     ledger.record_speaker_checks(eng, _run_id(), voice, rows)
-    names = {c.prepared_sha256: c.clip for c in clips}
+    by_sha = {c.prepared_sha256: c for c in clips}
     for sha, check in loaded.checks.items():
-        name = names.get(sha, sha[:12])
+        clip = by_sha.get(sha)
+        name = clip.clip if clip else sha[:12]
         if check.excluded:
-            logger.warning("%s/%s excluded: %s", voice, name, check.reason)
+            logger.warning("%s/%s is left out of the takes: %s", voice, name, check.reason)
         elif check.removed_s:
-            logger.info("%s/%s: %s", voice, name, summary.speakers_cell(check))
+            logger.info(
+                "%s/%s: %s", voice, name, speakers_summary(check, clip.steps if clip else ())
+            )
     if loaded.failure:
         logger.error("%s: %s", voice, loaded.failure)
     return loaded
@@ -219,9 +227,9 @@ def clone_voice(
             Path(store_root),
             dry_run=options["dry_run"],
             force=options["force"],
-            accept_new_ledger=options.get("accept_new_ledger", False),
+            accept_new_ledger=options["accept_new_ledger"],
             flow_run_id=_run_id(),
-            check=options.get("clone_check", "warn"),
+            check=options["clone_check"],
             centroid=inputs.centroid,
         )
     except Exception as e:  # one provider failing must not stop the others
@@ -234,8 +242,10 @@ def clone_voice(
         # The rules said no; they say it again until the sources or voxclone change.
         ledger.record_answer(eng, fingerprint, result, plan.code_version())
     if not result.settled:
-        return Failed(message=f"{provider}/{voice}: {result.status}: {result.error}", data=result)
-    logger.info("clone/%s/%s: %s %s", provider, voice, result.status, result.voice_id or "")
+        return Failed(message=summary.failure_line(result), data=result)
+    name = DISPLAY_NAMES[provider]
+    logger.info("%s: %s on %s%s", voice, result.status, name,
+                f", voice id {result.voice_id}" if result.voice_id else "")  # fmt: skip
     return result
 
 
@@ -271,6 +281,7 @@ def clone_voices(
         manifest: A TOML file listing voices whose clips live anywhere on disk (instead of inbox).
     """
     inbox = inbox or str(config.inbox_dir())
+    readable_logs()
     logger = get_run_logger()
     started = datetime.now(UTC)
     try:
@@ -305,8 +316,8 @@ class _Run:
     store_root: str = field(default_factory=lambda: str(config.store_dir().resolve()))
 
     @functools.cached_property
-    def settings(self) -> dict[str, Any]:
-        return plan.run_settings(self.options)
+    def settings(self) -> Settings:
+        return self.options.chain_settings()
 
     @functools.cached_property
     def settings_hash(self) -> str:
@@ -365,9 +376,10 @@ def _submit(
     # `voxclone run` may have queued the clips before Prefect started (flows.pipeline.cpu_pool).
     pool, queued = cpu_pool.adopt(run.store_root, run.settings_hash)
     pool = pool or cpu_pool.process_pool(run.options, [path for _, path in to_prepare])
-    in_flight = {str(path) for _, path in to_prepare}  # a long clip moves the progress too
+    # a long clip moves the progress too, named by its voice and file
+    in_flight = {str(path): f"{spec.slug}/{path.name}" for spec, path in to_prepare}
     stop_watching = progress.watch(
-        lambda: [progress_file(run.store_root, p) for p in list(in_flight)]
+        lambda: {name: progress_file(run.store_root, p) for p, name in list(in_flight.items())}
     )
     try:
         work = cpu_pool.queue_work(
@@ -391,11 +403,14 @@ def _submit(
                 _start_clones(run, spec, ready[spec.slug], todo, submitted)
         for future in as_completed(list(futures)):
             spec, path = futures[future]
-            in_flight.discard(str(path))
+            in_flight.pop(str(path), None)
             clip = _prepared(future, spec, path)
             submitted.clips.append(clip)
             ready[spec.slug].append(clip)
-            progress.advance(f"prepared {clip.voice}/{clip.clip}")
+            ok = clip.status not in FAILED_CLIP
+            progress.advance(
+                f"{'prepared' if ok else 'could not prepare'} {clip.voice}/{clip.clip}", ok
+            )
             remaining[spec.slug] -= 1
             if remaining[spec.slug] == 0:
                 _start_clones(run, by_slug[spec.slug], ready[spec.slug], todo, submitted)
@@ -443,7 +458,7 @@ def _collect(
         voice, provider = submitted.clones[future]
         result = _cloned(future, voice, provider)
         results[(voice, provider)] = result
-        progress.advance(f"{result.status} {provider}/{voice}")
+        progress.advance(f"{result.status}: {voice} on {provider}", result.settled)
     progress.close()
     clips = _with_speaker_checks(submitted.clips, submitted.voices)
     return sorted(clips, key=lambda c: (c.voice, c.clip)), [results[k] for k in sorted(results)]
@@ -475,26 +490,10 @@ def _publish(
         report_path = _write_report(
             summarised, config.reports_dir() / f"{run.id}.html", run.store_root
         )
-        if report_path is not None:
-            create_link_artifact(
-                link=report_path.resolve().as_uri(),
-                link_text="HTML report",
-                key="clone-voices-report",
-            )
     elif not summarised.changed:
         summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
     summarised = dataclasses.replace(summarised, report=str(report_path) if report_path else None)
-    create_table_artifact(
-        table=summary.clip_rows(summarised, run.providers),
-        key="qc-per-clip",
-        description="QC per clip",
-    )
-    create_table_artifact(
-        table=summary.result_rows(summarised),
-        key="clone-results",
-        description="result per voice × provider",
-    )
-    create_markdown_artifact(markdown=summary.markdown(summarised, report_path), key="run-summary")
+    _artifacts(summarised, run.providers, report_path)
     _finish_ledger(run.eng, run.id, summarised)
     unsettled = summarised.unsettled
     if unsettled:
@@ -505,6 +504,32 @@ def _publish(
         get_run_logger().error("%s", message)
         return Failed(message=message, data=summarised)
     return summarised
+
+
+def _artifacts(run: RunSummary, providers: list[str], report: Path | None) -> None:
+    """What the Prefect UI shows of the run: the outcome and what to do first, then the tables
+    (the columns a reader needs first, the numbers after), and where the report is."""
+    create_markdown_artifact(
+        markdown=summary.markdown(run, report),
+        key="run-summary",
+        description="What the run did, what failed and what to do",
+    )
+    create_table_artifact(
+        table=summary.artifact_rows(summary.clip_rows(run, providers), summary.CLIP_SENTENCES),
+        key="qc-per-clip",
+        description="QC per clip: status, what was cut, each provider's verdict, then the numbers",
+    )
+    create_table_artifact(
+        table=summary.artifact_rows(summary.result_rows(run), ("why",)),
+        key="clone-results",
+        description="Result per voice × provider: status and why, then voice ids and previews",
+    )
+    if report is not None:
+        create_markdown_artifact(
+            markdown=summary.report_markdown(report),
+            key="clone-voices-report",
+            description="Where the run's HTML report is (waveforms, players, what was cut)",
+        )
 
 
 def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
@@ -555,7 +580,7 @@ def _with_speaker_checks(
                 metrics=with_speaker(clip.metrics, check.similarity),
                 status=ClipStatus.EXCLUDED if check.excluded else clip.status,
                 error=check.reason if check.excluded else clip.error,
-                speakers=summary.speakers_record(check),
+                speakers=check,
             )
         out.append(clip)
     return out

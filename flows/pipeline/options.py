@@ -6,6 +6,7 @@ import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from audio.chain import Settings
 from providers.registry import NAMES, ProviderName
@@ -42,7 +43,7 @@ class RunOptions(BaseModel):
         description="Sample rate of the prepared clips, in Hz.",
     )
     denoise: Literal["auto", "always", "never"] = Field(
-        PREPARE_DEFAULTS.denoise,  # type: ignore[arg-type]
+        PREPARE_DEFAULTS.denoise,
         description="Denoise clips: 'auto' only when the noise floor is high, 'always', or 'never'.",
     )
     dry_run: bool = Field(
@@ -72,12 +73,15 @@ class RunOptions(BaseModel):
         le=64,
         description="CPU worker processes for preparing clips (default: the number of cores).",
     )
-    cpu_pool: bool = Field(
+    # How the process that starts the run runs it (its command sets these): not on the UI's form.
+    cpu_pool: SkipJsonSchema[bool] = Field(
         True,
         description="Prepare clips in a local process pool (off when the task runner is Dask).",
     )
     report: bool = Field(True, description="Write the HTML report and link it as an artifact.")
-    progress_bar: bool = Field(False, description="Draw a progress bar on the terminal.")
+    progress_bar: SkipJsonSchema[bool] = Field(
+        False, description="Draw a progress bar on the terminal."
+    )
     provider_limits: Literal["auto", "process", "server"] = Field(
         "auto",
         description="Where each provider's concurrency cap (VOXCLONE_<PROVIDER>_CONCURRENCY, "
@@ -86,3 +90,16 @@ class RunOptions(BaseModel):
         "server; 'auto' = 'server' when tasks run outside the flow's process (Dask) or the run "
         "was started by a deployment, else 'process'.",
     )
+
+    def chain_settings(self, *, quality: bool = True, speaker_turns: bool = True) -> Settings:
+        """The preparation chain's settings for these options: the flow always scores DNSMOS
+        and finds speaker turns; `voxclone prepare` only with --quality, and not with
+        --speaker all."""
+        return Settings(
+            target_rate=self.sample_rate,
+            target_lufs=self.target_lufs,
+            ceiling_dbtp=self.ceiling_dbtp,
+            denoise=self.denoise,
+            quality=quality,
+            speaker_turns=speaker_turns,
+        )

@@ -12,17 +12,13 @@ import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from audio.chain import PIPELINE_VERSION
+from audio.chain import PIPELINE_VERSION, Settings
 from flows import ledger
 from flows.pipeline import cloning
 from flows.pipeline.inbox import VoiceSpec
-from flows.pipeline.worker import settings_dict
 from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip
-
-if TYPE_CHECKING:
-    from flows.pipeline.options import RunOptions
 
 
 @dataclass
@@ -35,20 +31,9 @@ class Plan:
     to_prepare: list[tuple[VoiceSpec, Path]]  # in voice order
 
 
-def run_settings(options: RunOptions) -> dict[str, Any]:
-    """The preparation settings of a run: the flow always scores DNSMOS (`prepare` only with
-    --quality)."""
-    return settings_dict(
-        target_rate=options.sample_rate,
-        target_lufs=options.target_lufs,
-        ceiling_dbtp=options.ceiling_dbtp,
-        denoise=options.denoise,
-        quality=True,
-    )
-
-
-def settings_hash(settings: dict[str, Any]) -> str:
-    return ledger.stable_hash([settings, PIPELINE_VERSION])
+def settings_hash(settings: Settings) -> str:
+    """What the ledger keys a prepared clip on, with its source: the same settings and chain."""
+    return ledger.stable_hash([dataclasses.asdict(settings), PIPELINE_VERSION])
 
 
 @functools.cache
@@ -126,6 +111,7 @@ def from_ledger(
             "source_metrics": source_metrics,
             "steps": row["steps"],
             "speech": row["speech"],
+            "turns": row.get("turns"),
         }
     )
 

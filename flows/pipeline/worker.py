@@ -6,48 +6,21 @@ Deliberately free of Prefect and the database so worker processes start light.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from audio.types import Metrics, SourceInfo, Step
+from audio.types import AudioError
 from flows.ledger import store
-from flows.records import PreparedClip, Record
+from flows.records import PreparedClip
 
+if TYPE_CHECKING:
+    import numpy as np
 
-@dataclass(frozen=True)
-class PreparedFile(Record):
-    """What a worker process hands back for one clip: plain values, so it pickles cheaply; the
-    ledger stores it by the generic conversion (`to_json`) like every other record."""
-
-    source: SourceInfo
-    source_metrics: Metrics  # with the source's DNSMOS when the chain scored it
-    prepared_sha256: str  # the prepared WAV, in the content-addressed store
-    metrics: Metrics
-    steps: tuple[Step, ...]
-    speech: tuple[tuple[float, float], ...]
-    # The clip's main speaker, found here in the worker so the voice's check costs the flow nothing.
-    embedding: tuple[float, ...]
-
-    def clip(self, base: PreparedClip, source_sha256: str | None) -> PreparedClip:
-        """`base` (voice, clip, path) prepared as this says."""
-        return dataclasses.replace(
-            base,
-            source_sha256=source_sha256,
-            prepared_sha256=self.prepared_sha256,
-            metrics=self.metrics,
-            source_metrics=self.source_metrics,
-            steps=self.steps,
-            speech=self.speech,
-        )
-
-
-def settings_dict(**overrides: Any) -> dict[str, Any]:
-    from audio.chain import Settings
-
-    return dataclasses.asdict(Settings(**overrides))
+    from audio.chain import Prepared, Settings
+    from audio.speaker import ClipSpeakers
+    from audio.types import Audio
 
 
 def warm_up() -> None:
@@ -68,14 +41,36 @@ def warm_up() -> None:
         measure(prepare(clip, Settings()).audio)
 
 
-def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> PreparedFile:
-    """What was done and measured; the prepared WAV goes to the content-addressed store.
+class NoSpeaker(AudioError):
+    """A file taken as a voice of its own has no speaker to keep: its caller says how to choose
+    one."""
 
+
+def prepare_file(
+    path: str,
+    settings: Settings,
+    store_root: str,
+    *,
+    alone: Sequence[str] | None = None,
+    fmt: str = "wav",
+    progress: Callable[[float, str], None] | None = None,
+    max_bytes: int | None = None,
+    max_duration_s: float | None = None,
+) -> PreparedClip:
+    """The clip's record: what was done and measured, the prepared audio in the
+    content-addressed store as `fmt`. Its `voice` is the caller's to fill (one source may be a
+    clip of several voices).
+
+    `alone` (`voxclone prepare`): the file is a voice of its own, whose speaker (the one with
+    the most speech, or the one of these reference recordings) is chosen as the flow chooses a
+    voice's; every other speaker's turns are cut out before it is stored and measured. In the
+    flow the voice's speaker is chosen later, across all its clips (cloning.check_speakers).
+
+    Progress goes to `progress`, or to the file the run reads (`progress_file`).
     audio.chain.prepare_file drops the decoded source after the first step, which keeps a
     30-minute 48 kHz stereo recording under 1 GB.
     """
     from audio import encode
-    from audio.chain import Settings
     from audio.chain import prepare_file as prepare_path
     from audio.metrics import measure, with_quality, with_source_defects
     from audio.quality import Quality
@@ -83,31 +78,61 @@ def prepare_file(path: str, settings: dict[str, Any], store_root: str) -> Prepar
     report = ProgressFile(progress_file(store_root, path))
     try:
         info, source_metrics, prepared = prepare_path(
-            Path(path), Settings(**settings), progress=report
+            Path(path),
+            settings,
+            max_bytes=max_bytes,
+            max_duration_s=max_duration_s,
+            progress=progress or report,
         )
     finally:
         report.remove()
     scored = next((s for s in prepared.steps if s.name == "quality"), None)
     if scored is not None:  # the source's DNSMOS, as the chain scored it before the first step
         source_metrics = with_quality(source_metrics, Quality(**scored.before))
-    sha = store.put_written(
-        lambda target: encode.write(prepared.audio, target, "wav"), "wav", Path(store_root)
-    )
-    return PreparedFile(
-        source=info,
+    speakers, levels, prob = None, prepared.levels, prepared.prob
+    if alone is not None and prepared.turns is not None:
+        speakers, cut, prob = _alone(path, prepared, alone)
+        if cut is not prepared.audio:
+            levels = None  # measured on the clip before the cut
+        prepared.audio = cut  # the clip before the cut is not needed again (an hour is 0.6 GB)
+    audio = prepared.audio
+    sha = store.put_written(lambda target: encode.write(audio, target, fmt), fmt, Path(store_root))
+    measured = measure(audio, levels=levels, prob=prob)
+    return PreparedClip(
+        voice="",
+        clip=Path(path).name,
+        path=path,
         source_metrics=source_metrics,
         prepared_sha256=sha,
-        metrics=with_quality(
-            with_source_defects(
-                measure(prepared.audio, levels=prepared.levels, prob=prepared.prob),
-                source_metrics,
-            ),
-            prepared.quality,
-        ),
+        metrics=with_quality(with_source_defects(measured, source_metrics), prepared.quality),
         steps=tuple(prepared.steps),
         speech=tuple((float(start), float(end)) for start, end in prepared.speech),
-        embedding=_embedding(prepared),
+        speakers=speakers,
+        turns=prepared.turns,
+        source=info,
     )
+
+
+def _alone(
+    path: str, prepared: Prepared, reference: Sequence[str]
+) -> tuple[ClipSpeakers, Audio, np.ndarray | None]:
+    """The file's own speaker (flows.pipeline.speakers.choose, as for a voice of the flow), the
+    clip with only that speaker's turns (cut in its own buffer, at pauses), and Silero's output
+    carried onto the cut."""
+    from audio.takes import Clip, without_removed
+    from flows.pipeline import speakers
+
+    assert prepared.turns is not None
+    voice = speakers.choose([prepared.turns], reference)
+    if voice.failure:
+        raise NoSpeaker(path, voice.failure)
+    check = voice.clips[0]
+    if check.excluded:
+        raise AudioError(path, check.reason or "none of the chosen speaker's speech")
+    speech, cut = list(prepared.speech), speakers.removed(check)
+    clip = Clip(path, prepared.audio, speech, None, cut)  # type: ignore[arg-type]  # not measured
+    audio, prob = without_removed(clip, prepared.prob, in_place=True)
+    return check, audio, prob
 
 
 def progress_file(store_root: str, path: str) -> Path:
@@ -153,14 +178,3 @@ def read_progress(path: Path) -> tuple[float, str] | None:
         return float(d["fraction"]), str(d["stage"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _embedding(prepared: Any) -> tuple[float, ...]:
-    """The clip's main speaker: the centroid of its largest turn cluster when turns were found."""
-    from audio.speaker import embed
-
-    if prepared.turns is not None and prepared.turns.speakers:
-        vector = prepared.turns.speakers[0].centroid
-    else:
-        vector = embed(prepared.audio, prepared.prob)
-    return tuple(round(float(v), 6) for v in vector)

@@ -23,7 +23,7 @@ import wave
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -32,13 +32,13 @@ import numpy as np
 
 from audio.types import Level
 from flows.records import ClipStatus, CloneStatus
+from flows.report.words import EM_DASH, is_number, num, step_text
 
 WAVE_COLUMNS = 800  # envelope columns for the longer of before/after
 WAVE_HEIGHT = 120
 MP3_BITRATE = "64k"  # ~8 KB/s of audio; 20 clips x 10 s x 2 players stays around 4 MB of base64
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODE_TIMEOUT_S = 120
-EM_DASH = "—"
 PLAYER_MAX_S = 30.0  # at most this much audio per player: an hour's report stays a few MB
 
 # key, label, unit, scale, decimals
@@ -69,8 +69,8 @@ STATUS_CLASSES = {
     CloneStatus.RECONCILED: "good",
     CloneStatus.WOULD_SEND: "info",
     CloneStatus.SKIPPED: "warn",
-    CloneStatus.HELD: "warn",
-    CloneStatus.BUSY: "warn",
+    CloneStatus.HELD: "bad",  # Failed in Prefect too: someone must act
+    CloneStatus.BUSY: "bad",
     ClipStatus.ERROR: "bad",
     ClipStatus.CRASHED: "bad",
     CloneStatus.FAILED: "bad",
@@ -97,12 +97,13 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         dash=_dash,
-        num=_num,
+        num=num,
         metric=_metric,
-        step_text=_step_text,
+        step_text=step_text,
         takes=_takes,
         reason_list=_reason_list,
         safe_link=_safe_link,
+        provider_name=_provider_name,
     )
     env.globals.update(
         METRICS=METRICS,
@@ -147,31 +148,11 @@ def _safe_link(url: object) -> bool:
     return clean and parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def _is_number(value: object) -> TypeGuard[int | float | np.integer | np.floating]:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-
-
-def _num(value: object, decimals: int = 2, scale: float = 1.0, sign: bool = False) -> str:
-    """Plain text for a number; None and NaN are an em dash, infinities are ±inf."""
-    if value is None:
-        return EM_DASH
-    if not _is_number(value):
-        return str(value)
-    x = float(value) * scale
-    if math.isnan(x):
-        return EM_DASH
-    if math.isinf(x):
-        return "+inf" if x > 0 else "-inf"
-    if decimals == 0 and not sign:
-        return str(round(x))
-    return f"{x:+.{decimals}f}" if sign else f"{x:.{decimals}f}"
-
-
 def _metric(metrics: dict[str, Any] | None, key: str, unit: str, scale: float, dec: int) -> str:
     """One metrics-table cell: the number with its unit, or an em dash."""
     value = None if metrics is None else metrics.get(key)
-    text = _num(value, dec, scale)
-    if text != EM_DASH and unit and _is_number(value):
+    text = num(value, dec, scale)
+    if text != EM_DASH and unit and is_number(value):
         text = f"{text} {unit}"
     return text
 
@@ -182,72 +163,11 @@ def _extra_metric_keys(before: dict[str, Any] | None, after: dict[str, Any] | No
     return sorted(({*(before or {})} | {*(after or {})}) - known)
 
 
-# Step keys carry their unit as a suffix (gain_db, true_peak_dbtp, ...): label, unit, scale.
-_SUFFIXES: tuple[tuple[str, str, float], ...] = (
-    ("_dbtp", "dBTP", 1.0),
-    ("_lufs", "LUFS", 1.0),
-    ("_lu", "LU", 1.0),
-    ("_db", "dB", 1.0),
-    ("_khz", "kHz", 1.0),
-    ("_hz", "Hz", 1.0),
-    ("_ms", "ms", 1.0),
-    ("_s", "s", 1.0),
-    ("_ratio", "%", 100.0),
-)
+def _provider_name(name: object) -> str:
+    """One spelling per provider: its display name ('Althea Studio', not 'althea')."""
+    from providers.registry import DISPLAY_NAMES
 
-
-def _step_value(key: str, value: object) -> tuple[str, str]:
-    """(label, text) for one step number: "gain_db", 3.2 -> ("gain", "+3.2 dB")."""
-    label, unit, scale = key, "", 1.0
-    bare = {"lufs": ("loudness", "LUFS"), "dbtp": ("peak", "dBTP"), "db": ("level", "dB")}
-    if key in bare:
-        label, unit = bare[key]
-    else:
-        for suffix, suffix_unit, suffix_scale in _SUFFIXES:
-            if key.endswith(suffix) and len(key) > len(suffix):
-                label, unit, scale = key[: -len(suffix)], suffix_unit, suffix_scale
-                break
-    label = label.replace("_", " ")
-    if not _is_number(value):
-        return label, _plain(value)
-    sign = "gain" in key and unit == "dB"
-    decimals = 0 if isinstance(value, int | np.integer) and scale == 1.0 else 1 if unit else 2
-    if unit in ("s", "ms"):
-        decimals = 2
-    text = _num(value, decimals, scale, sign=sign)
-    return label, f"{text} {unit}" if unit and text != EM_DASH else text
-
-
-def _plain(value: object) -> str:
-    """Compact text for parameter values of any JSON-ish shape."""
-    if isinstance(value, float | np.floating):
-        return _num(value, 3).rstrip("0").rstrip(".") if math.isfinite(value) else _num(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_plain(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) + "}"
-    return EM_DASH if value is None else str(value)
-
-
-def _step_text(step: dict[str, Any]) -> tuple[str, str]:
-    """(measurements, params) of one step: `lufs -23.1 → -20.0 LUFS, gain +3.1 dB`, `target_lufs=-20`."""
-    before = step.get("before") or {}
-    after = step.get("after") or {}
-    parts = []
-    for key, value in after.items():
-        label, text = _step_value(str(key), value)
-        if key in before:
-            _, was = _step_value(str(key), before[key])
-            parts.append(f"{label} {was} → {text}")
-        else:
-            parts.append(f"{label} {text}")
-    for key, value in before.items():
-        if key not in after:
-            label, text = _step_value(str(key), value)
-            parts.append(f"{label} {text} (before)")
-    params = step.get("params") or {}
-    param_text = ", ".join(f"{k}={_plain(v)}" for k, v in params.items())
-    return ", ".join(parts) or "no measurements", param_text
+    return DISPLAY_NAMES.get(str(name), str(name))
 
 
 def _reason_list(reasons: object) -> list[object]:
@@ -463,12 +383,65 @@ def _figure(
         "peak": _peak_dbfs(samples),
         "uri": uri,
         "excerpt": duration > PLAYER_MAX_S,
-        "timeline": [],
+        "timeline": None,
+    }
+
+
+# what a timeline box is, in the legend's words, in the order the legend lists them
+TURN_KINDS = {
+    "kept": "kept: the voice's speaker",
+    "other": "removed: another speaker",
+    "music": "removed: music",
+    "unknown": "removed: could not be attributed",
+    "silence": "cut: silence and long pauses",
+}
+
+
+def _ticks(duration: float, width_fraction: float) -> list[dict[str, Any]]:
+    """Time marks at a round step (about 4-10 of them) as percentages of the figure's width."""
+    if duration <= 0:
+        return []
+    step = next((s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800)
+                 if duration / s <= 10), 3600.0)  # fmt: skip
+    marks = []
+    for i in range(int(duration // step) + 1):
+        t = i * step
+        label = f"{t:g} s" if t < 60 else f"{int(t // 60)}:{int(t % 60):02d}"
+        marks.append({"left": round(100 * width_fraction * t / duration, 2), "label": label})
+    return marks
+
+
+def _timeline(
+    spans: list[tuple[float, float, str, str]],
+    duration: float,
+    width_fraction: float,
+    timebase: str,
+) -> dict[str, Any] | None:
+    """Boxes (x, w in the waveform's 0..WAVE_COLUMNS), time marks and a legend of what is in it."""
+    if duration <= 0 or not spans:
+        return None
+    scale = WAVE_COLUMNS * width_fraction / duration
+    boxes = [
+        {"x": round(a * scale, 2), "w": round(max(0.5, (b - a) * scale), 2), "kind": kind,
+         "title": f"{a:.1f}–{b:.1f} s: {label}"}
+        for a, b, kind, label in spans
+    ]  # fmt: skip
+    present = {b["kind"] for b in boxes}
+    return {
+        "boxes": boxes,
+        "ticks": _ticks(duration, width_fraction),
+        "legend": [(k, words) for k, words in TURN_KINDS.items() if k in present],
+        "timebase": timebase,
     }
 
 
 def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str]) -> dict:
+    from flows.report import cuts
+
     ok = clip.get("status") == ClipStatus.OK
+    speakers = clip.get("speakers") or {}
+    steps = clip.get("steps") or []
+    turns = speakers.get("turns") or []
     view: dict[str, Any] = {
         "index": index,
         "ok": ok,
@@ -482,8 +455,9 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
         "metrics": clip.get("metrics"),
         "show_metrics": bool(ok or clip.get("source_metrics") or clip.get("metrics")),
         "verdicts": clip.get("verdicts"),
-        "steps": clip.get("steps") or [],
-        "speakers": (clip.get("speakers") or {}).get("summary"),
+        "steps": [_compact_step(s, steps, turns) for s in steps],
+        "speakers": speakers.get("summary"),
+        "others_in_after": any(not t.get("kept") for t in turns),
         "before": None,
         "after": None,
     }
@@ -494,34 +468,30 @@ def _clip_view(index: int, clip: dict[str, Any], uris: dict[tuple[int, str], str
         note = _trim_note(before_s, after_s) if before and after else ""
         view["before"] = _figure("before", before, longest, uris.get((index, "before")), "")
         view["after"] = _figure("after", after, longest, uris.get((index, "after")), note)
-        if view["after"] is not None:
-            view["after"]["timeline"] = _timeline(clip, longest)
-    view["steps"] = [_compact_step(s) for s in view["steps"]]
+        if view["before"] is not None and before_s > 0:
+            spans = [(x.start, x.end, x.kind, x.label) for x in cuts.timeline(steps, turns)]
+            view["before"]["timeline"] = _timeline(
+                spans if turns else [], before_s, before_s / longest,
+                "seconds of the source recording: where each turn was, and what the trim cut",
+            )  # fmt: skip
+        if view["after"] is not None and after_s > 0:
+            spans = [(float(t["start"]), float(t["end"]), *cuts.turn_kind(t)) for t in turns]
+            view["after"]["timeline"] = _timeline(
+                spans, after_s, after_s / longest,
+                "seconds of the prepared clip (silence cut, pauses shortened)",
+            )  # fmt: skip
     return view
 
 
-def _timeline(clip: dict[str, Any], longest: float) -> list[dict[str, Any]]:
-    """Who speaks when, as boxes under the prepared waveform: kept turns of the voice's speaker,
-    removed turns of other speakers, and removed turns no one could be given (music, too short)."""
-    if longest <= 0:
-        return []
-    boxes = []
-    for t in (clip.get("speakers") or {}).get("turns") or []:
-        start, end = float(t["start"]), float(t["end"])
-        kind = "kept" if t.get("kept") else "other" if t.get("speaker") else "unknown"
-        who = t.get("speaker") or "?"
-        why = f": {t['reason']}" if t.get("reason") else ""
-        boxes.append({
-            "x": round(start / longest * WAVE_COLUMNS, 2),
-            "w": round(max(0.5, (end - start) / longest * WAVE_COLUMNS), 2),
-            "kind": kind,
-            "title": f"{start:.1f}–{end:.1f} s, speaker {who}{why}",
-        })  # fmt: skip
-    return boxes
+def _compact_step(
+    step: dict[str, Any], steps: list[dict[str, Any]], turns: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The speakers step without its centroids and turn list (the timeline shows the turns); the
+    trim with what it cut in words."""
+    from flows.report import cuts
 
-
-def _compact_step(step: dict[str, Any]) -> dict[str, Any]:
-    """The speakers step without its centroids and turn list (the timeline shows the turns)."""
+    if step.get("name") == "trim":
+        return {**step, "words": cuts.trim_words(steps, turns)}
     if step.get("name") != "speakers":
         return step
     after = {k: v for k, v in (step.get("after") or {}).items() if k in ("count", "windows")}
@@ -552,19 +522,21 @@ def _excerpt_uri(audio: dict[str, Any] | None) -> str | None:
 
 
 def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per voice: its providers ranked by how alike their preview is to the speaker, each
-    preview's player beside the take that provider was sent."""
+    """Per voice: its providers ranked by how alike their preview is to the speaker (ties as
+    ties), each provider's take as sent beside the preview it made."""
     from flows.records import CloneResult
     from flows.report.summary import rankings
 
     ranking = rankings(CloneResult.from_dict(r) for r in run["results"])
     by_voice: dict[str, list[dict[str, Any]]] = {}
     for entry in run.get("clone_audio") or []:
-        check = entry["check"]
+        check = entry.get("check")
         by_voice.setdefault(entry["voice"], []).append(
             {
-                "provider": entry["provider"],
+                "provider": _provider_name(entry["provider"]),
+                "status": entry.get("status"),
                 "check": check,
+                "takes": entry.get("takes") or 1,
                 "preview": _excerpt_uri(entry.get("preview")),
                 "take": _excerpt_uri(entry.get("take")),
             }
@@ -573,7 +545,7 @@ def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "voice": voice,
             "ranking": ranking.get(voice),
-            "rows": sorted(rows, key=lambda r: -(r["check"].get("similarity") or -2.0)),
+            "rows": sorted(rows, key=lambda r: -((r["check"] or {}).get("similarity") or -2.0)),
         }
         for voice, rows in sorted(by_voice.items())
     ]
@@ -586,8 +558,10 @@ def render_report(run: dict[str, Any]) -> str:
     env = _environment()
     return env.get_template("report.html.j2").render(
         run=run,
+        headline=run.get("headline") or "",
+        failures=run.get("failures") or [],
         title=run.get("title") or "voxclone run",
-        providers=", ".join(str(p) for p in run.get("providers") or []) or EM_DASH,
+        providers=", ".join(_provider_name(p) for p in run.get("providers") or []) or EM_DASH,
         summary=_summary(run),
         results=run.get("results") or [],
         clips=[_clip_view(i, c, uris) for i, c in enumerate(clips)],

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audio.types import Level
+from audio.types import Level, Verdict
 from flows.ledger import store
 from flows.pipeline.inbox import Problem
 from flows.records import (
@@ -23,6 +23,7 @@ from flows.records import (
     CloneStatus,
     PreparedClip,
     RunSummary,
+    speakers_summary,
     to_json,
 )
 
@@ -61,7 +62,7 @@ def unchanged(run: RunSummary, last_report: str | None) -> RunSummary:
     return dataclasses.replace(run, changed=False, last_report=last_report)
 
 
-def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
+def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, Verdict]:
     """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
     if not clip.ok or clip.metrics is None:
         return {}
@@ -73,8 +74,7 @@ def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, dict]:
         quality_only = dataclasses.replace(
             PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
         )
-        verdict = judge(clip.metrics, quality_only)
-        out[provider] = {"level": verdict.level.value, "reasons": list(verdict.reasons)}
+        out[provider] = judge(clip.metrics, quality_only)
     return out
 
 
@@ -102,37 +102,15 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
-def speakers_record(check: Any) -> dict[str, Any]:
-    """A clip's speaker check (audio.speaker.ClipSpeakers) as the clip record carries it."""
-    return {
-        "count": check.speakers,
-        "kept_s": check.kept_s,
-        "removed_s": check.removed_s,
-        "summary": speakers_cell(check),
-        "turns": [dataclasses.asdict(t) for t in check.turns],
-    }
-
-
-def speakers_cell(check: Any) -> str:
-    """'2 speakers: kept 72.5 s, removed 34.6 s of another speaker' (a ClipSpeakers)."""
-    n = check.speakers
-    head = f"{n} speaker{'s' if n != 1 else ''}"
-    if not check.removed_s:
-        return head
-    causes: dict[str, float] = {}
-    for t in check.turns:
-        if not t.kept:
-            cause = "of another speaker" if t.speaker is not None else _unattributed(t.reason)
-            causes[cause] = causes.get(cause, 0.0) + t.end - t.start
-    removed = ", ".join(f"{v:.1f} s {k}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1]))
-    return f"{head}: kept {check.kept_s:.1f} s, removed {removed}"
-
-
-def _unattributed(reason: str | None) -> str:
-    return f"({reason})" if reason else "(unattributed)"
+def _cut(c: PreparedClip) -> str:
+    """What was cut, when more than silence was: the speaker check's sentence."""
+    summary = speakers_summary(c.speakers, c.steps) if c.speakers else ""
+    return summary if ":" in summary else ""
 
 
 def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
+    """One row per clip, the columns that matter first (a narrow terminal or the Prefect UI shows
+    the first ones); `cut`, `verdicts` and `error` are sentences (below the terminal's table)."""
     rows = []
     for c in run.clips:
         m = to_json(c.metrics) if c.metrics else {}
@@ -144,22 +122,33 @@ def clip_rows(run: RunSummary, providers: list[str]) -> list[dict[str, Any]]:
                 "status": c.status.value
                 if c.status is not ClipStatus.OK
                 else ("reused" if c.reused else ClipStatus.OK.value),
-                "seconds in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
+                "QC": _worst(c.verdicts),
+                "speakers": str(c.speakers.speakers) if c.speakers else "",
                 "speech s": _num(m.get("speech_s"), ".1f"),
-                "SNR dB": _num(s.get("snr_db"), ".1f"),
+                "s in→out": f"{_num(s.get('duration_s'), '.1f')}→{_num(m.get('duration_s'), '.1f')}",
                 "LUFS in→out": f"{_num(s.get('loudness_lufs'), '.1f')}→{_num(m.get('loudness_lufs'), '.1f')}",
-                "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
+                "SNR dB": _num(s.get("snr_db"), ".1f"),
                 "OVRL in→out": _pair(s.get("dnsmos_ovrl"), m.get("dnsmos_ovrl"), ".2f"),
-                "speaker": _num(m.get("speaker_similarity"), ".2f")
+                "dBTP": _num(m.get("true_peak_dbtp"), ".1f"),
+                "similarity": _num(m.get("speaker_similarity"), ".2f")
                 if m.get("speaker_similarity") is not None
                 else "",
-                "speakers": (c.speakers or {}).get("summary", ""),
                 "band kHz": _num(s.get("bandwidth_hz") and s["bandwidth_hz"] / 1000, ".1f"),
+                "cut": _cut(c),
                 "verdicts": _verdict_line(c.verdicts),
                 "error": c.error or "",
             }
         )
     return rows
+
+
+CLIP_SENTENCES = ("error", "cut", "verdicts")
+RESULT_SENTENCES = ("why", "preview")
+
+
+def _worst(verdicts: dict[str, Verdict]) -> str:
+    levels = {v.level for v in verdicts.values()}
+    return next((level.value for level in reversed(Level) if level in levels), "")
 
 
 def _pair(before: float | None, after: float | None, fmt: str) -> str:
@@ -169,37 +158,117 @@ def _pair(before: float | None, after: float | None, fmt: str) -> str:
     return f"{_num(before, fmt)}→{_num(after, fmt)}"
 
 
-def _verdict_line(verdicts: dict[str, dict]) -> str:
-    """'pass' when every provider agrees, else 'warn: althea, cartesia · pass: the rest'."""
-    by_level: dict[str, list[str]] = {}
+def _verdict_line(verdicts: dict[str, Verdict]) -> str:
+    """'' when every provider passes, else 'warn for Callers.ai, ElevenLabs: loudness -24.6 LUFS
+    is outside -24..-16 LUFS' (each reason once, with the providers it concerns)."""
+    import providers
+
+    by_reason: dict[tuple[str, str], list[str]] = {}
     for provider, v in verdicts.items():
-        by_level.setdefault(v["level"], []).append(provider)
-    if len(by_level) == 1:
-        return next(iter(by_level))
-    return " · ".join(
-        f"{level}: {', '.join(by_level[level])}" for level in reversed(Level) if level in by_level
+        for reason in v.reasons or ([] if v.level is Level.PASS else [v.level]):
+            by_reason.setdefault((v.level, reason), []).append(
+                providers.spec(provider).display_name
+            )
+    return "; ".join(
+        f"{level} for {', '.join(names)}: {reason}"
+        for (level, reason), names in sorted(
+            by_reason.items(), key=lambda kv: kv[0][0] != Level.FAIL
+        )
     )
 
 
 def result_rows(run: RunSummary) -> list[dict[str, Any]]:
+    """One row per voice × provider, the columns that matter first; `why` and `preview` are
+    sentences below the terminal's table."""
+    import providers
+
     return [
         {
             "voice": r.voice,
-            "provider": r.provider,
+            "provider": providers.spec(r.provider).display_name,
             "status": r.status.value,
-            "voice id": r.voice_id or "",
-            "preview": r.preview_url or "",
-            "takes": ", ".join(f"{t.duration_s:.1f} s" for t in r.takes),
-            "QC": r.verdict.value if r.verdict else "",
-            "clone check": check_cell(r.clone_check),
             "why": _why(r),
+            "voice id": r.voice_id or "",
+            "clone check": check_cell(r.clone_check),
+            "QC": r.verdict.value if r.verdict else "",
+            "takes": _takes(r),
+            "preview": r.preview_url or "",
         }
         for r in run.results
     ]
 
 
+def _takes(r: CloneResult) -> str:
+    """'68.0 s' or '10 files, 64.4 s'."""
+    seconds = sum(t.duration_s for t in r.takes)
+    n = len(r.takes)
+    return f"{n} files, {seconds:.1f} s" if n > 1 else f"{seconds:.1f} s" if n else ""
+
+
+def artifact_rows(rows: list[dict[str, Any]], text: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows for a Prefect table: the row's first three columns, then the `text` ones (what a
+    reader needs: what was cut, why it failed), then the rest; columns empty everywhere left out."""
+    if not rows:
+        return rows
+    first = list(rows[0])[:3]
+    order = [
+        *first,
+        *(c for c in text if c not in first),
+        *(c for c in rows[0] if c not in first and c not in text),
+    ]
+    keep = [c for c in order if any(str(r.get(c) or "") for r in rows)]
+    return [{c: r.get(c, "") for c in keep} for r in rows]
+
+
+def failure_line(r: CloneResult) -> str:
+    """'mara-host on Anam: failed: no API key: set ANAM_API_KEY …' (the error without the
+    provider's name or the status it may already start with)."""
+    import providers
+
+    error = r.error or "; ".join(r.reasons) or "no reason recorded"
+    for prefix in (f"{r.provider}: ", f"{r.status}: "):
+        error = error.removeprefix(prefix)
+    return f"{r.voice} on {providers.spec(r.provider).display_name}: {r.status}: {error}"
+
+
+def failure_lines(run: RunSummary) -> list[str]:
+    """What failed, one line each with what to do (the errors say it), for a failed run's
+    headline; empty when nothing did."""
+    lines = [f"{c.voice}/{c.clip}: {c.status.value}: {c.error}" for c in run.clips
+             if c.status in FAILED_CLIP]  # fmt: skip
+    lines += [f"{p['path']}: refused: {p['reason']}" for p in run.problems]
+    return lines + [failure_line(r) for r in run.unsettled]
+
+
+def headline(run: RunSummary) -> str:
+    """'Failed: 6 of 6 clones did not succeed.' or ''."""
+    if not failed(run):
+        return ""
+    parts = []
+    if run.unsettled:
+        parts.append(f"{len(run.unsettled)} of {len(run.results)} clones did not succeed")
+    bad = sum(c.status in FAILED_CLIP for c in run.clips)
+    if bad:
+        parts.append(f"{bad} of {len(run.clips)} clips could not be prepared")
+    if run.problems:
+        parts.append(f"{len(run.problems)} inputs were refused")
+    return "Failed: " + "; ".join(parts) + "."
+
+
+def report_markdown(report: Path) -> str:
+    """The report's path as text: a browser does not open a file:// link from the Prefect UI."""
+    path = report.resolve()
+    return (
+        f"**HTML report:** `{path}`\n\n"
+        "Open it in a browser on the machine that ran the flow: paste the path into the address "
+        f"bar, or run `xdg-open {path}` (`open` on macOS). It holds every clip's waveforms and "
+        "players before and after, what was cut, and each provider's take beside its preview."
+    )
+
+
 def _why(r: CloneResult) -> str:
-    return "; ".join(filter(None, [r.note, r.error or "; ".join(r.reasons), _check_why(r)]))
+    error = (r.error or "").removeprefix(f"{r.provider}: ")  # the row names the provider
+    return "; ".join(filter(None, [r.note, error or "; ".join(r.reasons), _check_why(r)]))
 
 
 CHECK_WORDS = {CheckVerdict.NOT_RUN: "could not run", CheckVerdict.NO_PREVIEW: "no preview"}
@@ -228,25 +297,44 @@ def _check_why(r: CloneResult) -> str:
 
 
 def rankings(results: Iterable[CloneResult]) -> dict[str, str]:
-    """Per voice: 'sounds most like the speaker: Anam 0.81, ElevenLabs 0.77, …' (the heard ones)."""
+    """Per voice: 'sounds most like the speaker: Anam 0.81, ElevenLabs 0.77' (the heard ones);
+    equal to two decimals is a tie: 'Althea Studio, Anam and Faseeh tie at 0.89; ElevenLabs 0.88',
+    and all equal is no ranking at all."""
     import providers
 
-    heard: dict[str, list[tuple[float, str]]] = {}
+    heard: dict[str, dict[str, list[str]]] = {}
     for r in results:
         similarity = r.clone_check.similarity if r.clone_check else None
         if similarity is not None:
             name = providers.spec(r.provider).display_name
-            heard.setdefault(r.voice, []).append((similarity, name))
-    return {
-        voice: "sounds most like the speaker: "
-        + ", ".join(f"{name} {sim:.2f}" for sim, name in sorted(found, key=lambda x: -x[0]))
-        for voice, found in heard.items()
-    }
+            heard.setdefault(r.voice, {}).setdefault(f"{similarity:.2f}", []).append(name)
+    out = {}
+    for voice, by_score in heard.items():
+        groups = sorted(by_score.items(), key=lambda kv: -float(kv[0]))
+        words = [_tie(names, score) for score, names in groups]
+        if len(groups) == 1 and len(groups[0][1]) > 1:
+            out[voice] = "no provider sounds more like the speaker than another: " + words[0]
+        else:
+            tie = any(len(names) > 1 for _, names in groups)
+            out[voice] = "sounds most like the speaker: " + ("; " if tie else ", ").join(words)
+    return out
+
+
+def _tie(names: list[str], score: str) -> str:
+    names = sorted(names)
+    if len(names) == 1:
+        return f"{names[0]} {score}"
+    return f"{', '.join(names[:-1])} and {names[-1]} tie at {score}"
 
 
 def markdown(run: RunSummary, report: Path | None) -> str:
+    import providers
+
     n = counts(run)
     lines = [f"# {run.title}", ""]
+    if failed(run):
+        lines += [f"**{headline(run)}** Each line says why and what to do:", ""]
+        lines += [f"- {line}" for line in failure_lines(run)] + [""]
     if run.dry_run:
         lines += ["**Dry run: nothing was sent.**", ""]
     lines.append(f"Clips: {n['clips_ok']} prepared, {n['clips_failed']} refused.")
@@ -254,7 +342,7 @@ def markdown(run: RunSummary, report: Path | None) -> str:
         "Results: " + ", ".join(f"{n['results'][s]} {s}" for s in STATUS_ORDER if s in n["results"])
     )
     if report:
-        lines.append(f"Report: `{report}`")
+        lines.append(f"Report (open it in a browser): `{report.resolve()}`")
     elif not run.changed:
         last = run.last_report
         lines.append(
@@ -264,15 +352,15 @@ def markdown(run: RunSummary, report: Path | None) -> str:
     lines += [f"{voice}: {line}" for voice, line in sorted(rankings(run.results).items())]
     lines += [
         "",
-        "| voice | provider | status | voice id | clone check | why |",
+        "| voice | provider | status | why | voice id | clone check |",
         "|---|---|---|---|---|---|",
     ]
     for r in run.results:
         why = _why(r).replace("|", "\\|").replace("\n", " ")
         check = check_cell(r.clone_check)
+        name = providers.spec(r.provider).display_name
         lines.append(
-            f"| {r.voice} | {r.provider} | {r.status.value} | {r.voice_id or ''} | {check} "
-            f"| {why} |"
+            f"| {r.voice} | {name} | {r.status.value} | {why} | {r.voice_id or ''} | {check} |"
         )
     bad = [c.error for c in run.clips if c.status is not ClipStatus.OK]
     bad += [p["path"] + ": " + p["reason"] for p in run.problems]
@@ -318,13 +406,15 @@ def write_html(run: RunSummary, path: Path, store_root: str) -> Path:
                 "after": after,
             }
         )
-    view = {**run.to_dict(), "clips": clips, "clone_audio": clone_audio(run, store_root)}
+    view = {**run.to_dict(), "clips": clips, "clone_audio": clone_audio(run, store_root),
+            "headline": headline(run), "failures": failure_lines(run)}  # fmt: skip
     return write_report(view, path)
 
 
 def clone_audio(run: RunSummary, store_root: str) -> list[dict[str, Any]]:
-    """Per checked clone: the provider's preview beside the first take it was sent (audio for
-    the report's players); what cannot be read is left out, the report says so."""
+    """Per voice × provider that was sent (or would be): the first take as sent, the other
+    speakers removed, and the preview the provider made of it (audio for the report's players);
+    what cannot be read is left out, the report says so."""
     import soundfile as sf
 
     from audio.decode import decode
@@ -332,20 +422,23 @@ def clone_audio(run: RunSummary, store_root: str) -> list[dict[str, Any]]:
 
     out = []
     for r in run.results:
-        if r.clone_check is None or not r.clone_check.sha256:
+        if not r.takes:
             continue
-        check = r.clone_check.to_dict()
-        entry: dict[str, Any] = {"voice": r.voice, "provider": r.provider, "check": check}
-        try:
-            audio, _ = decode(store.path_for(r.clone_check.sha256, PREVIEW_EXT, Path(store_root)))
-            entry["preview"] = {"samples": audio.samples, "rate": audio.rate}
-        except Exception:  # undecodable (the check says so) or gone from the store
-            entry["preview"] = None
+        check = r.clone_check
+        entry: dict[str, Any] = {"voice": r.voice, "provider": r.provider,
+                                 "status": r.status.value, "check": check.to_dict() if check else None,
+                                 "preview": None, "take": None, "takes": len(r.takes)}  # fmt: skip
+        if check is not None and check.sha256:
+            try:
+                audio, _ = decode(store.path_for(check.sha256, PREVIEW_EXT, Path(store_root)))
+                entry["preview"] = {"samples": audio.samples, "rate": audio.rate}
+            except Exception:  # undecodable (the check says so) or gone from the store
+                pass
         try:
             data = store.get(r.takes[0].sha256, "wav", Path(store_root))
             samples, rate = sf.read(io.BytesIO(data), dtype="float32")
             entry["take"] = {"samples": samples, "rate": rate}
         except Exception:
-            entry["take"] = None
+            pass
         out.append(entry)
     return out

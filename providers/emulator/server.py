@@ -76,8 +76,5 @@ def start(host: str = "127.0.0.1", port: int = 0, *, keys: dict[str, str] | None
 
 
 def run(host: str, port: int) -> None:
-    url = f"http://{host}:{port}"
-    for name, value in base_urls(url).items():
-        print(f"export {name}={value}")
-    print(f"# control: {url}/_emulator/state, POST {url}/_emulator/faults", flush=True)
+    """Serve in the foreground until interrupted (`voxclone emulator` prints what a shell needs)."""
     uvicorn.Server(_config(host, port, None)).run()

@@ -109,17 +109,18 @@ def test_speech_over_music_is_kept_out_with_its_reason():
     assert turns.music_spans(np.zeros(cv.RATE * 2, dtype=np.float32)) == []
 
 
-def test_the_step_round_trips_through_json(podcast):
+def test_the_turns_round_trip_through_the_records_json(podcast):
+    """As the ledger stores them (flows.records), and as the `speakers` step shows them."""
     import json
-    from dataclasses import asdict
 
-    from audio.types import Step
+    from flows.records import from_json, to_json
 
     _, prepared = podcast
-    step = next(s for s in prepared.steps if s.name == "speakers")
-    back = turns.from_step(Step(**json.loads(json.dumps(asdict(step)))))
-    assert [t.speaker for t in back.turns] == [t.speaker for t in prepared.turns.turns]
-    assert back.speakers[0].label == "A" and len(back.speakers[0].centroid) == 192
+    stored = json.loads(json.dumps(to_json(prepared.turns)))
+    assert from_json(turns.Turns, stored) == prepared.turns
+    step = json.loads(json.dumps(next(s for s in prepared.steps if s.name == "speakers").after))
+    shown = [[t["start"], t["end"], t["speaker"], t["reason"]] for t in stored["turns"]]
+    assert step["turns"] == shown and step["speakers"] == stored["speakers"]
 
 
 def test_tiles_cover_a_stretch_without_overlap():

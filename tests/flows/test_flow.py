@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flow_cases import CLIPS, KEY, PROVIDERS, emulator_requests, emulator_voices
@@ -47,7 +47,7 @@ def _task_states(flow_run_id: str) -> dict[str, tuple[str, str | None]]:
     return {r.name: (r.state.type.value, r.state.message) for r in runs}
 
 
-def _artifact_keys(flow_run_id: str) -> set[str]:
+def _artifacts(flow_run_id: str) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -55,7 +55,11 @@ def _artifact_keys(flow_run_id: str) -> set[str]:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    return {a.key or a.type for a in found}
+    return {a.key or a.type: a for a in found}
+
+
+def _artifact_keys(flow_run_id: str) -> set[str]:
+    return set(_artifacts(flow_run_id))
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -87,17 +91,25 @@ def test_full_flow_with_a_bad_clip_then_a_rerun_sends_nothing(
     assert record["clips"] and all(c["steps"] for c in record["clips"])
     assert KEY not in repr(record)
     html = Path(run["report"]).read_text()
-    clone_players = (
-        2 * 4
-    )  # the four previews (Anam, Althea, Faseeh, ElevenLabs), each beside its take
+    # every provider's take as sent (6), beside the four previews (Anam, Althea, Faseeh, ElevenLabs)
+    clone_players = 6 + 4
     assert html.count("<audio") == 2 * len(CLIPS) + clone_players and "zz-corrupt.wav" in html
     assert {
         "qc-per-clip",
         "clone-results",
         "run-summary",
         "clone-voices-report",
-        "progress",
+        "run-progress",
     } <= _artifact_keys(run["flow_run_id"])
+    artifacts = _artifacts(run["flow_run_id"])
+    assert all(a.description for a in artifacts.values()), "every artifact says what it is"
+    # the report's path as text, since the UI cannot open a file:// link
+    assert f"`{Path(run['report']).resolve()}`" in artifacts["clone-voices-report"].data
+    # the corrupt clip did not succeed: the progress says so rather than 100 %
+    progress = artifacts["run-progress"]
+    assert progress.data == round(100 * 10 / 11, 1) and progress.description.startswith(
+        "failed: 1 of 11"
+    )
 
     sent = emulator_requests(emulator.url)
     again = _json(
@@ -121,6 +133,14 @@ def test_provider_faults_end_in_a_clean_result_table(
     control.inject(url, "callers", "lost", count=1, method="POST")
     run, state = _run(inbox=str(inbox), providers=PROVIDERS, options=RunOptions(workers=2))
     assert state.is_failed() and state.message.startswith("2 of 6 clones failed")
+    artifacts = _artifacts(run["flow_run_id"])
+    progress = artifacts["run-progress"]
+    assert progress.data < 100.0 and progress.description.startswith("failed: 2 of ")
+    summary_md = artifacts["run-summary"].data
+    assert summary_md.startswith(f"# {run['title']}\n\n**Failed: 2 of 6 clones did not succeed.**")
+    assert (
+        "- breathe on Cartesia: " in summary_md and "- breathe on Callers.ai: held: " in summary_md
+    )
     results = _by_provider(run)
     assert results["cartesia"]["status"] == "held"  # a 503 after a create left: not sent again
     assert "sends only if it is still not there" in results["cartesia"]["error"]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import json_shapes
 import pytest
+import sqlalchemy as sa
 from flow_cases import CLIPS
 
-from audio.chain import PIPELINE_VERSION
+from audio.chain import PIPELINE_VERSION, Settings
 from audio.types import Level, Metrics
 from flows import ledger
 from flows.cli import main
-from flows.pipeline.worker import settings_dict
 from flows.records import (
     ClipStatus,
     CloneResult,
@@ -79,17 +81,20 @@ def test_statuses_are_typed_in_the_record_and_plain_strings_in_json() -> None:
 def test_one_clip_through_prepare_ledger_json_and_report(
     prefect_api, env, inbox: Path, emulator, capsys
 ) -> None:
-    code = main(["run", str(inbox), "--providers", "cartesia", "--dry-run", "--json"])
+    code = main(["run", str(inbox), *json_shapes.RUN_ARGS])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0
 
+    assert json_shapes.shape(printed) == json_shapes.expected("run")  # as before the records
     run = RunSummary.from_dict(printed)
-    assert run.to_dict() == printed  # --json is exactly the record, nothing lost either way
+    assert run.to_dict() == printed  # --json is the record as users see it, both ways
     clip = next(c for c in run.clips if c.clip == CLIPS[0])
     assert clip.ok and clip.metrics and clip.steps and clip.speech and clip.verdicts["cartesia"]
 
     # The ledger row for that clip reads back as the same record.
-    settings_hash = ledger.stable_hash([settings_dict(quality=True), PIPELINE_VERSION])
+    settings_hash = ledger.stable_hash(
+        [dataclasses.asdict(Settings(quality=True)), PIPELINE_VERSION]
+    )
     row = ledger.find_prepared(ledger.engine(), clip.source_sha256, settings_hash)
     stored = PreparedClip.from_dict(
         {**row, "voice": clip.voice, "clip": clip.clip, "path": clip.path}
@@ -99,8 +104,59 @@ def test_one_clip_through_prepare_ledger_json_and_report(
     assert stored.metrics == dataclasses.replace(clip.metrics, speaker_similarity=None)
     assert stored.steps == clip.steps
     assert stored.speech == clip.speech and row["sha256"] == clip.prepared_sha256
+    # Its turns come back typed, the turns its `speakers` step shows.
+    step = next(s for s in clip.steps if s.name == "speakers")
+    assert stored.turns is not None and stored.turns.windows == step.after["windows"]
+    assert [[t.start, t.end, t.speaker, t.reason] for t in stored.turns.turns] == step.after[
+        "turns"
+    ]
 
     # The report's rows are built from the same record.
     (report_row,) = [r for r in summary.clip_rows(run, ["cartesia"]) if r["clip"] == clip.clip]
     assert report_row["LUFS in→out"].endswith(f"{clip.metrics.loudness_lufs:.1f}")
     assert run.results[0].status == "would-send" and run.results[0].request["files"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'l.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_a_prepared_row_an_older_ledger_wrote_reads_back_with_its_turns(db: str) -> None:
+    """Before 0008 the turns lived only in the `speakers` step (and a never-read embedding beside
+    them): the migration gives the row its typed turns, the ones the step showed."""
+    from alembic import command
+    from alembic.config import Config
+
+    from audio.turns import MUSIC, Speaker, Turn, Turns, step
+    from flows.ledger.database import MIGRATIONS
+    from flows.pipeline import plan
+
+    found = Turns(
+        (Turn(0.15, 3.862, "A"), Turn(4.31, 6.454, "B"), Turn(7.062, 8.0, None, MUSIC)),
+        (Speaker("A", 3.71, (0.6, 0.8)), Speaker("B", 2.14, (0.8, -0.6))),
+        4,
+    )
+    text = ["sha256", "source_sha256", "settings_hash", "code_version"]
+    as_json = ["settings", "steps", "speech", "metrics", "versions", "embedding"]
+    columns = [*map(sa.column, text), *(sa.column(name, sa.JSON) for name in as_json)]
+    prepared = sa.table("prepared", *columns, sa.column("created_at", sa.DateTime(timezone=True)))
+    row = {"sha256": "p1", "source_sha256": "s1", "settings_hash": "h", "code_version": "older",
+           "settings": {}, "steps": [dataclasses.asdict(step(found))], "speech": [],
+           "metrics": {"duration_s": 9.0}, "versions": {}, "embedding": [0.1] * 192,
+           "created_at": datetime.now(UTC)}  # fmt: skip
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    old = sa.create_engine(db)
+    with old.begin() as c:
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0007")
+        c.execute(prepared.insert(), [row])
+    old.dispose()
+
+    row = ledger.find_prepared(ledger.engine(db), "s1", "h")
+    assert row is not None and "embedding" not in row
+    clip = plan.from_ledger(PreparedClip("v", "a.wav", "/a.wav"), "s1", row, None)
+    assert clip.turns == found and clip.reused and clip.metrics.duration_s == 9.0

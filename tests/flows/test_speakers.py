@@ -74,3 +74,22 @@ def test_a_voice_without_a_clear_majority_speaker_fails_for_every_provider(
         "elevenlabs": "failed",
     }
     assert all("no clear majority speaker" in r["error"] for r in run["results"])
+
+
+def test_a_voice_whose_clips_hold_no_speaker_fails_saying_so() -> None:
+    """Every turn over music: there is no speaker to choose. The voice fails with that reason
+    (it failed as "cannot read its prepared clips: ValueError: zip() …")."""
+    import numpy as np
+
+    from audio.takes import Clip
+    from audio.turns import MUSIC, Turn, Turns
+    from audio.types import Audio, Metrics
+    from flows.pipeline import cloning
+    from flows.records import PreparedClip
+
+    measured = Metrics(2.0, 1.8, 0.9, 30.0, 0.0, -20.0, 3.0, -3.0, 8000.0, 16000, 1)
+    clip = Clip("p1", Audio(np.zeros(32000, np.float32), 16000), [(0.2, 2.0)], measured)
+    turns = Turns((Turn(0.2, 2.0, None, MUSIC),), (), 0)
+    prepared = PreparedClip("v", "a.wav", "/a.wav", prepared_sha256="p1", turns=turns)
+    loaded = cloning.check_speakers([clip], [prepared])
+    assert loaded.failure == "no speech to find a speaker in" and loaded.clips == []
