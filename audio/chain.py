@@ -188,18 +188,22 @@ def _run(
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
     progress(0.3, "denoise check")
+    # heard by the denoise check, then by the trim
+    x16: np.ndarray | None = vad.analysis_copy(audio.samples, audio.rate)
     audio, step = steps.denoise(
         audio, settings.denoise, settings.snr_threshold_db,
-        method=settings.denoise_method, prob=prob, in_place=True,
+        method=settings.denoise_method, prob=prob, in_place=True, x16=x16,
     )  # fmt: skip
     records.append(step)
     if step.after.get("applied"):
-        prob = None  # speech is found again on the denoised signal
+        prob = x16 = None  # speech is found again on the denoised signal
     progress(0.4, "trim and loudness")
     # Every step from the high-pass on returns samples the chain owns: trim them in place.
     audio, step, speech, prob = steps.trim_speech(
-        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob, in_place=True
-    )
+        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob, in_place=True,
+        x16=x16,
+    )  # fmt: skip
+    del x16
     records.append(step)
     step_kept = step.after["kept"]
     audio, pre_gain_db = _lift_quiet(audio)

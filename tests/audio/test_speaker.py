@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LJ, MALE, SAMPLES, read
+from audio_cases import LJ, MALE, SAMPLES, read
 
 from audio import speaker
 from audio.decode import decode
