@@ -131,8 +131,11 @@ def prepare_file(
         scoring = pool.submit(quality.score, audio) if settings.quality else None
         source_metrics = measure(audio, channels=info.channels, prob=prob, x16=x16)
         before = scoring.result() if scoring is not None else None
-    # in place only when x16 is a copy: a 16 kHz source is its own analysis copy
-    music = _music(x16, in_place=x16 is not audio.samples) if settings.speaker_turns else None
+    music = None
+    if settings.speaker_turns:
+        progress(0.2, "music detection")
+        # in place only when x16 is a copy: a 16 kHz source is its own analysis copy
+        music = _music(x16, in_place=x16 is not audio.samples)
     del x16
     box = [audio]
     del audio
