@@ -231,6 +231,6 @@ def _run(
             audio, speech, lambda f: progress(0.5 + 0.5 * f, "speaker turns"),
             music=steps.onto_trimmed(music or [], step_kept),
         )  # fmt: skip
-        records.append(turns.step(found))
+        records.append(turns.step(found, music or []))
     progress(1.0, "done")
     return Prepared(audio, records, speech, levels, after, prob, found)

@@ -695,9 +695,10 @@ def _aed() -> Any:
 # --- the step record ----------------------------------------------------------------------------
 
 
-def step(found: Turns) -> Step:
-    """The turns as a chain step: its parameters, each speaker (with its centroid) and each turn
-    as [start, end, speaker, reason]."""
+def step(found: Turns, music: Sequence[tuple[float, float]] = ()) -> Step:
+    """The turns as a chain step: its parameters, each speaker (with its centroid), each turn as
+    [start, end, speaker, reason], and where music played in the recording as it came (`music`,
+    the source's seconds: an intro with no speech in it was trimmed away, but it was music)."""
     return Step(
         "speakers",
         {"method": "pyannote segmentation-3.0 frames, CAM++ windows, spectral clustering",
@@ -709,5 +710,6 @@ def step(found: Turns) -> Step:
             "windows": found.windows,
             "speakers": [asdict(s) for s in found.speakers],
             "turns": [[round(t.start, 3), round(t.end, 3), t.speaker, t.reason] for t in found.turns],
+            "music_in_source": [[round(a, 3), round(b, 3)] for a, b in music],
         },
     )  # fmt: skip

@@ -190,3 +190,26 @@ def test_one_other_speaker_is_another_speaker():
         {"start": 8.0, "end": 9.0, "speaker": "B", "kept": False, "reason": "another speaker (B, similarity 0.10)"},
     ]  # fmt: skip
     assert cuts.removed_words(turns) == ["3.5 s of another speaker"]
+
+
+def test_a_music_intro_with_no_speech_in_it_is_called_music():
+    """The trim cuts a music intro as silence (no speech in it); the music detector heard it in
+    the recording as it came, so the sentence and the timeline call it music, not a pause."""
+    from dataclasses import asdict
+
+    import conversations as cv
+
+    from audio.chain import Settings, prepare
+    from audio.types import Audio
+    from flows.report import cuts
+
+    rec = cv.podcast(host_clips=2, guest_clips=1)  # 6 s of music, then the host
+    prepared = prepare(Audio(rec.samples, cv.RATE, "podcast"), Settings())
+    steps = [asdict(s) for s in prepared.steps]
+    turns = [{"start": t.start, "end": t.end, "speaker": t.speaker, "kept": t.speaker == "A",
+              "reason": t.reason} for t in prepared.turns.turns]  # fmt: skip
+    first = cuts.timeline(steps, turns)[0]
+    assert first.kind == "music" and first.label == "music intro"
+    assert first.start == 0.0 and 5.0 < first.end < 7.0
+    sentence = cuts.sentence(len(prepared.turns.speakers), 20.0, turns, steps)
+    assert "music intro" in sentence and "before the first speech" not in sentence

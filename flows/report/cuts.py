@@ -66,12 +66,24 @@ def timeline(steps: Sequence[dict[str, Any]], turns: Sequence[dict[str, Any]] | 
         spans += [
             Span(a, b, kind, label) for a, b in source_spans(turn["start"], turn["end"], kept)
         ]
+    music = _heard_music(steps)
     edges = [0.0, *(x for r in kept for x in r), duration]
     for a, b in zip(edges[::2], edges[1::2], strict=True):
-        if b - a > 0.005:
-            spans.append(Span(round(a, 3), round(b, 3), SILENCE, "pause"))
+        if b - a > 0.005:  # cut by the trim: music if the detector heard music over most of it
+            heard = sum(max(0.0, min(b, y) - max(a, x)) for x, y in music)
+            kind = MUSIC_WORD if heard > (b - a) / 2 else SILENCE
+            spans.append(
+                Span(round(a, 3), round(b, 3), kind, "music" if kind == MUSIC_WORD else "pause")
+            )
     spans.sort(key=lambda s: s.start)
     return _music_around(_name_silences(spans, duration))
+
+
+def _heard_music(steps: Sequence[dict[str, Any]]) -> list[list[float]]:
+    """Where the speaker step's music detector heard music, in the source's seconds (records
+    from before it kept them have none)."""
+    turns_step = next((s for s in steps if s.get("name") == "speakers"), None)
+    return list((turns_step or {}).get("after", {}).get("music_in_source") or [])
 
 
 def _name_silences(spans: list[Span], duration: float) -> list[Span]:
