@@ -15,7 +15,9 @@ def test_the_speakers_step_names_each_speaker_and_its_speech_not_its_embedding()
     step = turns.step(found)
     line = _step({"name": step.name, "params": step.params, "before": step.before,
                   "after": step.after})  # fmt: skip
-    assert line.startswith("speakers: count 2, speakers A 6.8 s, B 1.5 s (method=pyannote segmentation")
+    assert line.startswith(
+        "speakers: count 2, speakers A 6.8 s, B 1.5 s (method=pyannote segmentation"
+    )
     assert "0.123456" not in line and len(line) < 400
 
 

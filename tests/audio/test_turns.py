@@ -222,3 +222,25 @@ def test_tiles_cover_a_stretch_without_overlap():
     t = turns.tiles(2.0, 6.5)
     assert len(t) == 3 and t[0][0] == 2.0 and abs(t[-1][1] - 6.5) < 1e-9
     assert all(abs((b - a) - 1.5) < 1e-9 for a, b in t)
+
+
+def test_a_long_recording_hears_half_of_one_persons_windows_and_all_of_a_conversations(
+    monkeypatch,
+):
+    """Beyond SAMPLE_AFTER_S of speech, one person alone through a chunk is told by half their
+    windows; where people take turns every window is heard. (Monkeypatched to apply here.)"""
+    rec = cv.monologue(6)
+    speech = vad.speech_intervals(rec.samples, cv.RATE, None)
+    audio = Audio(rec.samples, cv.RATE)
+    full = turns.find_turns(audio, speech)
+    monkeypatch.setattr(turns, "SAMPLE_AFTER_S", 0.0)
+    sampled = turns.find_turns(audio, speech)
+    assert sampled.windows < full.windows
+    assert [(t.speaker, t.reason) for t in sampled.turns] == [
+        (t.speaker, t.reason) for t in full.turns
+    ]
+    talk = cv.exchange()
+    speech = vad.speech_intervals(talk.samples, cv.RATE, None)
+    heard = turns.find_turns(Audio(talk.samples, cv.RATE), speech)
+    monkeypatch.setattr(turns, "SAMPLE_AFTER_S", 1e9)
+    assert heard.windows == turns.find_turns(Audio(talk.samples, cv.RATE), speech).windows
