@@ -263,10 +263,12 @@ def _run_batch(batch: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.
     from audio import cores
 
     x = cores.shared()
-    out = np.zeros((len(batch), CHUNK), np.float32)
-    for i, (start, _, _) in enumerate(batch):
-        a = round(start / FRAME_STEP_S) * round(FRAME_STEP_S * RATE)
-        piece = x[a : a + CHUNK]
+    starts = [round(start / FRAME_STEP_S) * round(FRAME_STEP_S * RATE) for start, _, _ in batch]
+    # a recording shorter than a chunk is heard as it is, not padded with seconds of zeros
+    length = max(RATE, max(min(CHUNK, len(x) - a) for a in starts))
+    out = np.zeros((len(batch), length), np.float32)
+    for i, a in enumerate(starts):
+        piece = x[a : a + length]
         out[i, : len(piece)] = piece
     log_probs = powerset(out)
     both = np.exp(log_probs[..., 4:]).sum(-1)
