@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from audio import loudness, quality, steps, turns
+from audio.music import music_spans
 from audio.quality import Quality
 from audio.turns import Turns
 from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
@@ -151,7 +152,7 @@ def _music(x16: np.ndarray, in_place: bool = False) -> list[tuple[float, float]]
     if loud > vad.SILENCE_POWER:
         gain = np.float32(10 ** (vad.TARGET_LOUD_DB / 20) / np.sqrt(loud))
         x16 = np.multiply(x16, gain, out=x16 if in_place else None)
-    return turns.music_spans(x16)
+    return music_spans(x16)
 
 
 def _run(

