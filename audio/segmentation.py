@@ -111,21 +111,13 @@ def sinc_filters(w: dict[str, np.ndarray]) -> np.ndarray:
 def _build() -> bytes:
     """PyanNet for a batch of chunks: `chunks` (batch, samples) in, `log_probs` (batch, frames,
     7) out."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
+
+    from audio.onnx import Graph
 
     w = weights()
-    nodes: list[Any] = []
-    tensors: list[Any] = []
-
-    def const(value: Any, dtype: type = np.float32) -> str:
-        name = f"w{len(tensors)}"
-        tensors.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def op(op_type: str, *inputs: str, **attrs: Any) -> str:
-        out = f"v{len(nodes)}"
-        nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
-        return out
+    g = Graph()
+    const, op = g.const, g.op
 
     def norm(x: str, name: str) -> str:  # InstanceNorm1d(affine=True), PyTorch's epsilon
         return op("InstanceNormalization", x, const(w[f"{name}.weight"]),
@@ -167,18 +159,13 @@ def _build() -> bytes:
         x = op("MatMul", x, const(w[f"linear.{i}.weight"].T))
         x = op("LeakyRelu", op("Add", x, const(w[f"linear.{i}.bias"])), alpha=0.01)
     x = op("Add", op("MatMul", x, const(w["classifier.weight"].T)), const(w["classifier.bias"]))
-    nodes.append(helper.make_node("LogSoftmax", [x], ["log_probs"], axis=-1))
-
+    g.output("LogSoftmax", [x], "log_probs", axis=-1)
     f32 = TensorProto.FLOAT
-    graph = helper.make_graph(
-        nodes,
+    return g.serialize(
         "pyannote_segmentation_3_0",
         [helper.make_tensor_value_info("chunks", f32, ["batch", "samples"])],
         [helper.make_tensor_value_info("log_probs", f32, ["batch", "frames", len(POWERSET)])],
-        tensors,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return model.SerializeToString()
 
 
 # --- a recording's speech, chunk by chunk ------------------------------------------------------

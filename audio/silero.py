@@ -98,21 +98,13 @@ def _weights() -> dict[str, np.ndarray]:
 
 def _build() -> bytes:
     """The 16 kHz branch of Silero v5 for n frames at once, `rows` (n, CONTEXT + FRAME) in."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
+
+    from audio.onnx import Graph
 
     w = _weights()
-    nodes: list[Any] = []
-    tensors: list[Any] = []
-
-    def const(value: Any, dtype: type = np.float32) -> str:
-        name = f"w{len(tensors)}"
-        tensors.append(numpy_helper.from_array(np.asarray(value, dtype), name))
-        return name
-
-    def op(op_type: str, *inputs: str, **attrs: Any) -> str:
-        out = f"v{len(nodes)}"
-        nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
-        return out
+    g = Graph()
+    const, op = g.const, g.op
 
     def part(x: str, start: int, stop: int, axis: int, step: int = 1) -> str:
         ints = [const([v], np.int64) for v in (start, stop, axis, step)]
@@ -142,18 +134,15 @@ def _build() -> bytes:
     weights = [w["decoder.rnn.weight_ih"][gates][None], w["decoder.rnn.weight_hh"][gates][None]]
     bias = np.concatenate([w["decoder.rnn.bias_ih"][gates], w["decoder.rnn.bias_hh"][gates]])
     lstm_inputs = [x, *map(const, weights), const(bias[None]), "", "h0", "c0"]
-    nodes.append(helper.make_node("LSTM", lstm_inputs, ["y", "h1", "c1"], hidden_size=HIDDEN))
+    g.nodes.append(helper.make_node("LSTM", lstm_inputs, ["y", "h1", "c1"], hidden_size=HIDDEN))
     y = op("Relu", op("Reshape", "y", const([-1, HIDDEN], np.int64)))
     head = w["decoder.decoder.2.weight"][:, :, 0].T  # (128, 1)
     logit = op("Add", op("MatMul", y, const(head)), const(w["decoder.decoder.2.bias"]))
-    nodes.append(
-        helper.make_node("Reshape", [op("Sigmoid", logit), const([-1], np.int64)], ["prob"])
-    )
+    g.output("Reshape", [op("Sigmoid", logit), const([-1], np.int64)], "prob")
 
     f32 = TensorProto.FLOAT
     state = [1, 1, HIDDEN]
-    graph = helper.make_graph(
-        nodes,
+    return g.serialize(
         "silero_vad_sequence",
         [helper.make_tensor_value_info("rows", f32, ["n", CONTEXT + FRAME]),
          helper.make_tensor_value_info("h0", f32, state),
@@ -161,7 +150,4 @@ def _build() -> bytes:
         [helper.make_tensor_value_info("prob", f32, ["n"]),
          helper.make_tensor_value_info("h1", f32, state),
          helper.make_tensor_value_info("c1", f32, state)],
-        tensors,
     )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    return model.SerializeToString()
