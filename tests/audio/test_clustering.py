@@ -25,7 +25,9 @@ def _windows(rec: cv.Recording) -> tuple[np.ndarray, list[str]]:
     return turns.embed_windows(x16, windows), who
 
 
-@pytest.fixture(scope="module", params=["clean", "telephone"])
+@pytest.fixture(
+    scope="module", params=["clean", pytest.param("telephone", marks=pytest.mark.integration)]
+)
 def talks(request):
     channel = cv.CHANNELS[request.param]
     return {

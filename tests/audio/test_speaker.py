@@ -88,6 +88,7 @@ def test_a_reference_picks_the_minority_speaker_or_fails_when_absent(embeddings)
     assert absent.failure is not None and "in none of the recordings" in absent.failure
 
 
+@pytest.mark.integration  # four references heard for their turns
 def test_a_reference_says_who_to_keep_or_is_refused_with_its_own_path(tmp_path: Path):
     import conversations as cv
 
@@ -115,6 +116,7 @@ def test_a_reference_says_who_to_keep_or_is_refused_with_its_own_path(tmp_path: 
     assert refused.value.path == str(broken)
 
 
+@pytest.mark.integration
 def test_a_reference_on_another_channel_finds_its_speaker(tmp_path: Path):
     """A clean recording of the host picks her out of a phone call with the guest."""
     import conversations as cv

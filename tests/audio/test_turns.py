@@ -74,7 +74,10 @@ def test_a_podcast_has_two_speakers_and_the_host_is_the_voice(podcast):
     assert _der(rec, prepared) < 0.10
 
 
-@pytest.fixture(scope="module", params=["clean", "telephone"])
+@pytest.fixture(
+    scope="module",
+    params=["clean", pytest.param("telephone", marks=pytest.mark.integration)],
+)
 def exchange(request):
     rec = cv.CHANNELS[request.param](cv.exchange())
     return rec, _prepared(rec)
@@ -117,7 +120,10 @@ def test_backchannels_under_the_voice_never_reach_it():
     assert host / rec.alone("host") > 0.8
 
 
-@pytest.mark.parametrize("channel", ["clean", "telephone", "mp3-32k"])
+@pytest.mark.parametrize(
+    "channel",
+    ["clean", *(pytest.param(c, marks=pytest.mark.integration) for c in ("telephone", "mp3-32k"))],
+)
 def test_a_single_speaker_loses_nothing_to_speaker_turns(channel):
     prepared = _prepared(cv.CHANNELS[channel](cv.monologue(6)))
     check = choose_speaker([prepared.turns]).clips[0]
@@ -133,6 +139,7 @@ def test_a_50_50_talk_without_pauses_has_no_clear_majority():
     assert verdict.failure is not None and verdict.failure.startswith("no clear majority speaker")
 
 
+@pytest.mark.integration
 def test_one_speaker_per_channel_is_two_speakers_in_the_mix():
     rec = cv.stereo_interview()
     assert rec.samples.ndim == 2
@@ -192,6 +199,7 @@ def test_speech_over_music_is_kept_out_with_its_reason():
     assert music.music_spans(np.zeros(cv.RATE * 2, dtype=np.float32)) == []
 
 
+@pytest.mark.integration  # through DFN3: 15 s each on 2 cores
 @pytest.mark.parametrize("snr", [10.0, 5.0])
 def test_speech_in_babble_is_speech_not_music(snr):
     rec = cv.noisy(cv.monologue(6), snr, "babble")
@@ -224,6 +232,7 @@ def test_tiles_cover_a_stretch_without_overlap():
     assert all(abs((b - a) - 1.5) < 1e-9 for a, b in t)
 
 
+@pytest.mark.integration  # six runs of the turns
 def test_a_long_recording_hears_half_of_one_persons_windows_and_all_of_a_conversations(
     monkeypatch,
 ):
