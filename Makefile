@@ -22,11 +22,17 @@ install: .venv/.synced
 demo: install
 	$(BIN)/voxclone demo
 
+# Both tiers on every core: the integration tests mostly wait on servers and subprocesses, so a
+# second worker fills the gaps. `time make test` on this 2-core machine while four other engineers
+# ran their suites (load 19-24): 39 min wall, 938 s of CPU, so 8 min or more on two idle cores;
+# not yet timed on an idle machine.
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # The unit tier for the edit-test loop, on every core: everything not marked integration (real
-# Prefect servers, fresh interpreters, long recordings). Under a minute on two cores.
+# Prefect servers, fresh interpreters, long recordings; tests/conftest.py). `time make test-fast`
+# on the same 2-core machine at load 17-20: 6 min 33 s wall, 112 s of CPU (user + sys), so about a
+# minute on two idle cores; not yet timed on an idle machine.
 test-fast: install
 	$(BIN)/pytest -q -m "not integration" -n auto
 

@@ -19,7 +19,9 @@ from audio.types import Audio, AudioError, Metrics, SourceInfo, Step
 # 2: Silero VAD, DFN3 denoise, 4 dB limiter cap, DNSMOS, embeddings
 # 3: Silero once per timeline (carried through the trim), denoise strength judged on one 9 s excerpt
 # 4: speaker turns inside every clip (audio.turns); takes hold only the voice's speaker
-PIPELINE_VERSION = "4"
+# 5: turns from frame-level segmentation (changes without pauses, overlap kept out), speakers by
+#    relative clustering, music judged before denoising
+PIPELINE_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,27 @@ def prepare_file(
         scoring = pool.submit(quality.score, audio) if settings.quality else None
         source_metrics = measure(audio, channels=info.channels, prob=prob, x16=x16)
         before = scoring.result() if scoring is not None else None
+    music = None
+    if settings.speaker_turns:
+        progress(0.2, "music detection")
+        # in place only when x16 is a copy: a 16 kHz source is its own analysis copy
+        music = _music(x16, in_place=x16 is not audio.samples)
     del x16
     box = [audio]
     del audio
-    return info, source_metrics, _run(box, settings, True, prob, progress, before)
+    return info, source_metrics, _run(box, settings, True, prob, progress, before, music)
+
+
+def _music(x16: np.ndarray, in_place: bool = False) -> list[tuple[float, float]]:
+    """Where music plays, judged on the signal as recorded: a denoiser's residue of babble or
+    noise can sound like music to the detector, a music bed under speech does before and after."""
+    from audio import vad
+
+    loud = vad.loud_power(vad.frame_powers(x16))
+    if loud > vad.SILENCE_POWER:
+        gain = np.float32(10 ** (vad.TARGET_LOUD_DB / 20) / np.sqrt(loud))
+        x16 = np.multiply(x16, gain, out=x16 if in_place else None)
+    return turns.music_spans(x16)
 
 
 def _run(
@@ -142,6 +161,7 @@ def _run(
     prob: np.ndarray | None,
     progress: Progress = _quiet,
     before: Quality | None = None,
+    music: list[tuple[float, float]] | None = None,
 ) -> Prepared:
     """The chain over an audio handed over in `box`: each step's input is dropped as soon as
     the next exists, so peak memory stays near two copies of the signal.
@@ -163,25 +183,32 @@ def _run(
     if settings.quality and before is None:
         progress(0.2, "quality")
         before = quality.score(audio)
+    if settings.speaker_turns and music is None:
+        music = _music(vad.analysis_copy(audio.samples, audio.rate).copy(), in_place=True)
     progress(0.25, "high-pass and resample")
     audio, step = steps.highpass(audio, settings.highpass_hz, in_place=owned)
     records.append(step)
     audio, step = steps.resample(audio, settings.target_rate, settings.resample_quality)
     records.append(step)
     progress(0.3, "denoise check")
+    # heard by the denoise check, then by the trim
+    x16: np.ndarray | None = vad.analysis_copy(audio.samples, audio.rate)
     audio, step = steps.denoise(
         audio, settings.denoise, settings.snr_threshold_db,
-        method=settings.denoise_method, prob=prob, in_place=True,
+        method=settings.denoise_method, prob=prob, in_place=True, x16=x16,
     )  # fmt: skip
     records.append(step)
     if step.after.get("applied"):
-        prob = None  # speech is found again on the denoised signal
+        prob = x16 = None  # speech is found again on the denoised signal
     progress(0.4, "trim and loudness")
     # Every step from the high-pass on returns samples the chain owns: trim them in place.
     audio, step, speech, prob = steps.trim_speech(
-        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob, in_place=True
-    )
+        audio, settings.pad_s, settings.max_pause_s, settings.pause_to_s, prob, in_place=True,
+        x16=x16,
+    )  # fmt: skip
+    del x16
     records.append(step)
+    step_kept = step.after["kept"]
     audio, pre_gain_db = _lift_quiet(audio)
     audio, step, levels = loudness.normalize_with_levels(
         audio, settings.target_lufs, settings.ceiling_dbtp, max_limit_db=settings.max_limit_db,
@@ -200,7 +227,10 @@ def _run(
     found = None
     if settings.speaker_turns:
         progress(0.5, "speaker turns")
-        found = turns.find_turns(audio, speech, lambda f: progress(0.5 + 0.5 * f, "speaker turns"))
+        found = turns.find_turns(
+            audio, speech, lambda f: progress(0.5 + 0.5 * f, "speaker turns"),
+            music=steps.onto_trimmed(music or [], step_kept),
+        )  # fmt: skip
         records.append(turns.step(found))
     progress(1.0, "done")
     return Prepared(audio, records, speech, levels, after, prob, found)

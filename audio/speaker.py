@@ -50,12 +50,44 @@ def embed(audio: Audio, prob: np.ndarray | None = None) -> np.ndarray:
     return (e / norm if norm > 0 else e).astype(np.float32)
 
 
-def reference_embedding(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
-    """The speaker of reference recordings: the mean of their embeddings (AudioError when one
-    cannot be decoded)."""
-    from audio.decode import decode
+MIN_REFERENCE_S = 3.0  # of speech: less does not say who someone is
 
-    return np.mean(np.stack([embed(decode(p)[0]) for p in paths]), axis=0)
+
+def reference_embedding(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """The speaker of reference recordings: the mean of their speakers' embeddings.
+
+    AudioError, naming the reference itself, when one cannot be decoded, holds less than
+    MIN_REFERENCE_S of speech, or holds more than one person (a reference must say who to keep).
+    """
+    return np.mean(np.stack([_reference(p) for p in paths]), axis=0)
+
+
+def _reference(path: str | os.PathLike[str]) -> np.ndarray:
+    from audio import turns
+    from audio.decode import decode
+    from audio.types import AudioError
+
+    audio, _ = decode(path)
+    speech = vad.speech_intervals(audio.samples, audio.rate, None)
+    heard = sum(e - s for s, e in speech)
+    if heard == 0:
+        raise AudioError(str(path), "no speech in it")
+    if heard < MIN_REFERENCE_S:
+        raise AudioError(
+            str(path), f"only {heard:.1f} s of speech (at least {MIN_REFERENCE_S:.0f} s needed)"
+        )
+    found = turns.find_turns(audio, speech)
+    people = [sp for sp in found.speakers if sp.speech_s >= 1.0]
+    if len(people) > 1:
+        secs = " and ".join(f"{sp.speech_s:.0f} s" for sp in people)
+        raise AudioError(
+            str(path),
+            f"{len(people)} people speak in it ({secs}); a reference must hold only the "
+            "speaker to keep",
+        )
+    if not found.speakers:
+        raise AudioError(str(path), "no speech anyone could be told by")
+    return np.asarray(found.speakers[0].centroid, dtype=np.float64)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,6 +122,7 @@ class ClipSpeakers:
     kept_s: float
     removed_s: float
     turns: tuple[TurnCheck, ...]
+    others: int = 0  # of those, people other than the voice's speaker
 
 
 @dataclass(frozen=True)
@@ -99,31 +132,53 @@ class VoiceSpeakers:
     failure: str | None
 
 
-def _groups(centroids: np.ndarray, threshold: float) -> np.ndarray:
-    """The clips' speakers grouped across clips: average linkage, cosine >= threshold."""
-    if len(centroids) < 2:
-        return np.zeros(len(centroids), dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    return fcluster(linkage(centroids, "average", "cosine"), 1.0 - threshold, "distance") - 1
+LINK_FLOOR = 0.3  # two recordings' speakers less alike than this are never one person
 
 
-def choose_speaker(
-    clips: Sequence[Turns],
-    reference: np.ndarray | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-) -> VoiceSpeakers:
+def _groups(centroids: np.ndarray, clips: Sequence[int]) -> np.ndarray:
+    """The clips' speakers grouped across clips: average linkage, never two speakers of one clip
+    in a group (the clip's own clustering told them apart), and never less alike than the most
+    alike two people of any one clip are (what "two people" looks like in this voice's
+    recordings: on a phone line that is 0.5, on clean speech 0.1), nor below LINK_FLOOR."""
+    n = len(centroids)
+    sims = centroids @ centroids.T
+    apart = [sims[i, j] for i in range(n) for j in range(i + 1, n) if clips[i] == clips[j]]
+    floor = max([LINK_FLOOR, *(float(a) + 0.05 for a in apart)])
+    groups = [[i] for i in range(n)]
+    while True:
+        best, pair = floor, None
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if {clips[i] for i in groups[a]} & {clips[j] for j in groups[b]}:
+                    continue
+                avg = float(sims[np.ix_(groups[a], groups[b])].mean())
+                if avg >= best:
+                    best, pair = avg, (a, b)
+        if pair is None:
+            break
+        a, b = pair
+        groups[a] += groups.pop(b)
+    out = np.zeros(n, dtype=np.int64)
+    for g, members in enumerate(groups):
+        out[members] = g
+    return out
+
+
+REFERENCE_MARGIN = 0.1  # the reference's speaker is this much closer to it than anyone else
+
+
+def choose_speaker(clips: Sequence[Turns], reference: np.ndarray | None = None) -> VoiceSpeakers:
     """Find the voice's speaker among every clip's speakers and judge each turn against it.
 
     Without `reference` the voice's speaker is the one with the most speech across the clips,
     when it has at least MAJORITY_RATIO times the speech of the next one; with it, the speaker
-    closest to the reference embedding, when that is at least `threshold` alike.
+    closest to the reference embedding, when it is clearly closer than anyone else.
     """
     nodes = [(i, s) for i, t in enumerate(clips) for s in t.speakers]
     if not nodes:
         return VoiceSpeakers((), None, "no speech to find a speaker in")
     centroids = np.stack([np.asarray(s.centroid, dtype=np.float64) for _, s in nodes])
-    groups = _groups(centroids, threshold)
+    groups = _groups(centroids, [i for i, _ in nodes])
     seconds = np.array([s.speech_s for _, s in nodes])
     totals = np.bincount(groups, weights=seconds)
     means = np.stack([(centroids[groups == g] * seconds[groups == g, None]).sum(0)
@@ -132,11 +187,18 @@ def choose_speaker(
     failure = None
     if reference is not None:
         sims = means @ (reference / max(float(np.linalg.norm(reference)), 1e-12))
-        own = int(np.argmax(sims))
-        if sims[own] < threshold:
+        order = np.argsort(-sims, kind="stable")
+        own = int(order[0])
+        if sims[own] < LINK_FLOOR:
             failure = (
                 "the reference clip's speaker is in none of the recordings "
-                f"(closest similarity {sims[own]:.2f}, {threshold:.2f} needed)"
+                f"(closest similarity {sims[own]:.2f}, {LINK_FLOOR:.2f} needed)"
+            )
+        elif len(order) > 1 and sims[own] - sims[order[1]] < REFERENCE_MARGIN:
+            failure = (
+                "the reference clip sounds about as much like two of the speakers "
+                f"(similarity {sims[own]:.2f} and {sims[order[1]]:.2f}); name a longer or "
+                "cleaner reference"
             )
     else:
         order = np.argsort(-totals, kind="stable")
@@ -178,5 +240,6 @@ def _judge_clip(t: Turns, mine: dict[str, tuple[bool, float]]) -> ClipSpeakers:
     elif kept < MIN_KEPT_S:
         excluded = True
         reason = f"only {kept:.1f} s of the voice's speaker ({removed:.1f} s of others removed)"
+    others = sum(1 for own, _ in mine.values() if not own)
     return ClipSpeakers(similarity, excluded, reason, len(t.speakers), round(kept, 2),
-                        round(removed, 2), tuple(turns))  # fmt: skip
+                        round(removed, 2), tuple(turns), others)  # fmt: skip

@@ -6,6 +6,7 @@ Every step works on mono float32 and keeps memory to about one extra copy of the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,38 +26,73 @@ def highpass(
 ) -> tuple[Audio, Step]:
     """Butterworth high-pass against DC offset and rumble; causal, run in chunks (low memory).
 
-    `in_place` overwrites the input samples (for callers that own them, like `prepare_file`).
+    A long clip is filtered in fixed pieces on every core, each from a run-in long enough for
+    the filter to forget what came before it (`iir.settle`): the same samples as one pass, to
+    float rounding, on any number of cores. `in_place` overwrites the input samples (for callers
+    that own them, like `prepare_file`); pieces run at once only where the output is memory
+    the forked workers can write (`cores.shared_empty`, as `decode` gives a long file).
     """
-    from audio import iir  # numpy only: scipy.signal costs ~1 s to import
+    from audio import cores, iir  # numpy only: scipy.signal costs ~1 s to import
 
     x = audio.samples
-    dc = float(np.mean(x, dtype=np.float64)) if len(x) else 0.0
     sos = iir.butter_highpass(order, cutoff_hz, audio.rate)
-    state = iir.steady_state(sos, float(x[0]) if len(x) else 0.0)  # settled on the first sample
-    out = x if in_place and x.dtype == np.float32 else np.empty_like(x, dtype=np.float32)
-    for start in range(0, len(x), _CHUNK):
-        block, state = iir.sosfilt(sos, x[start : start + _CHUNK], state)
-        out[start : start + len(block)] = block
+    per = round(HIGHPASS_PIECE_S * audio.rate)
+    pieces = [(a, min(len(x), a + per)) for a in range(0, len(x), per)]
+    if len(pieces) <= 2:
+        pieces = [(0, len(x))]
+    if in_place and x.dtype == np.float32:
+        out = x
+    else:
+        out = cores.shared_empty(len(x)) if len(pieces) > 1 else np.empty(len(x), np.float32)
+    settle = iir.settle(sos)
+    # in place, a piece's run-in is gone once the piece before it is written: copied first
+    runins = [x[max(0, a - settle) : a].copy() for a, _ in pieces]
+    data = (sos, x, out, runins)
+    sums = list(cores.map_chunks(_highpass_piece, list(enumerate(pieces)), data,
+                                 len(pieces) > 1 and cores.is_shared(out)))  # fmt: skip
+    n = max(len(x), 1)
     step = Step(
         "highpass",
         {"cutoff_hz": cutoff_hz, "order": order, "type": "butterworth"},
-        {"dc_offset": _r(dc, 6)},
-        {"dc_offset": _r(float(np.mean(out, dtype=np.float64)) if len(out) else 0.0, 6)},
+        {"dc_offset": _r(sum(before for before, _ in sums) / n, 6)},
+        {"dc_offset": _r(sum(after for _, after in sums) / n, 6)},
     )
     return Audio(out, audio.rate, audio.source), step
 
 
+HIGHPASS_PIECE_S = 120.0
+
+
+def _highpass_piece(job: tuple[int, tuple[int, int]]) -> tuple[float, float]:
+    """One piece of the shared (sos, x, out, run-ins) filtered into `out`; the float64 sums of
+    its input and output (the DC offsets before and after)."""
+    from audio import cores, iir
+
+    sos, x, out, runins = cores.shared()
+    i, (start, stop) = job
+    runin = runins[i]
+    first = runin[0] if len(runin) else (x[0] if len(x) else 0.0)  # settled on its first sample
+    state = iir.steady_state(sos, float(first))
+    if len(runin):
+        _, state = iir.sosfilt(sos, runin, state)
+    before = float(np.sum(x[start:stop], dtype=np.float64))
+    for a in range(start, stop, _CHUNK):
+        block, state = iir.sosfilt(sos, x[a : min(stop, a + _CHUNK)], state)
+        out[a : a + len(block)] = block
+    return before, float(np.sum(out[start:stop], dtype=np.float64))
+
+
 def resample(audio: Audio, rate: int = 44100, quality: str = "HQ") -> tuple[Audio, Step]:
-    """soxr resampling (band-limited, 3,000-7,500x real time)."""
+    """soxr resampling (band-limited, 3,000-7,500x real time); a long clip on every core."""
+    from audio import resampling
+
     step = Step(
         "resample", {"rate": rate, "quality": quality}, {"rate": audio.rate}, {"rate": rate}
     )
     if audio.rate == rate:
         return audio, step
-    import soxr
-
-    out = soxr.resample(audio.samples, audio.rate, rate, quality=quality)
-    return Audio(out.astype(np.float32, copy=False), rate, audio.source), step
+    out = resampling.resample(audio.samples, audio.rate, rate, quality)
+    return Audio(out, rate, audio.source), step
 
 
 DENOISE_METHODS = ("dfn3", "noisereduce")
@@ -113,7 +149,9 @@ def _denoised_at(
     return _at_strength(audio.samples, _denoised(audio, method, prop_decrease), limit_db, True)
 
 
-def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
+def _excerpt(
+    x: Audio, prob: np.ndarray | None, x16: np.ndarray | None = None
+) -> tuple[slice, np.ndarray]:
     """Where the keep check listens: the one DNSMOS window (9.01 s) holding the most speech,
     as a sample slice of `x` and Silero's output for it.
 
@@ -122,7 +160,7 @@ def _excerpt(x: Audio, prob: np.ndarray | None) -> tuple[slice, np.ndarray]:
     """
     from audio import quality
 
-    x16 = vad.analysis_copy(x.samples, x.rate)
+    x16 = vad.analysis_copy(x.samples, x.rate) if x16 is None else x16
     powers = vad.frame_powers(x16)
     prob = vad.probabilities(x16, powers) if prob is None else vad.fit_frames(prob, len(powers))
     width = quality.WINDOW // vad.FRAME  # whole frames within one window
@@ -191,7 +229,11 @@ def _choose_strength(
 
 
 def _check(
-    audio: Audio, method: str, prop_decrease: float, prob: np.ndarray | None
+    audio: Audio,
+    method: str,
+    prop_decrease: float,
+    prob: np.ndarray | None,
+    x16: np.ndarray | None = None,
 ) -> tuple[float | str | None, list[dict[str, object]], np.ndarray | None]:
     """The keep check: (chosen strength, candidates, the whole denoised clip if already made).
 
@@ -205,7 +247,7 @@ def _check(
 
     from audio import dfn
 
-    span, prob_x = _excerpt(audio, prob)
+    span, prob_x = _excerpt(audio, prob, x16)
     short = len(audio.samples) <= dfn.WHOLE_MAX_S * audio.rate
     start = 0 if short else max(0, span.start - round(dfn.PREROLL_S * audio.rate))
     stop = len(audio.samples) if short else span.stop
@@ -227,6 +269,7 @@ def denoise(
     method: str = "dfn3",
     prob: np.ndarray | None = None,
     in_place: bool = False,
+    x16: np.ndarray | None = None,
 ) -> tuple[Audio, Step]:
     """Denoise only when the input SNR says so (denoising clean speech hurts), and keep the
     result only when it is measurably better and the voice did not move.
@@ -237,8 +280,9 @@ def denoise(
     the numbers of every candidate and the decision are in the step. `always` keeps the full
     result regardless. `method`: `dfn3` (DeepFilterNet3, the default: better on every mixture in
     benchmarks/bench_quality.py) or `noisereduce` (stationary spectral gating). `prob`:
-    Silero's output on this timeline when already known (vad.speech_probabilities). `in_place`:
-    the caller hands `audio` over, and a long clip kept denoised is written over it.
+    Silero's output on this timeline when already known (vad.speech_probabilities), and `x16`
+    its analysis copy (vad.analysis_copy). `in_place`: the caller hands `audio` over, and a long
+    clip kept denoised is written over it.
     """
     from audio.metrics import vad_snr
 
@@ -246,7 +290,7 @@ def denoise(
         raise ValueError(f"denoise mode must be auto, always or never, not {mode!r}")
     if method not in DENOISE_METHODS:
         raise ValueError(f"denoise method must be dfn3 or noisereduce, not {method!r}")
-    snr = vad_snr(audio.samples, audio.rate, prob)
+    snr = vad_snr(audio.samples, audio.rate, prob, x16)
     if mode == "always":
         apply, why = True, "always"
     elif mode == "never":
@@ -270,7 +314,7 @@ def denoise(
     if mode == "always":
         chosen, decision = None, "kept at full strength (mode always)"
     else:
-        chosen, tried, full = _check(audio, method, prop_decrease, prob)
+        chosen, tried, full = _check(audio, method, prop_decrease, prob, x16)
         if chosen == "none":
             decision = (
                 f"discarded: no strength raised DNSMOS by {KEEP_MIN_GAIN:g} with the voice "
@@ -317,19 +361,21 @@ def trim_speech(
     prob: np.ndarray | None = None,
     *,
     in_place: bool = False,
+    x16: np.ndarray | None = None,
 ) -> tuple[Audio, Step, list[tuple[float, float]], np.ndarray]:
     """Cut leading/trailing silence to `pad_s` and long pauses to `pause_to_s`, by VAD.
 
     Cuts happen only outside the (already widened) VAD speech intervals. Also returns the speech
     intervals and Silero's output carried onto the trimmed audio, so what is measured after the
     cut needs no model run. `prob`: Silero's output on this timeline when already known
-    (vad.speech_probabilities). `in_place` moves the kept ranges to the front of the input's own
-    buffer instead of copying them (for callers that own it: an hour is 635 MB at 44.1 kHz).
+    (vad.speech_probabilities), and `x16` its analysis copy (vad.analysis_copy). `in_place`
+    moves the kept ranges to the front of the input's own buffer instead of copying them (for
+    callers that own it: an hour is 635 MB at 44.1 kHz).
     """
     rate = audio.rate
     if prob is None:
         prob = vad.speech_probabilities(audio.samples, rate)
-    speech = vad.speech_intervals(audio.samples, rate, prob)
+    speech = vad.speech_intervals(audio.samples, rate, prob, x16)
     if not speech:
         raise AudioError(audio.source or "<audio>", "no speech found (silence or noise only)")
     n = len(audio.samples)
@@ -391,6 +437,22 @@ def _compact(x: np.ndarray, keep: list[tuple[int, int]], block: int = 1 << 20) -
             x[pos : pos + n] = x[start : start + n]
             pos += n
     return x[:pos]
+
+
+def onto_trimmed(
+    spans: Sequence[tuple[float, float]], kept: Sequence[Sequence[float]]
+) -> list[tuple[float, float]]:
+    """Stretches of the input (seconds) as the trimmed clip's seconds (the trim step's `kept`);
+    what fell in a removed pause is dropped."""
+    out: list[tuple[float, float]] = []
+    offset = 0.0
+    for a, b in kept:
+        for s, e in spans:
+            lo, hi = max(s, a), min(e, b)
+            if hi > lo:
+                out.append((offset + lo - a, offset + hi - a))
+        offset += b - a
+    return out
 
 
 def source_spans(start: float, end: float, kept: list[list[float]]) -> list[tuple[float, float]]:

@@ -1,13 +1,14 @@
 """Assemble provider takes from the prepared clips of one voice.
 
-Cut points are only ever the middle of a pause the VAD found between two speech intervals (or the
-clip's own ends), so no cut lands inside a word. Clips are used best-first (no clipping,
+Cut points are the middle of a pause the VAD found between two speech intervals (or the clip's
+own ends), so no cut lands inside a word; next to speech that is kept out (another speaker,
+overlap), the cut is at the edge `audio.turns` placed, at a quiet point or a margin from the
+change, and faded. Clips are used best-first (no clipping,
 highest DNSMOS, highest SNR, longest), deterministically for the same input; joined parts get a short silence between them.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,23 +58,47 @@ class _Unit:
 
 
 def _units(index: int, clip: Clip) -> list[_Unit]:
-    """One unit per speech interval, cut in the middle of the pauses around it; the units of
-    removed intervals are dropped, so what is left never reaches into another speaker's turn."""
+    """One unit per kept stretch of speech. Between two kept stretches the cut is in the middle
+    of the pause; next to a removed stretch (another speaker, overlap, a change's margin) it is
+    right at the kept stretch's edge, since the removed speech may start straight after it."""
     speech = sorted((s, e) for s, e in clip.speech if e > s)
-    if not speech:
+    removed = sorted((s, e) for s, e in clip.removed if e > s)
+    kept = [p for span in speech for p in _minus(span, removed) if p[1] - p[0] > MIN_PART_S]
+    if not kept:
         return []
-    cuts = [0.0]
-    cuts += [(e0 + s1) / 2 for (_, e0), (s1, _) in itertools.pairwise(speech)]
-    cuts.append(clip.audio.duration)
-    return [
-        _Unit(index, cuts[i], cuts[i + 1], e - s)
-        for i, (s, e) in enumerate(speech)
-        if not _overlaps((s, e), clip.removed)
-    ]
+    occupied = sorted([*kept, *removed])
+    units = []
+    for s, e in kept:
+        before = [b for a, b in occupied if b <= s + 1e-9 and (a, b) != (s, e)]
+        after = [a for a, b in occupied if a >= e - 1e-9 and (a, b) != (s, e)]
+        touching_left = any(abs(b - s) < 1e-6 for a, b in removed)
+        touching_right = any(abs(a - e) < 1e-6 for a, b in removed)
+        left = s if touching_left else ((max(before) + s) / 2 if before else 0.0)
+        right = e if touching_right else ((e + min(after)) / 2 if after else clip.audio.duration)
+        units.append(_Unit(index, left, right, e - s))
+    return units
 
 
-def _overlaps(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> bool:
-    return any(min(span[1], b) - max(span[0], a) > 1e-6 for a, b in spans)
+MIN_PART_S = 0.2  # kept speech shorter than this between removed stretches is not worth a join
+
+
+def _minus(
+    span: tuple[float, float], cuts: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """`span` without the stretches in `cuts`."""
+    pieces = [span]
+    for a, b in cuts:
+        nxt = []
+        for s, e in pieces:
+            if b <= s or a >= e:
+                nxt.append((s, e))
+                continue
+            if a > s:
+                nxt.append((s, a))
+            if b < e:
+                nxt.append((b, e))
+        pieces = nxt
+    return pieces
 
 
 CLEAN_SNR_DB = 30.0  # above this, SNR differences between clips do not matter
@@ -136,7 +161,25 @@ def _build(
         pieces.append(x[a:b])
         parts.append(Part(clips[ci].id, round(start, 3), round(b / rate, 3)))
     samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    _fade_parts(samples, [len(p) for p in pieces[::2]], len(gap), rate)
     return Take(Audio(samples.astype(np.float32, copy=False), rate, "take"), parts)
+
+
+FADE_S = 0.01  # at each part's ends: a cut next to another speaker is not in a pause
+
+
+def _fade_parts(x: np.ndarray, lengths: Sequence[int], gap: int, rate: int) -> None:
+    """Short fades in place at both ends of each part of `x` (parts of `lengths` samples with
+    `gap` samples of silence between them), so no cut clicks."""
+    n = int(FADE_S * rate)
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    pos = 0
+    for length in lengths:
+        k = min(n, length // 2)
+        if k:
+            x[pos : pos + k] *= ramp[:k]
+            x[pos + length - k : pos + length] *= ramp[:k][::-1]
+        pos += length + gap
 
 
 def _join_in_place(x: np.ndarray, ranges: list[tuple[int, int]], gap: int) -> np.ndarray | None:
@@ -249,6 +292,7 @@ def without_removed(
             p for i, (a, b) in enumerate(ranges) for p in ((silence,) if i else ()) + (x[a:b],)
         ]
         joined = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    _fade_parts(joined, [b - a for a, b in ranges], gap, rate)  # in place: joined is owned
     audio = Audio(joined, rate, clip.audio.source)
     if prob is None or not ranges:
         return audio, None

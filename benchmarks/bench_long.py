@@ -2,15 +2,21 @@
 
 Builds a two-speaker mp3 (the bundled voices in podcast turns, repeated with new pauses to the
 length asked for, 44.1 kHz) and prints:
-1. each stage of the chain timed on its own, in seconds per minute of audio;
-2. `voxclone prepare LONG.mp3 --json`, the same with `--quality`, and `voxclone run INBOX --dry-run --json`, wall
-   time and peak RSS of the whole process tree (goals for 60 minutes on 2 cores: prepare <= 60 s,
-   run <= 120 s, peak <= 1.5 GB).
+1. each stage of the chain timed on its own, in seconds per minute of audio: wall, CPU (this
+   process and its forked chunk pools) and the cores that makes;
+2. the commands a user types, in one run, alternating: ffmpeg-normalize (EBU two-pass, -20 LUFS,
+   -3 dBTP, 44.1 kHz WAV: what people reach for, called as `bench_cli` calls it), `voxclone
+   prepare LONG.mp3 --json` and `voxclone run INBOX --dry-run --json` (takes for all six
+   providers, DNSMOS on); the order is reversed every other round. Medians of wall and CPU time,
+   the ratios ffmpeg-normalize / ours (wall: pairs from the same round) and the peak RSS of the
+   largest process each command started. Goals on 60 minutes, 2 cores (issue 25): prepare
+   >= 3.5x, run >= 2.5x, peak <= 1.5 GB.
 
 `--noise-db 10` adds white noise at that SNR: the recording is then denoised (DeepFilterNet3 in
 chunks on every core, once the keep check on one excerpt says the result is better).
 
-    .venv/bin/python benchmarks/bench_long.py [--minutes 60] [--noise-db SNR] [--stages-only]
+    .venv/bin/python benchmarks/bench_long.py [--minutes 60] [--rounds 1] [--noise-db SNR]
+                                              [--stages-only | --commands-only]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +38,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import conversations as cv  # noqa: E402
+from bench_cli import ffmpeg_normalize, voxclone_prepare  # noqa: E402
+
+from audio.decode import ffmpeg_exe  # noqa: E402
 
 
 def build(minutes: float, path: Path, noise_db: float | None = None) -> Path:
@@ -70,21 +80,26 @@ def build(minutes: float, path: Path, noise_db: float | None = None) -> Path:
 
 
 def stages(path: Path) -> None:
-    """Each stage of the chain on the whole recording, one after another, in one process."""
-    from audio import loudness, quality, steps, turns, vad
+    """Each stage of the chain on the whole recording, one after another, in one process.
+
+    The CPU of this process (serial work) and of the chunk workers it forked are told apart:
+    on a busy machine wall time says little, but serial + forked / cores is what the stage
+    takes on idle cores (workers balanced), the column `idle 2 cores`."""
+    from audio import encode, loudness, quality, steps, turns, vad
     from audio.decode import decode
     from audio.metrics import measure
 
-    timings: list[tuple[str, float, float]] = []
+    timings: list[tuple[str, float, float, float]] = []
 
-    def cpu() -> float:  # this process and its reaped children (the forked chunk pools)
+    def cpu() -> tuple[float, float]:  # this process, and its reaped children (chunk pools)
         t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
+        return t.user + t.system, t.children_user + t.children_system
 
     def timed(name, fn, *args, **kwargs):
-        t, c = time.perf_counter(), cpu()
+        t, (own, forked) = time.perf_counter(), cpu()
         out = fn(*args, **kwargs)
-        timings.append((name, time.perf_counter() - t, cpu() - c))
+        own2, forked2 = cpu()
+        timings.append((name, time.perf_counter() - t, own2 - own, forked2 - forked))
         return out
 
     audio, _ = timed("decode", decode, path)
@@ -92,49 +107,129 @@ def stages(path: Path) -> None:
     prob = timed("Silero VAD", vad.speech_probabilities, audio.samples, audio.rate)
     timed("measure source", measure, audio, prob=prob)
     timed("DNSMOS before (sampled)", quality.score, audio)
-    audio, _ = timed("high-pass", steps.highpass, audio, 70.0)
+    audio, _ = timed("high-pass", steps.highpass, audio, 70.0, in_place=True)
     audio, _ = timed("resample", steps.resample, audio, 44100)
-    audio, step = timed("denoise check (DFN3)", steps.denoise, audio, "auto", prob=prob)
+    x16 = timed("analysis copy", vad.analysis_copy, audio.samples, audio.rate)
+    audio, step = timed("denoise check (DFN3)", steps.denoise, audio, "auto", prob=prob, x16=x16)
     if step.after.get("applied"):
-        prob = None  # speech is found again on the denoised signal, as the chain does
-    audio, _, speech, prob = timed("trim", steps.trim_speech, audio, 0.15, 1.0, 0.5, prob)
-    audio, _, _ = timed("loudness", loudness.normalize_with_levels, audio, -20.0, -3.0)
+        prob = x16 = None  # speech is found again on the denoised signal, as the chain does
+    audio, _, speech, prob = timed("trim", steps.trim_speech, audio, 0.15, 1.0, 0.5, prob,
+                                   in_place=True, x16=x16)  # fmt: skip
+    del x16
+    audio, _, levels = timed("loudness", loudness.normalize_with_levels, audio, -20.0, -3.0,
+                             in_place=True)  # fmt: skip
     timed("DNSMOS after (sampled)", quality.score, audio)
     timed("speaker turns", turns.find_turns, audio, speech)
-    print(f"\nstages on {minutes:.1f} min of audio (one process; cores = CPU time / wall):")
-    for name, seconds, used in timings:
-        print(f"  {name:<26} {seconds:6.2f} s   {seconds / minutes:6.3f} s per minute"
-              f"   {used / seconds:4.2f} cores")  # fmt: skip
-    total, used = sum(t[1] for t in timings), sum(t[2] for t in timings)
-    print(f"  {'all':<26} {total:6.2f} s   {total / minutes:6.3f} s per minute"
-          f"   {used / total:4.2f} cores")  # fmt: skip
+    timed("measure prepared", measure, audio, levels=levels, prob=prob)
+    with tempfile.TemporaryDirectory() as tmp:
+        timed("encode (wav)", encode.write, audio, Path(tmp) / "take.wav", "wav")
+    cores = os.cpu_count() or 1
+    print(f"\nstages on {minutes:.1f} min of audio, one process (load average "
+          f"{os.getloadavg()[0]:.1f} on {cores} cores), per minute of audio:")  # fmt: skip
+    print(f"  {'stage':<26} {'wall s':>7} {'CPU here':>9} {'CPU forked':>11}"
+          f" {f'idle {cores} cores':>13}")  # fmt: skip
+    total = ("all", *(sum(t[k] for t in timings) for k in (1, 2, 3)))
+    for name, seconds, own, forked in [*timings, total]:
+        idle = own + forked / cores
+        print(f"  {name:<26} {seconds / minutes:7.3f} {own / minutes:9.3f}"
+              f" {forked / minutes:11.3f} {idle / minutes:13.3f}")  # fmt: skip
 
 
 _PEAK = (
     "import resource, subprocess, sys;"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
-    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN);"
+    "print(code, use.ru_maxrss, use.ru_utime + use.ru_stime)"
 )
 
 
-def command(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, and the peak RSS (GB) of the largest process the command started (counted
-    in a fresh parent, so one command's peak is not another's)."""
+def command(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds of every process it started, and the peak RSS (GB) of the
+    largest one (counted in a fresh parent, so one command's figures are not another's).
+
+    CPU time says what a command costs whatever else the machine runs; wall time on a busy
+    machine also says how many threads it had to claim its share (ffmpeg runs several)."""
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK, *argv], env=env, capture_output=True,
-                          text=True, timeout=3600)  # fmt: skip
+                          text=True, timeout=3 * 3600)  # fmt: skip
     wall = time.perf_counter() - t
-    code, peak_kb = done.stdout.split()[-2:]
+    code, peak_kb, cpu = done.stdout.split()[-3:]
     if int(code) not in (0, 1):
         print(done.stderr[-2000:])
-    return wall, int(peak_kb) / 1e6, int(code)
+    return wall, float(cpu), int(peak_kb) / 1e6, int(code)
+
+
+def commands(path: Path, tmp: Path) -> dict[str, list[str]]:
+    """What a user types, by label; the first is the tool they would otherwise reach for."""
+    voxclone = str(ROOT / ".venv/bin/voxclone")
+    inbox = tmp / "inbox" / "podcast-host"
+    inbox.mkdir(parents=True)
+    shutil.copy(path, inbox / "episode.mp3")  # a symlink out of the inbox is refused
+    (inbox / "voice.toml").write_text('name = "Podcast Host"\n')
+    return {
+        "ffmpeg-normalize": ffmpeg_normalize([path], tmp / "out"),
+        "voxclone prepare": voxclone_prepare([path], tmp / "out", "--json"),
+        "voxclone run --dry-run": [voxclone, "run", str(inbox.parent), "--dry-run", "--json"],
+    }
+
+
+def end_to_end(path: Path, rounds: int) -> None:
+    """Every command once a round, in one run, the order reversed every other round (so a
+    machine that gets busier or quieter does not favour one side); medians, and each command's
+    ratio to ffmpeg-normalize in the same round."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        argvs = commands(path, tmp)
+        labels = list(argvs)
+        walls: dict[str, list[float]] = {label: [] for label in labels}
+        cpus: dict[str, list[float]] = {label: [] for label in labels}
+        peaks: dict[str, float] = dict.fromkeys(labels, 0.0)
+        ratios: dict[str, list[float]] = {label: [] for label in labels[1:]}
+        base = {**os.environ, "FFMPEG_PATH": ffmpeg_exe()}
+        print(f"\n{rounds} round(s), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        for r in range(rounds):
+            for label in labels if r % 2 == 0 else labels[::-1]:
+                env = {**base, "VOXCLONE_DATA_DIR": str(tmp / f"data-{r}")}  # nothing reused
+                wall, cpu, peak, code = command(argvs[label], env)
+                shutil.rmtree(tmp / "out", ignore_errors=True)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+                peaks[label] = max(peaks[label], peak)
+                print(f"  round {r + 1}: {label:<23} {wall:7.1f} s wall {cpu:7.1f} s CPU"
+                      f"  peak RSS {peak:.2f} GB  exit {code}")  # fmt: skip
+            for label in labels[1:]:
+                ratios[label].append(walls[labels[0]][-1] / walls[label][-1])
+        print(f"\nmedians of {rounds} on {path.name} (ratio: ffmpeg-normalize's time / ours, "
+              f"per round; load average now {os.getloadavg()[0]:.1f}):")  # fmt: skip
+        print(
+            f"  {'command':<23} {'wall s':>7} {'ratio':>6} {'CPU s':>7} {'ratio':>6} {'peak GB':>8}"
+        )
+        for label in labels:
+            wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
+            by_cpu = statistics.median(cpus[labels[0]]) / cpu
+            ratio = f"{statistics.median(ratios[label]):5.2f}x" if label in ratios else "     -"
+            print(f"  {label:<23} {wall:7.1f} {ratio:>6} {cpu:7.1f} {by_cpu:5.2f}x"
+                  f" {peaks[label]:8.2f}")  # fmt: skip
+        for label, goal in GOALS.items():
+            got = statistics.median(ratios[label])
+            print(f"  goal {label}: >= {goal}x, {'met' if got >= goal else 'NOT met'}")
+        peak = max(peaks[label] for label in labels[1:])
+        met = "met" if peak <= PEAK_GOAL_GB else "NOT met"
+        print(f"  goal peak RSS: <= {PEAK_GOAL_GB} GB, {met}")
+
+
+GOALS = {"voxclone prepare": 3.5, "voxclone run --dry-run": 2.5}  # issue 25, on an hour, 2 cores
+PEAK_GOAL_GB = 1.5
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--noise-db", type=float, default=None, metavar="SNR")
-    parser.add_argument("--stages-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the commands, A/B")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--stages-only", action="store_true")
+    only.add_argument("--commands-only", action="store_true")
     args = parser.parse_args()
     cache = ROOT / "benchmarks" / ".cache"
     cache.mkdir(exist_ok=True)
@@ -143,25 +238,10 @@ def main() -> None:
         args.minutes, cache / f"two-speakers-{args.minutes:g}min{noisy}.mp3", args.noise_db
     )
     print(f"input: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    stages(path)
-    if args.stages_only:
-        return
-    voxclone = str(ROOT / ".venv/bin/voxclone")
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "VOXCLONE_DATA_DIR": str(Path(tmp) / "data")}
-        print()
-        for extra in ([], ["--quality"]):
-            argv = [voxclone, "prepare", str(path), "--out", f"{tmp}/out", "--json", *extra]
-            wall, peak, code = command(argv, env)
-            shutil.rmtree(f"{tmp}/out", ignore_errors=True)
-            print(f"voxclone prepare {' '.join(extra)}: {wall:.1f} s wall, peak RSS {peak:.2f} GB,"
-                  f" exit {code}")  # fmt: skip
-        inbox = Path(tmp) / "inbox" / "podcast-host"
-        inbox.mkdir(parents=True)
-        shutil.copy(path, inbox / "episode.mp3")  # a symlink out of the inbox is refused
-        (inbox / "voice.toml").write_text('name = "Podcast Host"\n')
-        wall, peak, code = command([voxclone, "run", str(inbox.parent), "--dry-run", "--json"], env)
-        print(f"voxclone run --dry-run: {wall:.1f} s wall, peak RSS {peak:.2f} GB, exit {code}")
+    if not args.commands_only:
+        stages(path)
+    if not args.stages_only:
+        end_to_end(path, args.rounds)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ def _speakers_json(check: ClipSpeakers, clip: PreparedClip) -> dict[str, Any]:
     reason are the clip's own `metrics.speaker_similarity`, `status` and `error` there."""
     return {
         "count": check.speakers,
+        "others": check.others,  # of them, people other than the voice's speaker
         "kept_s": check.kept_s,
         "removed_s": check.removed_s,
         "summary": speakers_summary(check, clip.steps),

@@ -48,7 +48,7 @@ __all__ = [
     "spec",
 ]
 
-# The `code` of the OutcomeUnknown `clone` raises when a create's answer was lost, by what the
+# The `listing` of the OutcomeUnknown `clone` raises when a create's answer was lost: what the
 # provider's voice list showed: it could not be read, the voice is not on it (yet), several new
 # voices have the name, or the provider has no list. The first two can clear on their own.
 LISTING_FAILED = "listing_failed"
@@ -125,18 +125,19 @@ def settle(
     client: Client, name: str, lost: OutcomeUnknown, known: Collection[str] = ()
 ) -> ClonedVoice:
     """The voice a create whose answer was lost made, found on the provider's list by its name;
-    else OutcomeUnknown again, its `code` saying what the list showed (LISTING_FAILED,
+    else OutcomeUnknown again, its `listing` saying what the list showed (LISTING_FAILED,
     NOT_LISTED, AMBIGUOUS, CANNOT_LIST). Never sends: behind a gateway's 504 the voice may still
     be in the making, and appear on the list only later."""
     display = spec(client.provider).display_name
 
-    def unknown(why: str, code: str) -> OutcomeUnknown:
+    def unknown(why: str, listing: str) -> OutcomeUnknown:
         return OutcomeUnknown(
             client.provider,
             f"{lost.message}; {why}",
             status=lost.status,
-            code=code,
+            code=lost.code,
             attempts=lost.attempts,
+            listing=listing,
         )
 
     try:

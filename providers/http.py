@@ -177,7 +177,7 @@ class Client:
         self._base_url = base_url.rstrip("/")
         self._headers = dict(headers)
         self._sleep = sleep
-        self._not_processed = frozenset({429, *not_processed})
+        self._not_processed = frozenset(not_processed)
         env = provider.upper()
         limit = settings.concurrency or _env_number(f"VOXCLONE_{env}_CONCURRENCY")
         self.concurrency = int(limit or DEFAULT_CONCURRENCY)
@@ -297,7 +297,7 @@ class Client:
                     if not idempotent and status >= 500 and status not in self._not_processed:
                         raise OutcomeUnknown(
                             self._provider,
-                            f"{method} {path}: answered {redact(message)}; it may have been "
+                            f"{method} {path} answered {redact(message)}, so it may have been "
                             "acted on",
                             status=status,
                             code=code,

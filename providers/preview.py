@@ -42,6 +42,7 @@ DEADLINE_ENV = "VOXCLONE_PREVIEW_DEADLINE_S"
 DEFAULT_DEADLINE_S = 30.0
 ALLOW_ENV = "VOXCLONE_PREVIEW_ALLOW_NETWORKS"  # e.g. "10.20.0.0/16,fd00:1::/64"
 MAX_REDIRECTS = 5
+ERROR_BYTES = 64 * 1024  # of an error page, read for its message
 # Content types that are not audio whatever the bytes say (an error page, a JSON body).
 NOT_AUDIO = ("text/", "application/json", "application/xml", "application/xhtml", "image/")
 PORTS = {"http": 80, "https": 443}
@@ -250,13 +251,22 @@ def _one(
 
 
 def _read(response: httpx.Response, limit: int) -> Preview | tuple[int, str]:
+    import httpx
+
     from .http import error_details
 
     if response.is_redirect:
         return response.status_code, str(response.url.join(response.headers.get("location", "")))
-    if not response.is_success:
-        response.read()
-        message, _ = error_details(response)
+    if not response.is_success:  # an error page: its first 64 kB say enough
+        head = bytearray()
+        for chunk in response.iter_bytes():
+            head += chunk
+            if len(head) >= ERROR_BYTES:
+                break
+        kind = {"content-type": response.headers.get("content-type", "")}
+        message, _ = error_details(
+            httpx.Response(response.status_code, headers=kind, content=bytes(head[:ERROR_BYTES]))
+        )
         failure = f"HTTP {response.status_code}: {redact(message)}"
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retry(failure)

@@ -78,4 +78,13 @@ class InvalidRequest(ProviderError):
 
 
 class OutcomeUnknown(ProviderError):
-    """The request may have created a voice but the answer was lost and cannot be checked."""
+    """The request may have created a voice but its answer was lost. `listing` says what the
+    provider's voice list showed when it was asked (providers.NOT_LISTED, …; None: not asked)."""
+
+    def __init__(self, *args: Any, listing: str | None = None, **kwargs: Any) -> None:
+        self.listing = listing
+        super().__init__(*args, **kwargs)
+
+    def __str__(self) -> str:  # what happened, in words; the attempts were one create
+        where = f"HTTP {self.status}" if self.status else "no response"
+        return f"{self.provider}: {where}: {self.message}"

@@ -16,7 +16,8 @@ SERVERS = ("prefect_api", "prefect_server", "prefect_server_pg")  # fixtures tha
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # A worker per core already: BLAS threads of their own made two workers' matrix products
-    # spin against each other (a 4 s test took 20 s on two cores). Set before numpy is imported.
+    # spin against each other (a test of 1 s alone took 21 s on two cores). Set before numpy is
+    # imported.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
 

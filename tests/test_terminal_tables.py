@@ -179,3 +179,14 @@ def test_help_reads_as_a_sentence():
     help_text = " ".join(parser.format_help().split())
     assert "in LUFS (-40 to -10; default -20)." in help_text
     assert ".;" not in help_text and "…" not in help_text
+
+
+def test_one_other_speaker_is_another_speaker():
+    from flows.report import cuts
+
+    turns = [
+        {"start": 0.0, "end": 5.0, "speaker": "A", "kept": True, "reason": None},
+        {"start": 5.0, "end": 7.5, "speaker": "B", "kept": False, "reason": "another speaker (B, similarity 0.10)"},
+        {"start": 8.0, "end": 9.0, "speaker": "B", "kept": False, "reason": "another speaker (B, similarity 0.10)"},
+    ]  # fmt: skip
+    assert cuts.removed_words(turns) == ["3.5 s of another speaker"]

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     results = [check_voice(eng, r) for r in rows]
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
+        return _attention(results)
     import providers
 
     tables.print_table(
@@ -128,4 +128,28 @@ def run(args: argparse.Namespace) -> int:
         below=("why",),
         key=("voice", "provider"),
     )  # fmt: skip
-    return 0
+    return _attention(results)
+
+
+def _attention(results: list[dict[str, Any]]) -> int:
+    """1 when any clone may not sound like the speaker (warn) or could not be checked (not-run),
+    as `prepare` exits 1 when an input fails; a provider that returns no audio is not counted."""
+    from flows.records import CheckVerdict
+
+    needs = {
+        CheckVerdict.WARN.value: "may not be the speaker",
+        CheckVerdict.NOT_RUN.value: "could not be checked",
+    }
+    flagged = [
+        f"{r['provider']}/{r['voice']} {needs[r['clone_check']['verdict']]}"
+        for r in results
+        if r["clone_check"]["verdict"] in needs
+    ]
+    if not flagged:
+        return 0
+    print(
+        f"voxclone check: {len(flagged)} of {len(results)} clones need a listen: "
+        + "; ".join(flagged),
+        file=sys.stderr,
+    )
+    return 1

@@ -133,46 +133,48 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _table(results: list[PreparedClip]) -> tuple[list[dict[str, str]], list[str]]:
-    """One row per input and, below the table, each reason once with the providers it concerns."""
+def _table(results: list[PreparedClip]) -> list[dict[str, str]]:
+    """One row per input, the columns that matter first; what was cut, an error and each QC
+    reason (once, with the providers it concerns) are sentences printed under the table."""
     from audio.types import Level
     from flows.records import ClipStatus, speakers_summary
     from providers.registry import DISPLAY_NAMES
 
     rows: list[dict[str, str]] = []
-    notes: list[str] = []
     for r in results:
-        name = Path(r.path).name
-        row = dict.fromkeys(("input", "dur s", "speech s", "SNR dB", "LUFS", "dBTP", "OVRL"), "")
-        row["input"] = name
+        row = dict.fromkeys(("input", "status", "QC", "speakers", "speech s", "dur s", "LUFS",
+                             "SNR dB", "dBTP", "OVRL", "bw kHz", "error", "cut", "QC by provider",
+                             "QC reasons"), "")  # fmt: skip
+        row["input"] = Path(r.path).name
         if not r.ok or r.metrics is None:
-            rows.append({**row, "bw kHz": "", "verdict": ClipStatus.ERROR.value, "speakers": ""})
-            notes.append(f"{name}: {r.error}")
+            rows.append({**row, "status": ClipStatus.ERROR.value, "error": r.error or ""})
             continue
         m = r.metrics
-        by_level: dict[Level, list[str]] = {}
-        for p, v in r.verdicts.items():
-            by_level.setdefault(v.level, []).append(DISPLAY_NAMES[p])
-        short = " | ".join(
-            f"{level}: {', '.join(by_level[level])}"
-            for level in reversed(Level)
-            if level in by_level
-        )
-        rows.append({
-            **row, "dur s": _fmt(m.duration_s), "speech s": _fmt(m.speech_s),
-            "SNR dB": _fmt(m.snr_db, 0), "LUFS": _fmt(m.loudness_lufs),
-            "dBTP": _fmt(m.true_peak_dbtp), "OVRL": "" if m.dnsmos_ovrl is None else _fmt(m.dnsmos_ovrl, 2),
-            "bw kHz": _fmt(m.bandwidth_hz / 1000), "verdict": short,
-            "speakers": speakers_summary(r.speakers, r.steps) if r.speakers else "",
-        })  # fmt: skip
         reasons: dict[str, list[str]] = {}
         for p, v in r.verdicts.items():
             for reason in v.reasons:
                 reasons.setdefault(reason, []).append(DISPLAY_NAMES[p])
-        for reason, who in reasons.items():
-            scope = "all providers" if len(who) == len(r.verdicts) > 1 else ", ".join(who)
-            notes.append(f"{name}: {reason} ({scope})")
-    return rows, notes
+        levels = {v.level for v in r.verdicts.values()}
+        by_level = {lv: [DISPLAY_NAMES[p] for p, v in r.verdicts.items() if v.level is lv]
+                    for lv in reversed(Level) if lv in levels}  # fmt: skip
+        summary = speakers_summary(r.speakers, r.steps) if r.speakers else ""
+        rows.append({
+            **row, "status": r.status.value,
+            "QC": next((lv.value for lv in reversed(Level) if lv in levels), ""),
+            "speakers": str(r.speakers.speakers) if r.speakers else "",
+            "speech s": _fmt(m.speech_s), "dur s": _fmt(m.duration_s), "LUFS": _fmt(m.loudness_lufs),
+            "SNR dB": _fmt(m.snr_db, 0), "dBTP": _fmt(m.true_peak_dbtp),
+            "OVRL": "" if m.dnsmos_ovrl is None else _fmt(m.dnsmos_ovrl, 2),
+            "bw kHz": _fmt(m.bandwidth_hz / 1000),
+            "cut": summary if ":" in summary else "",
+            "QC by provider": "QC " + "; ".join(f"{lv} for {', '.join(n)}" for lv, n in by_level.items())
+            if len(by_level) > 1 else "",
+            "QC reasons": "\n".join(
+                f"{reason} ({'all providers' if len(who) == len(r.verdicts) > 1 else ', '.join(who)})"
+                for reason, who in reasons.items()
+            ),
+        })  # fmt: skip
+    return rows
 
 
 def _entry(
@@ -304,9 +306,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from flows.report.tables import print_table
 
-        rows, notes = _table(results)
-        print_table(rows, below=("verdict", "speakers"), key=("input",))
-        if notes:
-            print("\n" + "\n".join(notes))
+        print_table(
+            _table(results), below=("error", "cut", "QC by provider", "QC reasons"), key=("input",)
+        )
         print(f"\n{len(results) - failed} prepared, {failed} failed; takes in {args.out}")
     return 1 if failed else 0

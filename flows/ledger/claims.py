@@ -223,13 +223,15 @@ def finish(
 
 
 def succeeded(
-    eng: sa.Engine, provider: str, base_url: str, take_hashes: list[str]
+    eng: sa.Engine, voice: str, provider: str, base_url: str, take_hashes: list[str]
 ) -> list[dict[str, Any]]:
-    """The succeeded attempts that sent exactly these takes to this provider, latest first."""
+    """The succeeded attempts that sent exactly these takes of this voice (its inbox id) to this
+    provider, latest first."""
     with eng.connect() as c:
         rows = c.execute(
             sa.select(clone_attempts)
             .where(
+                clone_attempts.c.voice == voice,
                 clone_attempts.c.provider == provider,
                 clone_attempts.c.base_url == base_url.rstrip("/"),
                 clone_attempts.c.status == "succeeded",

@@ -188,14 +188,7 @@ def request_for(
         AudioFile(f"{spec.slug}-{i + 1}.wav", store.get(t.sha256, "wav", store_root), "audio/wav")
         for i, t in enumerate(takes)
     )
-    return CloneRequest(
-        name=spec.name,
-        files=files,
-        language=spec.language,
-        description=spec.description,
-        gender=spec.gender,
-        options=spec.options.get(provider, {}),
-    )
+    return spec.request(provider, files)
 
 
 def describe(
@@ -265,10 +258,10 @@ def clone_once(
         "request": describe(req, provider, base_url, takes),
         "verdict": to_json(verdict),
     }
-    earlier = same_voice(eng, provider, base_url, shas, req)
+    earlier = same_voice(eng, spec.slug, provider, base_url, shas, req)
     note = changed_note(provider, earlier["request"], intent["request"]) if earlier else None
     if dry_run:
-        return _dry_run(eng, key, result, intent["request"], earlier, note, force)
+        return _dry_run(eng, result, intent["request"], earlier, note, force)
     if earlier and note and not force:  # the voice exists; only what the provider keeps changed
         fields = _voice_fields(eng, earlier, check)
         return replace(result, status=CloneStatus.EXISTS, note=note, **fields)
@@ -412,7 +405,6 @@ def _checked(
 
 def _dry_run(
     eng: sa.Engine,
-    key: str,
     result: CloneResult,
     request: dict[str, Any],
     earlier: dict[str, Any] | None,
@@ -426,24 +418,25 @@ def _dry_run(
 
 
 def same_voice(
-    eng: sa.Engine, provider: str, base_url: str, shas: list[str], req: CloneRequest
+    eng: sa.Engine, voice: str, provider: str, base_url: str, shas: list[str], req: CloneRequest
 ) -> dict[str, Any] | None:
-    """The latest succeeded attempt that made the voice these takes and options make, whatever
-    its name, description or labels were (the provider keeps those; they make no new voice)."""
+    """The latest succeeded attempt that made, for this voice of the inbox, the voice these takes
+    and options make, whatever its name, description or labels were (the provider keeps those;
+    they make no new voice). Another voice with the same audio is another clone."""
     metadata = providers.get(provider).METADATA
 
     def shaping(options: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in options.items() if k not in metadata}
 
     wanted = shaping(dict(req.options))
-    for row in ledger.succeeded(eng, provider, base_url, shas):
+    for row in ledger.succeeded(eng, voice, provider, base_url, shas):
         if shaping(dict(row["options"] or {})) == wanted:
             return row
     return None
 
 
 def changed_note(provider: str, then: dict[str, Any], now: dict[str, Any]) -> str | None:
-    """ "exists; its description changed since it was cloned; …" when a field the provider keeps
+    """'exists; its description changed since it was cloned; …' when a field the provider keeps
     differs between the request that made the voice (`then`) and this one; None when none does."""
     metadata = providers.get(provider).METADATA
     fields = [f for f in KEPT if then.get(f) != now.get(f)]
@@ -550,19 +543,19 @@ def _unreadable(provider: str, name: str, error: ProviderError) -> Held:
 def _lost(error: OutcomeUnknown) -> Held:
     """A create whose answer was lost and that the voice list did not settle: held, with how to
     go on (the next run looks again where the list may still answer)."""
-    if error.code == providers.LISTING_FAILED:
+    if error.listing == providers.LISTING_FAILED:
         return Held(
             ledger.Hold.LISTING,
             f"held: {error}; a rerun looks again once the voice list answers, or rerun with "
             "--force to send again without looking (may create a duplicate)",
         )
-    if error.code == providers.NOT_LISTED:
+    if error.listing == providers.NOT_LISTED:
         return Held(
             ledger.Hold.NOT_LISTED,
             f"held: {error}; nothing was sent again: the next run looks for it once more and "
             "sends only if it is still not there",
         )
-    if error.code == providers.AMBIGUOUS:
+    if error.listing == providers.AMBIGUOUS:
         return Held(
             ledger.Hold.AMBIGUOUS,
             f"held: {error}; delete the extra ones and rerun, or rerun with --force to create "
@@ -570,8 +563,8 @@ def _lost(error: OutcomeUnknown) -> Held:
         )
     return Held(
         ledger.Hold.UNKNOWN,
-        f"held: {error}; check the provider for it, then rerun with --force to send again "
-        "(creates a duplicate if it was made)",
+        f"held: {error}; look for it in your {providers.spec(error.provider).display_name} "
+        "account, then rerun with --force to send again (creates a duplicate if it was made)",
     )
 
 

@@ -8,6 +8,7 @@ whole, every mistake named, rather than cloned from a guess at what was meant.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import errno
 import functools
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from providers import NAMES as PROVIDER_NAMES
+from providers.types import AudioFile, CloneRequest
 
 # The one list of audio file extensions (inbox discovery and `voxclone prepare` folders); ffmpeg
 # decodes them all.
@@ -54,6 +56,17 @@ class VoiceSpec:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: tuple[Path, ...] = ()  # recordings known to be this voice's own speaker
 
+    def request(self, provider: str, files: tuple[AudioFile, ...]) -> CloneRequest:
+        """What `provider` is sent for this voice, with these files."""
+        return CloneRequest(
+            name=self.name,
+            files=files,
+            language=self.language,
+            description=self.description,
+            gender=self.gender,
+            options=self.options.get(provider, {}),
+        )
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -70,8 +83,9 @@ def discover(
 ) -> tuple[list[VoiceSpec], list[Problem]]:
     """A voice is a folder of clips, with an optional voice.toml next to them.
 
-    `providers` are the run's: a voice's name, description and language are held to the documented
-    limits of those it will be sent to (default: all of them).
+    `providers` are the run's (default: all of them): a provider whose documented rules on names
+    and fields a voice breaks is left out for that voice, each named in a problem, before any
+    clip is prepared; the voice goes on to the others.
     """
     inbox = Path(inbox)
     if not inbox.is_dir():
@@ -144,7 +158,7 @@ def _voice_from_folder(
         except Refused as e:
             problems.append(Problem(str(toml), f"cannot read voice.toml: {e}; voice skipped"))
             return None
-    if not _valid(meta, FIELDS, providers, str(toml), problems):
+    if not _valid(meta, FIELDS, str(toml), problems):
         return None
     reference = _references(meta.get("reference", []), folder, root, str(toml), problems)
     if reference is None:
@@ -153,7 +167,8 @@ def _voice_from_folder(
         clips = _clips_listed(meta["clips"], folder, root, problems)
     else:
         clips = _clips_in(folder, root, problems)
-    return _spec(folder.name, meta, _once(clips, problems), reference, str(folder), problems)
+    clips = _once(clips, problems)
+    return _spec(folder.name, meta, clips, reference, str(folder), problems, providers)
 
 
 def _voice_from_table(
@@ -164,7 +179,7 @@ def _voice_from_table(
     problems: list[Problem],
 ) -> VoiceSpec | None:
     """One [[voices]] table; its paths are relative to the manifest's folder."""
-    if not _valid(table, MANIFEST_FIELDS, providers, where, problems):
+    if not _valid(table, MANIFEST_FIELDS, where, problems):
         return None
     slug = table.get("slug")
     if slug is None:  # derived from the name, as a folder name would be
@@ -174,7 +189,7 @@ def _voice_from_table(
         return None
     clips = _once(_clips_listed(table.get("clips", []), base, None, problems), problems)
     meta = {k: v for k, v in table.items() if k != "slug"}
-    return _spec(slug, meta, clips, reference, where, problems)
+    return _spec(slug, meta, clips, reference, where, problems, providers)
 
 
 def _spec(
@@ -184,8 +199,10 @@ def _spec(
     reference: tuple[Path, ...],
     where: str,
     problems: list[Problem],
+    run_providers: Sequence[str] | None,
 ) -> VoiceSpec | None:
-    """The voice from fields `_valid` has passed: nothing is converted here."""
+    """The voice from fields `_valid` has passed (nothing is converted here), without the
+    providers whose documented rules it breaks (each named in a problem)."""
     if not SLUG.match(slug):
         problems.append(Problem(where, f"voice id {slug!r} must be 1–64 of A-Z a-z 0-9 . _ -"))
         return None
@@ -193,7 +210,7 @@ def _spec(
         problems.append(Problem(where, "no readable audio clips; voice skipped"))
         return None
     providers = meta.get("providers")
-    return VoiceSpec(
+    spec = VoiceSpec(
         slug=slug,
         name=meta.get("name", slug),
         clips=tuple(clips),
@@ -205,27 +222,30 @@ def _spec(
         options={k: dict(v) for k, v in meta.get("options", {}).items()},
         reference=reference,
     )
+    refused = _refused_by(spec, run_providers)
+    problems.extend(Problem(where, why) for why in refused.values())
+    if not refused:
+        return spec
+    left = [p for p in _destinations(spec, run_providers) if p not in refused]
+    if not left:
+        problems.append(Problem(where, "no provider it is for can take it; voice skipped"))
+        return None
+    return dataclasses.replace(spec, providers=tuple(left))
 
 
 # --- what a voice.toml or a manifest entry may say -----------------------------------------
 
 
 def _valid(
-    meta: dict[str, Any],
-    allowed: frozenset[str],
-    providers: Sequence[str] | None,
-    where: str,
-    problems: list[Problem],
+    meta: dict[str, Any], allowed: frozenset[str], where: str, problems: list[Problem]
 ) -> bool:
     """Every mistake becomes a Problem; one is enough to skip the voice."""
-    mistakes = _mistakes(meta, allowed, providers)
+    mistakes = _mistakes(meta, allowed)
     problems.extend(Problem(where, f"{m} (voice skipped)") for m in mistakes)
     return not mistakes
 
 
-def _mistakes(
-    meta: dict[str, Any], allowed: frozenset[str], providers: Sequence[str] | None
-) -> list[str]:
+def _mistakes(meta: dict[str, Any], allowed: frozenset[str]) -> list[str]:
     """Each way the fields are wrong, naming the key and the value as written."""
     out = [f"unknown key {k!r}{_did_you_mean(k, allowed)}" for k in sorted(set(meta) - allowed)]
     for key in (*TEXT_FIELDS, "slug"):
@@ -236,7 +256,7 @@ def _mistakes(
     for key in PATH_FIELDS:
         if key in meta and not (_strings(meta[key]) and all(meta[key])):
             out.append(f"{key} = {_show(meta[key])}: must be a list of paths, in quotes")
-    return out + _provider_mistakes(meta) + _size_mistakes(meta, providers)
+    return out + _provider_mistakes(meta) + _size_mistakes(meta)
 
 
 def _provider_mistakes(meta: dict[str, Any]) -> list[str]:
@@ -258,7 +278,7 @@ def _provider_mistakes(meta: dict[str, Any]) -> list[str]:
         elif not isinstance(table, dict):
             out.append(f"options.{name} = {_show(table)}: must be a table, [options.{name}]")
         else:
-            known = _documented(name).options
+            known = _options(name)
             out += [
                 f"options.{name}.{key}: not an option of {name}{_did_you_mean(key, known)} "
                 f"(its documented options: {', '.join(known) or 'none'})"
@@ -268,51 +288,52 @@ def _provider_mistakes(meta: dict[str, Any]) -> list[str]:
     return out
 
 
-def _size_mistakes(meta: dict[str, Any], providers: Sequence[str] | None) -> list[str]:
-    """Our cap on descriptions, and each destination provider's documented maximum lengths of
-    what was written. Minimums (Callers: names of 5+ characters) and a name left to default to
-    the folder's stay the provider's own check before sending: they fail that provider only."""
-    out = []
+def _size_mistakes(meta: dict[str, Any]) -> list[str]:
+    """Our own cap on descriptions (a provider's limits leave out only that provider, see
+    `_refused_by`)."""
     description = meta.get("description")
     if isinstance(description, str) and len(description) > DESCRIPTION_MAX:
-        out.append(
+        return [
             f"description = {_show(description)} is {len(description):,} characters; "
             f"at most {DESCRIPTION_MAX:,} are accepted"
-        )
-    for provider in _destinations(meta, providers):
-        for key, most in _documented(provider).max_lengths.items():
-            value = meta.get(key)
-            if isinstance(value, str) and len(value) > most:
-                out.append(
-                    f"{key} = {_show(value)} is {len(value):,} characters; "
-                    f"{provider} takes at most {most}"
-                )
-    return out
+        ]
+    return []
 
 
-def _destinations(meta: dict[str, Any], providers: Sequence[str] | None) -> list[str]:
-    run: list[str] = list(providers) if providers is not None else list(PROVIDER_NAMES)
-    listed: Any = meta.get("providers")
-    return [p for p in run if p in listed] if _strings(listed) else run
+def _destinations(spec: VoiceSpec, run: Sequence[str] | None) -> list[str]:
+    """The providers a voice will be sent to: the run's, narrowed by its own `providers`."""
+    return [p for p in (run or PROVIDER_NAMES) if spec.providers is None or p in spec.providers]
 
 
-@dataclass(frozen=True)
-class _Documented:
-    options: tuple[str, ...]
-    max_lengths: dict[str, int]  # field -> characters
+def _refused_by(spec: VoiceSpec, run: Sequence[str] | None) -> dict[str, str]:
+    """Each provider the voice is for whose documented rules on names and fields it breaks, and
+    why: checked by the provider's own `validate` when the voice is read, before any clip is
+    prepared (on a stand-in file: the takes' own rules are checked once they exist)."""
+    import providers as providers_package
+    from providers.types import InvalidRequest
+
+    stand_in = (AudioFile("take.wav", b"RIFF", "audio/wav"),)
+    refused = {}
+    for provider in _destinations(spec, run):
+        request = spec.request(provider, stand_in)
+        try:
+            providers_package.get(provider).validate(request)
+        except InvalidRequest as e:
+            value = getattr(request, e.field, request.options.get(e.field))
+            said = f"{e.field} = {_show(value)}" if value is not None else e.field
+            if e.field == "name" and spec.name == spec.slug:
+                said += ' (the voice\'s id: set name = "…" to give it another)'
+            refused[provider] = f"{said}: {e.rule} on {provider}; not sent to {provider}"
+    return refused
 
 
 @functools.cache
-def _documented(provider: str) -> _Documented:
-    """What a provider's module says it takes (OPTIONS, NAME_MAX, DESCRIPTION_MAX, …), read
-    from the module so these checks and the ones before sending cannot drift apart."""
+def _options(provider: str) -> tuple[str, ...]:
+    """The options a provider's module documents (OPTIONS), read from the module so these checks
+    and the ones before sending cannot drift apart."""
     import providers as providers_package
 
-    module = providers_package.get(provider)
-    fields = ("name", "description", "language")
-    most = {k: getattr(module, f"{k.upper()}_MAX", None) for k in fields}
-    options = tuple(getattr(module, "OPTIONS", ()))
-    return _Documented(options, {k: v for k, v in most.items() if v is not None})
+    return tuple(getattr(providers_package.get(provider), "OPTIONS", ()))
 
 
 def _unknown(name: str) -> str:
@@ -343,23 +364,36 @@ def _show(value: Any) -> str:
 def _references(
     listed: list[str], base: Path, root: Path | None, where: str, problems: list[Problem]
 ) -> tuple[Path, ...] | None:
-    """Recordings of the voice's own speaker (they may also be clips); None when one is refused,
-    which skips the voice: a speaker check against the wrong reference would be worse than none."""
+    """Recordings of the voice's own speaker (they may also be clips; a folder is the audio
+    files in it); None when one is refused, which skips the voice: a speaker check against the
+    wrong reference would be worse than none."""
     refs, refused = [], False
     for item in listed:
         path = base / item
         try:
-            if path.suffix.lower() not in AUDIO_EXTENSIONS:
-                raise Refused("not an audio file extension")
             if root is not None:
                 _check_inside(path, root, "outside the inbox")
-            _check_readable(path)
+            for found in _reference_files(path):
+                if root is not None:
+                    _check_inside(found, root, "outside the inbox")
+                _check_readable(found)
+                refs.append(found)
         except Refused as e:
             problems.append(Problem(str(path), f"reference of {where}: {e} (voice skipped)"))
             refused = True
-        else:
-            refs.append(path)
     return None if refused else tuple(refs)
+
+
+def _reference_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = [p for p in sorted(path.iterdir())
+                 if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")]  # fmt: skip
+        if not found:
+            raise Refused("a folder with no audio files in it")
+        return found
+    if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        raise Refused("not an audio file extension")
+    return [path]
 
 
 def _clips_in(folder: Path, root: Path, problems: list[Problem]) -> list[Path]:

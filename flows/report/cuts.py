@@ -112,8 +112,9 @@ def _music_around(spans: list[Span]) -> list[Span]:
 
 
 def removed_words(turns: Sequence[dict[str, Any]]) -> list[str]:
-    """The speaker check's cuts in words, by reason: '17.5 s of 2 other speakers', '0.6 s speech
-    over music' (a reason's details in brackets are left to the turn's own line)."""
+    """The speaker check's cuts in words, by reason: '17.5 s of 2 other speakers' (or 'of another
+    speaker'), '0.6 s speech over music' (a reason's details in brackets are left to the turn's
+    own line)."""
     seconds: dict[str, float] = {}
     speakers: dict[str, set[str]] = {}
     for t in turns:
@@ -128,7 +129,7 @@ def removed_words(turns: Sequence[dict[str, Any]]) -> list[str]:
     for head, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
         n = len(speakers.get(head, ()))
         if head == ANOTHER:
-            words.append(f"{s:.1f} s of {n} other speaker{'s' if n != 1 else ''}")
+            words.append(f"{s:.1f} s of " + (f"{n} other speakers" if n > 1 else ANOTHER))
         else:
             words.append(
                 f"{s:.1f} s {head}" + (f" ({n} speaker{'s' if n != 1 else ''})" if n else "")

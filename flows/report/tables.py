@@ -61,8 +61,7 @@ def sentences(
     for row in rows:
         who = " · ".join(str(row[k]) for k in key if row.get(k))
         for column in below:
-            value = str(row.get(column) or "")
-            if value:
+            for value in str(row.get(column) or "").splitlines():  # a line a sentence
                 # a sentence speaks for itself; a bare value (a URL, an id) is named
                 label = f"{column} " if " " not in value else ""
                 out.append(f"{who}: {label}{value}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, read
+from audio_cases import SAMPLES, read
 
 from audio import campplus, onnx
 from audio.onnx import graph_path

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from conftest import CLEAN_CLIPS, MALE, NOISY, noise, read, step
+from audio_cases import CLEAN_CLIPS, MALE, NOISY, noise, read, step
 
 from audio import vad
 from audio.chain import Prepared, Settings, prepare

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 import soxr
-from conftest import ALL_CLIPS, MALE, read, write
+from audio_cases import ALL_CLIPS, MALE, read, write
 
 from audio.chain import prepare
 from audio.decode import decode, probe

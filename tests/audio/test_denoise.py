@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from conftest import LJ, MALE, NOISY, SAMPLES, read
+from audio_cases import LJ, MALE, NOISY, SAMPLES, read
 
 from audio import dfn, quality, speaker, steps
 from audio.metrics import vad_snr

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import soxr
-from conftest import NOISY, SAMPLES, read
+from audio_cases import NOISY, SAMPLES, read
 
 from audio import dfn
 

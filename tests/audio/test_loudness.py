@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ALL_CLIPS, ARCTIC, MALE, read
+from audio_cases import ALL_CLIPS, ARCTIC, MALE, read
 from scipy.signal import resample_poly
 
 from audio.chain import Settings, prepare

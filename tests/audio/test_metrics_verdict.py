@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 import soxr
-from conftest import CLEAN_CLIPS, MALE, NOISY, read
+from audio_cases import CLEAN_CLIPS, MALE, NOISY, read
 
 from audio.decode import decode
 from audio.metrics import measure, vad_snr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLEAN_CLIPS, MALE, NOISY, SAMPLES, read
+from audio_cases import CLEAN_CLIPS, MALE, NOISY, SAMPLES, read
 
 from audio import quality
 from audio.chain import Settings, prepare
@@ -117,7 +117,7 @@ _RETAINED = """
 import sys, numpy as np
 from audio import quality
 from audio.types import Audio
-from conftest import MALE, read
+from audio_cases import MALE, read
 x, rate = read(MALE)
 clip = np.tile(x, int(sys.argv[1]) * rate // len(x) + 1)[: int(sys.argv[1]) * rate]
 quality._session(True), quality._session(False)  # both loaded, neither run yet

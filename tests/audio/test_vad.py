@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ALL_CLIPS, SAMPLES, read, step, write
+from audio_cases import ALL_CLIPS, SAMPLES, read, step, write
 
 from audio import vad
 from audio.chain import Settings, prepare

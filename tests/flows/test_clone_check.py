@@ -94,9 +94,11 @@ def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     # `voxclone check` fetches the previews again: the faults are spent, so each is heard now,
     # first under a size cap no preview fits.
     monkeypatch.setenv("VOXCLONE_PREVIEW_MAX_BYTES", "2000")
-    assert main(["check", "breathe", "--providers", "anam", "--json"]) == 0
+    assert main(["check", "breathe", "--providers", "anam", "--json"]) == 1  # not checked
     monkeypatch.delenv("VOXCLONE_PREVIEW_MAX_BYTES")
-    capped = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    assert "1 of 1 clones need a listen: anam/breathe could not be checked" in err
+    capped = json.loads(out)
     assert capped[0]["clone_check"]["verdict"] == "not-run"
     assert "preview too large" in capped[0]["clone_check"]["reason"]
     assert "the limit is 2000 bytes" in capped[0]["clone_check"]["reason"]
@@ -111,6 +113,14 @@ def test_each_preview_is_heard_warned_or_said_why_not_and_reruns_keep_the_check(
     code, last = _run(capsys, str(inbox), "--providers", ALL)
     assert code == 0 and {r["status"] for r in last["results"]} == {"exists"}
     assert _checks(last) == fresh
+
+    # A preview that is not the speaker is a check that asks for a listen: exit 1, as prepare.
+    control.inject(emulator.url, "anam", "preview-other")
+    assert main(["check", "breathe", "--providers", "anam,cartesia"]) == 1
+    out, err = capsys.readouterr()
+    assert (
+        "warn" in out and "1 of 2 clones need a listen: anam/breathe may not be the speaker" in err
+    )
 
 
 @pytest.mark.integration  # a real Prefect server

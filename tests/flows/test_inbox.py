@@ -8,7 +8,21 @@ from pathlib import Path
 
 from flow_cases import VOICES
 
-from flows.pipeline.inbox import discover, load_manifest
+from flows.pipeline import inbox as reading
+from flows.pipeline.inbox import Problem, VoiceSpec
+
+# What these tests look at is not any provider's rules: a run on two providers that take short
+# names (the rules have tests of their own below).
+RUN = ("elevenlabs", "cartesia")
+
+
+def discover(path: Path, providers=RUN) -> tuple[list[VoiceSpec], list[Problem]]:
+    return reading.discover(path, providers)
+
+
+def load_manifest(path: Path, providers=RUN) -> tuple[list[VoiceSpec], list[Problem]]:
+    return reading.load_manifest(path, providers)
+
 
 CLIP = VOICES / "libri-2414" / "2414-128291-0000.flac"
 
@@ -28,7 +42,7 @@ def test_manifest_fields_and_folder_name_inference(tmp_path: Path) -> None:
         "ann",
         'name = "Ann"\nlanguage = "ar-SA"\nproviders = ["cartesia"]\n[options.cartesia]\nenhance = false\n',
     )
-    _voice(tmp_path, "bob")
+    _voice(tmp_path, "bobby")
     specs, problems = discover(tmp_path)
     assert problems == []
     ann, bob = specs
@@ -39,7 +53,7 @@ def test_manifest_fields_and_folder_name_inference(tmp_path: Path) -> None:
         ("cartesia",),
     )
     assert ann.options == {"cartesia": {"enhance": False}}
-    assert (bob.name, bob.language, bob.providers) == ("bob", "en", None)
+    assert (bob.name, bob.language, bob.providers) == ("bobby", "en", None)
     assert [c.name for c in bob.clips] == ["a.flac"]
 
 
@@ -250,8 +264,7 @@ def test_voice_toml_mistakes_skip_the_voice_naming_the_key_and_the_value(tmp_pat
     assert by_voice["number"] == ["name = 123: must be a string, in quotes (voice skipped)"]
     wordy = by_voice["wordy"]
     assert wordy[0].startswith('description = "xxxxxxxx') and len(wordy[0]) < 200
-    assert "is 1,048,576 characters; at most 1,000 are accepted" in wordy[0]
-    assert "althea takes at most 240" in wordy[1] and len(wordy) == 2
+    assert "is 1,048,576 characters; at most 1,000 are accepted" in wordy[0] and len(wordy) == 1
     assert by_voice["kinds"] == [
         'language = "": must not be empty (leave it out for the default) (voice skipped)',
         "gender = true: must be a string, in quotes (voice skipped)",
@@ -269,10 +282,39 @@ def test_provider_limits_follow_the_runs_providers(tmp_path: Path) -> None:
     _voice(tmp_path, "long", 'name = "' + "n" * 41 + '"\n')
     assert discover(tmp_path, ["elevenlabs", "cartesia"])[0][0].name == "n" * 41
     specs, problems = discover(tmp_path, ["althea", "cartesia"])
-    assert specs == []
-    assert problems[0].reason == (
-        f'name = "{"n" * 38}… is 41 characters; althea takes at most 40 (voice skipped)'
+    assert [s.providers for s in specs] == [("cartesia",)]  # the rest of the voice goes on
+    assert [p.reason for p in problems] == [
+        f'name = "{"n" * 38}…: must be at most 40 characters on althea; not sent to althea'
+    ]
+    assert discover(tmp_path, ["althea"]) == (
+        [],
+        [
+            Problem(str(tmp_path / "long"), problems[0].reason),
+            Problem(str(tmp_path / "long"), "no provider it is for can take it; voice skipped"),
+        ],
     )
+
+
+def test_every_providers_field_rules_are_checked_when_the_voice_is_read(tmp_path: Path) -> None:
+    """Before any clip is prepared: a name too short for Callers.ai, a language Cartesia does
+    not speak, an option out of its documented range. Each leaves out only its provider."""
+    _voice(tmp_path, "ada")
+    _voice(tmp_path, "farsi", 'name = "Farsi Voice"\nlanguage = "fa-IR"\n')
+    _voice(tmp_path, "shaky", 'name = "Shaky Voice"\n[options.callers]\nstability = 2\n')
+    specs, problems = discover(tmp_path, ["callers", "cartesia", "elevenlabs"])
+    by_voice = {Path(p.path).name: p.reason for p in problems}
+    assert by_voice == {
+        "ada": 'name = "ada" (the voice\'s id: set name = "…" to give it another): must be at '
+        "least 5 characters on callers; not sent to callers",
+        "farsi": 'language = "fa-IR": must be one of: en, fr, de, es, pt, zh, ja, hi, it, ko, nl, '
+        "pl, … on cartesia; not sent to cartesia",
+        "shaky": "stability = 2: must be between 0 and 1 on callers; not sent to callers",
+    }
+    assert {s.slug: s.providers for s in specs} == {
+        "ada": ("cartesia", "elevenlabs"),
+        "farsi": ("callers", "elevenlabs"),
+        "shaky": ("cartesia", "elevenlabs"),
+    }
 
 
 def test_reference_recordings_are_checked_and_reach_the_spec(tmp_path: Path) -> None:
@@ -310,6 +352,25 @@ def test_reference_recordings_are_checked_and_reach_the_spec(tmp_path: Path) -> 
     )
     specs, problems = load_manifest(manifest)
     assert problems == [] and specs[0].reference == (outside,)
+
+    refs = tmp_path / "refs"  # a folder names the recordings in it, as the README says
+    refs.mkdir()
+    shutil.copy(CLIP, refs / "one.flac")
+    shutil.copy(CLIP, refs / "two.wav")
+    (refs / "notes.txt").write_text("not audio")
+    (tmp_path / "empty").mkdir()
+    manifest.write_text(
+        '[[voices]]\nslug = "m"\nclips = ["elsewhere.flac"]\nreference = ["refs"]\n'
+        '[[voices]]\nslug = "n"\nclips = ["elsewhere.flac"]\nreference = ["empty/"]\n'
+    )
+    specs, problems = load_manifest(manifest)
+    assert [s.slug for s in specs] == ["m"] and specs[0].reference == (
+        refs / "one.flac",
+        refs / "two.wav",
+    )
+    assert _reasons(problems)["empty"].endswith(
+        "a folder with no audio files in it (voice skipped)"
+    )
 
 
 def test_manifest_mistakes_name_the_entry(tmp_path: Path) -> None:

@@ -101,3 +101,32 @@ def test_an_unknown_provider_on_the_command_line_is_named_with_the_near_miss(cap
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "unknown provider(s) 'elevenlab' (did you mean 'elevenlabs'?);" in err
+
+
+@pytest.mark.integration  # a real Prefect server
+def test_a_providers_field_rules_refuse_it_before_any_clip_is_prepared(
+    prefect_api, env, emulator, tmp_path: Path, capsys
+) -> None:
+    """A name under Callers.ai's five characters is refused when the voice is read: a voice for
+    Callers.ai alone prepares nothing; one for Callers.ai and Cartesia goes on to Cartesia."""
+    from flows import config
+
+    inbox = tmp_path / "inbox"
+    _voice(inbox, "ada", 'providers = ["callers"]\n')
+    code = main(["run", str(inbox), "--providers", "callers", "--workers", "1", "--json"])
+    run = json.loads(capsys.readouterr().out)
+    assert code == 1 and run["results"] == [] and run["clips"] == []
+    assert _problems(run)["ada"] == [
+        'name = "ada" (the voice\'s id: set name = "…" to give it another): must be at least 5 '
+        "characters on callers; not sent to callers",
+        "no provider it is for can take it; voice skipped",
+    ]
+    assert not config.store_dir().exists() or not any(config.store_dir().iterdir())
+
+    (inbox / "ada" / "voice.toml").unlink()
+    code = main(["run", str(inbox), "--providers", "callers,cartesia", "--workers", "1", "--json"])
+    run = json.loads(capsys.readouterr().out)
+    assert code == 1  # Callers.ai was asked for and not done
+    assert [(r["provider"], r["status"]) for r in run["results"]] == [("cartesia", "created")]
+    assert _problems(run)["ada"][0].endswith("not sent to callers")
+    assert emulator_voices(emulator.url).get("callers", []) == []

@@ -155,3 +155,40 @@ def test_a_clipped_clip_never_enters_a_take(prefect_api, env, emulator, tmp_path
     assert any(
         r.startswith("clipped.flac left out of the take: clipped") for r in eleven["reasons"]
     )
+
+
+def _call() -> tuple[cv.Recording, Path]:
+    """pyannote.audio's own sample: a real two-person telephone call (two women, 30 s, turns
+    that follow without a pause and overlap), with its reference RTTM."""
+    from importlib import metadata
+
+    wav = Path(str(metadata.distribution("pyannote.audio").locate_file(
+        "pyannote/audio/sample/sample.wav")))  # fmt: skip
+    names = {"speaker91": "host", "speaker90": "guest"}
+    truth = []
+    for line in wav.with_suffix(".rttm").read_text().splitlines():
+        f = line.split()
+        truth.append((float(f[3]), float(f[3]) + float(f[4]), names[f[7]]))
+    return cv.Recording(cv.read(wav), sorted(truth)), wav
+
+
+def test_a_real_phone_call_needs_a_reference_and_keeps_only_her(
+    prefect_api, env, emulator, tmp_path: Path, capsys
+) -> None:
+    call, _ = _call()
+    code, run = _run(_inbox(tmp_path / "a", {"call.wav": call}), capsys)
+    assert code == 1
+    (clip,) = run["clips"]
+    assert clip["speakers"]["count"] == 2
+    assert all("no clear majority speaker" in r["error"] for r in run["results"])
+
+    her = cv.Recording(call.samples[int(22.0 * cv.RATE) : int(27.7 * cv.RATE)])  # cut from the call
+    files = {"call.wav": call, "her.wav": her}
+    toml = 'clips = ["call.wav"]\nreference = ["her.wav"]\n'
+    code, run = _run(_inbox(tmp_path / "b", files, toml), capsys)
+    assert code == 0, run["results"]
+    (clip,) = run["clips"]
+    kept = [x for t in clip["speakers"]["turns"] if t["kept"]
+            for x in source_spans(t["start"], t["end"], _trim_kept(clip))]  # fmt: skip
+    host, guest = _overlap(kept, call.truth, "host"), _overlap(kept, call.truth, "guest")
+    assert host > 0.5 * call.alone("host") and guest <= 0.05 * host, (host, guest)

@@ -4,27 +4,16 @@ says nothing, and remembers every request's path and headers (to see where the k
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
+from provider_cases import wav_bytes
 
-def wav(seconds: float = 0.5, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"\x10\x00\xf0\xff" * int(seconds * rate / 2))
-    return buffer.getvalue()
-
-
-WAV = wav()
+WAV = wav_bytes(0.5)
 
 
 class Server(ThreadingHTTPServer):
