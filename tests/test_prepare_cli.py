@@ -135,3 +135,27 @@ def test_prepare_command_imports_no_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_terminal_sees_each_file_s_stage_while_it_prepares(workers, tmp_path, monkeypatch):
+    """One worker tells the bar itself; a pool's workers write the progress files the parent
+    reads (neither reached the bar before)."""
+    import conversations as cv
+
+    from flows.cli import prepare
+
+    seen: list[tuple[str, str]] = []
+
+    class Terminal(prepare._Bar):
+        def __init__(self, total: int, enabled: bool) -> None:
+            super().__init__(total, True)
+
+        def within(self, path: Path, fraction: float, stage: str) -> None:
+            seen.append((path.name, stage))
+
+    monkeypatch.setattr(prepare, "_Bar", Terminal)
+    podcast = cv.podcast(host_clips=3, guest_clips=2).write(tmp_path / "podcast.wav")
+    argv = ["prepare", str(podcast), str(MALE), "--out", str(tmp_path / "o"), "--workers"]
+    assert run_cli([*argv, str(workers)]) == 0
+    assert any(name == "podcast.wav" and stage != "done" for name, stage in seen), seen

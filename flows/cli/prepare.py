@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -107,8 +108,6 @@ def _prepare_one(
 ) -> PreparedClip:
     """The flow's preparation of one clip (worker.prepare_file), the file taken as a voice of
     its own; its take copied to `target` and judged for each provider."""
-    import shutil
-
     from audio.profiles import PROFILES
     from audio.verdict import judge
     from flows.ledger import store
@@ -238,12 +237,11 @@ def _entries(
         order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
         futures = {i: pool.submit(_entry, *jobs[i], args) for i in order}
         for i in range(len(jobs)):
-            while not wait([futures[i]], timeout=0.5).done:
-                for j in range(i, len(jobs)):
-                    if bar.enabled and not futures[j].done():
-                        read = read_progress(progress_file(args.store, str(jobs[j][0])))
-                        if read:
-                            bar.within(jobs[j][0], *read)
+            while not wait([futures[i]], timeout=0.5).done and bar.enabled:
+                for path, _ in jobs[i:]:  # the first file in flight that says how far it is
+                    if read := read_progress(progress_file(args.store, str(path))):
+                        bar.within(path, *read)
+                        break
             yield futures[i].result()
 
 
@@ -254,17 +252,19 @@ class _Bar:
         self.total, self.done, self.enabled = total, 0, enabled
 
     def within(self, path: Path, fraction: float, stage: str) -> None:
-        if self.enabled:
-            line = (
-                f"[{self.done + 1}/{self.total}] {path.name[:40]}  {stage} {100 * fraction:.0f} %"
-            )
-            print(f"\r{line:<90}", end="", file=sys.stderr, flush=True)
+        self._show(
+            f"[{self.done + 1}/{self.total}] {path.name[:40]}  {stage} {100 * fraction:.0f} %"
+        )
 
     def finished(self, path: Path) -> None:
         self.done += 1
+        self._show(f"[{self.done}/{self.total}] {path.name[:60]}")
+
+    def _show(self, line: str) -> None:
+        """Over the last line, never wider than the terminal: a wrapped line is not overwritten."""
         if self.enabled:
-            print(f"\r[{self.done}/{self.total}] {path.name[:60]:<80}", end="", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            width = shutil.get_terminal_size().columns - 1
+            print(f"\r{line[:width]:<{width}}", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.enabled:
