@@ -118,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
         return _attention(results)
     import providers
 
+    # the verdict before the id: at 80 columns the last column is the one left out
     tables.print_table(
         [
             {"voice": r["voice"], "provider": providers.spec(r["provider"]).display_name,
-             "voice id": r["voice_id"], **summary.check_cells(CloneCheck.from_dict(r["clone_check"]))}
+             **summary.check_cells(CloneCheck.from_dict(r["clone_check"])), "voice id": r["voice_id"]}
             for r in results
         ],
         "Clone checks",
