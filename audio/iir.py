@@ -1,18 +1,29 @@
-"""Cascaded biquad (IIR) filtering in plain numpy, exact and fast, without importing scipy.signal.
+"""Cascaded biquad (IIR) filtering without importing scipy.signal, exact and fast.
 
 Why: `import scipy.signal` costs about 1 s even from compiled bytecode, more than a whole one-file
-`voxclone prepare` may take. The filter is run as a state-space system in blocks of `_BLOCK`
+`voxclone prepare` may take. What `scipy.signal.sosfilt` runs is a small C loop in an extension
+module of its own (`scipy/signal/_sosfilt`), which needs numpy only: it is loaded by itself
+(`_c_loop`, a few ms) and runs a cascade about 2.7x faster than the numpy method below (an hour
+at 44.1 kHz is K-weighted in 1 s of CPU instead of 2.9; a long recording is filtered four times).
+
+Where that module cannot be found, the filter runs as a state-space system in blocks of `_BLOCK`
 samples: inside a block the zero-state response is an FFT convolution with the (exact) first
 `_BLOCK` samples of the impulse response, and the past enters through the 4-number state carried
-from block to block. That is the same recursion as `scipy.signal.sosfilt`, to float64 rounding,
-and about as fast (numpy's FFT instead of a C loop).
+from block to block. Both are the same recursion, to float64 rounding; a state goes back only to
+the method that made it (`steady_state` and `sosfilt` use the same one).
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +92,51 @@ def _plan(sos: Sos) -> _Plan:
     return _Plan(spectrum, to_state, from_state, carry, a, b, c, d)
 
 
+@cache
+def _c_loop() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
+    """scipy.signal's C loop over biquads, `_sosfilt(sos, x, zi)` (x and zi filtered in place,
+    float64, C order, shapes (sections, 6), (1, n) and (1, sections, 2)), loaded without the
+    scipy.signal package around it; None where it cannot be (numpy's block method then)."""
+    name = "scipy.signal._sosfilt"
+    module = sys.modules.get(name)
+    try:
+        if module is None:
+            spec = importlib.util.find_spec("scipy")  # finds the folder, imports nothing
+            folders = spec.submodule_search_locations if spec is not None else None
+            if not folders:
+                return None
+            files = [Path(folders[0], "signal", "_sosfilt" + suffix)
+                     for suffix in importlib.machinery.EXTENSION_SUFFIXES]  # fmt: skip
+            path = next((f for f in files if f.is_file()), None)
+            found = importlib.util.spec_from_file_location(name, path) if path else None
+            if found is None or found.loader is None:
+                return None
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)
+            sys.modules[name] = module  # scipy.signal, if imported later, takes this one
+        loop: Any = module._sosfilt
+    except (ImportError, OSError, AttributeError):
+        return None
+    return loop
+
+
+@lru_cache(maxsize=32)
+def _coefficients(sos: Sos) -> np.ndarray:
+    rows = np.array(sos, dtype=np.float64).reshape(-1, 6)
+    return np.ascontiguousarray(rows / rows[:, 3:4])  # a0 = 1, as the C loop assumes
+
+
 def steady_state(sos: Sos, value: float) -> np.ndarray:
     """The state of a filter that has seen `value` forever (no start-up transient)."""
+    if _c_loop() is not None:  # transposed direct form II: each section's two delays
+        zi = np.empty((len(sos), 2))
+        level = value  # the section's input, the DC gains before it applied
+        for i, (b0, b1, b2, _, a1, a2) in enumerate(_coefficients(sos).tolist()):
+            out = level * (b0 + b1 + b2) / (1.0 + a1 + a2)
+            zi[i, 1] = b2 * level - a2 * out
+            zi[i, 0] = b1 * level - a1 * out + zi[i, 1]
+            level = out
+        return zi
     p = _plan(sos)
     eye = np.eye(p.a.shape[0])
     return np.linalg.solve(eye - p.a, p.b[:, 0] * value)
@@ -107,6 +161,9 @@ def sosfilt(
     `out` (float32 or float64, may be `x` itself) receives y; passing the returned state to the
     next call filters a long signal piece by piece.
     """
+    loop = _c_loop()
+    if loop is not None:
+        return _c_sosfilt(loop, sos, x, state, out)
     p = _plan(sos)
     s = np.zeros(p.a.shape[0]) if state is None else np.asarray(state, dtype=np.float64)
     n = len(x)
@@ -135,6 +192,31 @@ def sosfilt(
             tail = u[full, :r]
             s = np.linalg.matrix_power(p.a, r) @ starts[full] + _partial_gain(p, tail)
     return y, s
+
+
+_C_BLOCK = 1 << 16  # samples per call of the C loop: its float64 copy stays in cache
+
+
+def _c_sosfilt(
+    loop: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
+    sos: Sos,
+    x: np.ndarray,
+    state: np.ndarray | None,
+    out: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    coeffs = _coefficients(sos)
+    zi = np.zeros((1, len(coeffs), 2))
+    if state is not None:
+        zi[0] = state
+    n = len(x)
+    y = np.empty(n, np.float32 if x.dtype == np.float32 else np.float64) if out is None else out
+    for start in range(0, n, _C_BLOCK):
+        block = np.array(
+            x[start : start + _C_BLOCK], dtype=np.float64, ndmin=2
+        )  # filtered in place
+        loop(coeffs, block, zi)
+        y[start : start + block.shape[1]] = block[0]
+    return y, zi[0]
 
 
 def _block_starts(p: _Plan, s0: np.ndarray, gains: np.ndarray, count: int) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfilt, sosfreqz
+from scipy.signal import butter, sosfilt, sosfilt_zi, sosfreqz
 
 from audio import iir
 from audio.loudness import integrated_loudness, k_weighting, loudness_range, true_peak
@@ -106,8 +106,15 @@ def test_tech_3341_true_peak(case, amplitude, phase_deg, expected_dbtp):
     assert expected_dbtp - 0.4 <= tp <= expected_dbtp + 0.2
 
 
+@pytest.mark.parametrize("method", ["C loop", "numpy blocks"])
 @pytest.mark.parametrize("n", [1, 1000, 1024, 70001])
-def test_numpy_biquads_equal_scipy_sosfilt(n):
+def test_our_biquads_equal_scipy_sosfilt(n, method, monkeypatch):
+    """Both ways `iir` filters: scipy's C loop loaded on its own, and numpy's block method
+    where that cannot be found; a steady state is the filter having seen its value forever."""
+    if method == "numpy blocks":
+        monkeypatch.setattr(iir, "_c_loop", lambda: None)
+    else:
+        assert iir._c_loop() is not None  # found in the installed scipy
     rng = np.random.default_rng(n)
     x = rng.standard_normal(n).astype(np.float32)
     ours = iir.butter_highpass(4, 70.0, 44100)
@@ -118,3 +125,6 @@ def test_numpy_biquads_equal_scipy_sosfilt(n):
     rest, _ = iir.sosfilt(ours, x[n // 3 :].astype(np.float64), state)
     np.testing.assert_allclose(whole, expected, atol=1e-9)
     np.testing.assert_allclose(np.concatenate([first, rest]), expected, atol=1e-9)
+    ours_dc, _ = iir.sosfilt(ours, np.full(n, 0.3), iir.steady_state(ours, 0.3))
+    settled, _ = sosfilt(reference, np.full(n, 0.3), zi=sosfilt_zi(reference) * 0.3)
+    np.testing.assert_allclose(ours_dc, settled, atol=1e-9)
