@@ -155,11 +155,16 @@ def _read_piece(piece: tuple[int, int]) -> tuple[int, np.ndarray | None]:
         f.seek(start)  # decoders seek exactly (mpg123 decodes the frames before again)
         pos = start
         while pos < stop:
-            mono = _mono(f.read(min(_BLOCK, stop - pos), dtype="float32", always_2d=True))
-            if len(mono) == 0:
+            want = min(_BLOCK, stop - pos)
+            if f.channels == 1:  # decoded straight into place: no block to allocate and copy
+                count = len(f.read(want, out=out[pos : pos + want]))
+            else:
+                mono = _mono(f.read(want, dtype="float32", always_2d=True))
+                count = len(mono)
+                out[pos : pos + count] = mono
+            if count == 0:
                 break
-            out[pos : pos + len(mono)] = mono
-            pos += len(mono)
+            pos += count
         if stop == len(out) and pos == stop:
             extra = _read_rest(f)
     return pos - start, extra

@@ -165,7 +165,11 @@ def test_a_long_file_decodes_in_pieces_to_the_samples_of_one_pass(
     ogg = tmp_path / "podcast.ogg"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(flac),
                     "-c:a", "libvorbis", str(ogg)], check=True)  # fmt: skip
-    for path in (flac, ogg):
+    stereo = tmp_path / "podcast-stereo.flac"  # mono is decoded into place, stereo downmixed
+    sf.write(
+        stereo, np.stack([one_pass, 0.5 * one_pass[::-1]], axis=1), info.rate, subtype="PCM_24"
+    )
+    for path in (flac, ogg, stereo):
         pieces, _ = dec.decode(path)
         assert cores.is_shared(pieces.samples)
         assert np.array_equal(pieces.samples, dec._read_blocks(path, dec.probe(path)))
