@@ -128,10 +128,15 @@ def prepare_file(
     x16 = vad.analysis_copy(audio.samples, audio.rate)  # heard by Silero, then measured
     prob = vad.probabilities(x16)
     progress(0.15, "measure")
-    with ThreadPoolExecutor(1) as pool:  # DNSMOS (onnxruntime) beside the measures (numpy)
-        scoring = pool.submit(quality.score, audio) if settings.quality else None
+    before = None
+    if settings.quality and quality.sampled(audio):
+        # a long recording: DNSMOS's windows, then the measures' pieces, each on every core (a
+        # thread beside them would keep both from forking: audio.processes.can_fork)
+        before = quality.score(audio)
+    with ThreadPoolExecutor(1) as pool:  # a short clip: DNSMOS (onnxruntime) beside the measures
+        scoring = pool.submit(quality.score, audio) if settings.quality and before is None else None
         source_metrics = measure(audio, channels=info.channels, prob=prob, x16=x16)
-        before = scoring.result() if scoring is not None else None
+        before = scoring.result() if scoring is not None else before
     music = None
     if settings.speaker_turns:
         progress(0.2, "music detection")

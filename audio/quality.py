@@ -96,12 +96,17 @@ def window_starts(n: int, hop_s: float | None = None, max_windows: int | None = 
     return [round(i * (n - WINDOW) / (count - 1)) for i in range(count)]
 
 
+def sampled(audio: Audio) -> bool:
+    """Whether `score` hears the clip as MAX_WINDOWS excerpts, on every core (a long clip)."""
+    return len(audio.samples) > (MAX_WINDOWS + 1) * round(WINDOW / RATE * audio.rate)
+
+
 def _sample(audio: Audio) -> Audio:
     """A long clip as MAX_WINDOWS excerpts of one window each, spread evenly and joined, so the
     resampling and levelling before the model touch 90 s rather than the whole hour."""
     span = round(WINDOW / RATE * audio.rate)
     n = len(audio.samples)
-    if n <= (MAX_WINDOWS + 1) * span:
+    if not sampled(audio):
         return audio
     starts = [round(i * (n - span) / (MAX_WINDOWS - 1)) for i in range(MAX_WINDOWS)]
     joined = np.concatenate([audio.samples[s : s + span] for s in starts])
