@@ -2,15 +2,16 @@
 
 Why: `import scipy.signal` costs about 1 s even from compiled bytecode, more than a whole one-file
 `voxclone prepare` may take. What `scipy.signal.sosfilt` runs is a small C loop in an extension
-module of its own (`scipy/signal/_sosfilt`), which needs numpy only: it is loaded by itself
-(`_c_loop`, a few ms) and runs a cascade about 2.7x faster than the numpy method below (an hour
-at 44.1 kHz is K-weighted in 1 s of CPU instead of 2.9; a long recording is filtered four times).
+module of its own (`scipy/signal/_sosfilt`), which needs numpy and scipy's base only: loaded by
+itself (`_c_loop`, 20-50 ms) it runs a cascade about 2.7x faster than the numpy method below (an
+hour at 44.1 kHz is K-weighted in 1 s of CPU instead of 2.9; a long recording is filtered four
+times). A long signal's callers ask for it (`compiled(n)`); a short clip never loads it.
 
-Where that module cannot be found, the filter runs as a state-space system in blocks of `_BLOCK`
-samples: inside a block the zero-state response is an FFT convolution with the (exact) first
-`_BLOCK` samples of the impulse response, and the past enters through the 4-number state carried
-from block to block. Both are the same recursion, to float64 rounding; a state goes back only to
-the method that made it (`steady_state` and `sosfilt` use the same one).
+Otherwise the filter runs as a state-space system in blocks of `_BLOCK` samples: inside a block
+the zero-state response is an FFT convolution with the (exact) first `_BLOCK` samples of the
+impulse response, and the past enters through the 4-number state carried from block to block.
+Both are the same recursion, to float64 rounding; a state goes back only to the method that made
+it (`steady_state` and `sosfilt` with the same `compiled`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ def _plan(sos: Sos) -> _Plan:
     return _Plan(spectrum, to_state, from_state, carry, a, b, c, d)
 
 
+COMPILED_MIN = 1 << 21  # samples (48 s at 44.1 kHz): from here the C loop pays for its loading
+
+
+def compiled(n: int) -> bool:
+    """Whether a signal of `n` samples is filtered by scipy's C loop: long enough, and found.
+    Asked once per signal, so all its pieces are filtered alike, on any number of cores."""
+    return n >= COMPILED_MIN and _c_loop() is not None
+
+
 @cache
 def _c_loop() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     """scipy.signal's C loop over biquads, `_sosfilt(sos, x, zi)` (x and zi filtered in place,
@@ -126,9 +136,10 @@ def _coefficients(sos: Sos) -> np.ndarray:
     return np.ascontiguousarray(rows / rows[:, 3:4])  # a0 = 1, as the C loop assumes
 
 
-def steady_state(sos: Sos, value: float) -> np.ndarray:
-    """The state of a filter that has seen `value` forever (no start-up transient)."""
-    if _c_loop() is not None:  # transposed direct form II: each section's two delays
+def steady_state(sos: Sos, value: float, compiled: bool = False) -> np.ndarray:
+    """The state of a filter that has seen `value` forever (no start-up transient), for `sosfilt`
+    with the same `compiled`."""
+    if compiled:  # scipy's transposed direct form II: each section's two delays
         zi = np.empty((len(sos), 2))
         level = value  # the section's input, the DC gains before it applied
         for i, (b0, b1, b2, _, a1, a2) in enumerate(_coefficients(sos).tolist()):
@@ -155,13 +166,15 @@ def sosfilt(
     x: np.ndarray,
     state: np.ndarray | None = None,
     out: np.ndarray | None = None,
+    compiled: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Filter `x` (any float dtype) through the cascade; returns (y, final state).
 
     `out` (float32 or float64, may be `x` itself) receives y; passing the returned state to the
-    next call filters a long signal piece by piece.
+    next call filters a long signal piece by piece. `compiled` (where `compiled(n)` says so for
+    the whole signal): scipy's C loop.
     """
-    loop = _c_loop()
+    loop = _c_loop() if compiled else None
     if loop is not None:
         return _c_sosfilt(loop, sos, x, state, out)
     p = _plan(sos)

@@ -74,14 +74,16 @@ def _bounds(n: int, rate: int) -> np.ndarray:
     return (np.arange(count + 1) * (SEGMENT_S * rate) + 1e-6).astype(np.int64)
 
 
-def _channel_energy(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
+def _channel_energy(
+    x: np.ndarray, rate: int, bounds: np.ndarray, compiled: bool = False
+) -> np.ndarray:
     """K-weighted energy of one channel between consecutive `bounds` (chunked: no full-length
-    float64 copy of the signal)."""
+    float64 copy of the signal); `compiled`: see `iir.compiled`."""
     sos = k_weighting(rate)
     state = None
     energy = np.zeros(len(bounds) + 1)
     for start in range(0, len(x), _CHUNK):
-        y, state = iir.sosfilt(sos, x[start : start + _CHUNK], state)
+        y, state = iir.sosfilt(sos, x[start : start + _CHUNK], state, compiled=compiled)
         end = start + len(y)
         first = int(np.searchsorted(bounds, start, side="right"))  # segment holding `start`
         last = int(np.searchsorted(bounds, end, side="left"))
@@ -114,19 +116,22 @@ def _energy(x: np.ndarray, rate: int, bounds: np.ndarray) -> np.ndarray:
 
     per = round(SCAN_PIECE_S / SEGMENT_S)
     count = len(bounds) - 1
+    compiled = iir.compiled(len(x))
     if count <= 2 * per:
-        return _channel_energy(x, rate, bounds)
+        return _channel_energy(x, rate, bounds, compiled)
     pieces = [(s, min(count, s + per)) for s in range(0, count, per)]
-    return np.concatenate(list(cores.map_chunks(_energy_of_piece, pieces, (x, rate, bounds))))
+    data = (x, rate, bounds, compiled)
+    return np.concatenate(list(cores.map_chunks(_energy_of_piece, pieces, data)))
 
 
 def _energy_of_piece(piece: tuple[int, int]) -> np.ndarray:
     from audio import cores
 
-    x, rate, bounds = cores.shared()
+    x, rate, bounds, compiled = cores.shared()
     first, last = piece
     warm = max(0, int(bounds[first]) - int(SETTLE_S * rate))
-    return _channel_energy(x[warm : int(bounds[last])], rate, bounds[first : last + 1] - warm)
+    part = x[warm : int(bounds[last])]
+    return _channel_energy(part, rate, bounds[first : last + 1] - warm, compiled)
 
 
 def _windows(s: Scan, segments: int) -> np.ndarray:
@@ -175,7 +180,8 @@ def _rescan(y: np.ndarray, base: Scan, gain: float, starts: np.ndarray, ends: np
         size += s1 - s0
     from audio import cores
 
-    done = cores.map_chunks(_rescan_batch, batches, (y, rate, bounds), len(batches) > 1)
+    data = (y, rate, bounds, iir.compiled(len(y)))
+    done = cores.map_chunks(_rescan_batch, batches, data, len(batches) > 1)
     for batch, energies in zip(batches, done, strict=True):
         for (s0, s1), energy in zip(batch, energies, strict=True):
             out[s0:s1] = energy
@@ -187,12 +193,13 @@ def _rescan_batch(stretches: list[tuple[int, int]]) -> list[np.ndarray]:
     filtered from SETTLE_S before it."""
     from audio import cores
 
-    y, rate, bounds = cores.shared()
+    y, rate, bounds, compiled = cores.shared()
     settle = int(SETTLE_S * rate)
     out = []
     for s0, s1 in stretches:
         warm = max(0, int(bounds[s0]) - settle)
-        out.append(_channel_energy(y[warm : int(bounds[s1])], rate, bounds[s0 : s1 + 1] - warm))
+        part = y[warm : int(bounds[s1])]
+        out.append(_channel_energy(part, rate, bounds[s0 : s1 + 1] - warm, compiled))
     return out
 
 

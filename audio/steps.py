@@ -47,7 +47,7 @@ def highpass(
     settle = iir.settle(sos)
     # in place, a piece's run-in is gone once the piece before it is written: copied first
     runins = [x[max(0, a - settle) : a].copy() for a, _ in pieces]
-    data = (sos, x, out, runins)
+    data = (sos, x, out, runins, iir.compiled(len(x)))
     sums = list(cores.map_chunks(_highpass_piece, list(enumerate(pieces)), data,
                                  len(pieces) > 1 and cores.is_shared(out)))  # fmt: skip
     n = max(len(x), 1)
@@ -68,16 +68,16 @@ def _highpass_piece(job: tuple[int, tuple[int, int]]) -> tuple[float, float]:
     its input and output (the DC offsets before and after)."""
     from audio import cores, iir
 
-    sos, x, out, runins = cores.shared()
+    sos, x, out, runins, compiled = cores.shared()
     i, (start, stop) = job
     runin = runins[i]
     first = runin[0] if len(runin) else (x[0] if len(x) else 0.0)  # settled on its first sample
-    state = iir.steady_state(sos, float(first))
+    state = iir.steady_state(sos, float(first), compiled)
     if len(runin):
-        _, state = iir.sosfilt(sos, runin, state)
+        _, state = iir.sosfilt(sos, runin, state, compiled=compiled)
     before = float(np.sum(x[start:stop], dtype=np.float64))
     for a in range(start, stop, _CHUNK):
-        block, state = iir.sosfilt(sos, x[a : min(stop, a + _CHUNK)], state)
+        block, state = iir.sosfilt(sos, x[a : min(stop, a + _CHUNK)], state, compiled=compiled)
         out[a : a + len(block)] = block
     return before, float(np.sum(out[start:stop], dtype=np.float64))
 

@@ -108,23 +108,23 @@ def test_tech_3341_true_peak(case, amplitude, phase_deg, expected_dbtp):
 
 @pytest.mark.parametrize("method", ["C loop", "numpy blocks"])
 @pytest.mark.parametrize("n", [1, 1000, 1024, 70001])
-def test_our_biquads_equal_scipy_sosfilt(n, method, monkeypatch):
-    """Both ways `iir` filters: scipy's C loop loaded on its own, and numpy's block method
-    where that cannot be found; a steady state is the filter having seen its value forever."""
-    if method == "numpy blocks":
-        monkeypatch.setattr(iir, "_c_loop", lambda: None)
-    else:
-        assert iir._c_loop() is not None  # found in the installed scipy
+def test_our_biquads_equal_scipy_sosfilt(n, method):
+    """Both ways `iir` filters: scipy's C loop loaded on its own (a long signal), and numpy's
+    block method; a steady state is the filter having seen its value forever."""
+    compiled = method == "C loop"
+    assert iir._c_loop() is not None  # found in the installed scipy
+    assert iir.compiled(iir.COMPILED_MIN) and not iir.compiled(iir.COMPILED_MIN - 1)
     rng = np.random.default_rng(n)
     x = rng.standard_normal(n).astype(np.float32)
     ours = iir.butter_highpass(4, 70.0, 44100)
     reference = butter(4, 70.0, "highpass", fs=44100, output="sos")
     expected = sosfilt(reference, x.astype(np.float64))
-    whole, _ = iir.sosfilt(ours, x.astype(np.float64))
-    first, state = iir.sosfilt(ours, x[: n // 3].astype(np.float64))
-    rest, _ = iir.sosfilt(ours, x[n // 3 :].astype(np.float64), state)
+    whole, _ = iir.sosfilt(ours, x.astype(np.float64), compiled=compiled)
+    first, state = iir.sosfilt(ours, x[: n // 3].astype(np.float64), compiled=compiled)
+    rest, _ = iir.sosfilt(ours, x[n // 3 :].astype(np.float64), state, compiled=compiled)
     np.testing.assert_allclose(whole, expected, atol=1e-9)
     np.testing.assert_allclose(np.concatenate([first, rest]), expected, atol=1e-9)
-    ours_dc, _ = iir.sosfilt(ours, np.full(n, 0.3), iir.steady_state(ours, 0.3))
+    dc = iir.steady_state(ours, 0.3, compiled)
+    ours_dc, _ = iir.sosfilt(ours, np.full(n, 0.3), dc, compiled=compiled)
     settled, _ = sosfilt(reference, np.full(n, 0.3), zi=sosfilt_zi(reference) * 0.3)
     np.testing.assert_allclose(ours_dc, settled, atol=1e-9)
