@@ -33,11 +33,11 @@ from audio.chain import Settings
 from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import cloning, cpu_pool, plan
-from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
+from flows.pipeline import cpu_pool, exactly_once, plan, takes
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress, readable_logs
+from flows.pipeline.takes import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import (
     FAILED_CLIP,
@@ -166,8 +166,8 @@ def load_voice(
     logger = get_run_logger()
     eng = ledger.engine()
     try:
-        inputs = cloning.load_clips(clips, Path(store_root))
-        loaded = cloning.check_speakers(inputs, clips, reference)
+        inputs = takes.load_clips(clips, Path(store_root))
+        loaded = takes.check_speakers(inputs, clips, reference)
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
         logger.debug("%s", traceback.format_exc())
         return VoiceFailed(f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}")
@@ -215,14 +215,14 @@ def clone_voice(
             raise VoiceNotReady(inputs.reason)
         if inputs.failure:
             raise VoiceNotReady(f"{voice}: {inputs.failure}")
-        takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
-        for take in takes:
+        stored, verdict = takes.assemble(provider, inputs.clips, Path(store_root))
+        for take in stored:
             ledger.record_take(eng, take, provider, voice)
-        result = cloning.clone_once(
+        result = exactly_once.clone_once(
             eng,
             spec,
             provider,
-            takes,
+            stored,
             verdict,
             Path(store_root),
             dry_run=options["dry_run"],
