@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flows.ledger import store
 from flows.records import CheckVerdict, CloneCheck
 from providers.redact import redact
+from providers.registry import spec
 from providers.types import ClonedVoice, CloneRequest
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 THRESHOLD = 0.40
 MAX_DURATION_S = 600.0  # a preview is seconds; ten minutes is not a preview
 PREVIEW_EXT = "preview"  # stored as fetched, whatever the container: the sha256 is of these bytes
-NO_AUDIO = {
-    "callers": "Callers.ai returns no audio of the new voice",
-    "cartesia": "Cartesia returns no audio of the new voice",
-}
 
 
 class Gated(Exception):
@@ -47,7 +44,11 @@ class Gated(Exception):
 
 
 def no_preview(provider: str, why: str | None = None) -> CloneCheck:
-    why = why or NO_AUDIO.get(provider, "the provider returned no preview URL")
+    if why is None:
+        about = spec(provider)
+        why = "the provider returned no preview URL"
+        if about.preview == "none":
+            why = f"{about.display_name} returns no audio of the new voice"
     return CloneCheck(CheckVerdict.NO_PREVIEW, f"no preview to check: {why}")
 
 
@@ -143,8 +144,8 @@ def gate_reason(check: CloneCheck, display: str) -> str:
 
 
 class Listener:
-    """The clone check of one request: Faseeh's preview as it is made (before the clone call,
-    which `gate` can stop), every other provider's preview URL after the create."""
+    """The clone check of one request: a preview made before the clone (Faseeh's) as it is
+    made, which `gate` can stop, every other provider's preview URL after the create."""
 
     def __init__(
         self,
@@ -158,7 +159,8 @@ class Listener:
         self._centroid, self._req = centroid, req
         self._speaker: Any = None
         self.heard: CloneCheck | None = None  # Faseeh's preview, checked before the clone call
-        self.on_preview = self._on_preview if mode != "off" and provider == "faseeh" else None
+        before = spec(provider).preview == "before-clone"
+        self.on_preview = self._on_preview if mode != "off" and before else None
 
     def speaker(self) -> Any:
         if self._speaker is None:

@@ -359,3 +359,27 @@ def test_a_refused_create_fails_and_the_next_run_sends_it_without_looking_first(
     again = _once(s)
     assert again.status is CloneStatus.CREATED and len(_voices(s)) == 1
     assert _attempts(s)[0]["tries"] == 2
+
+
+# --- the clone check's part ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "why"),
+    [
+        ("cartesia", "Cartesia returns no audio of the new voice"),
+        ("callers", "Callers.ai returns no audio of the new voice"),
+    ],
+)
+def test_a_provider_with_no_preview_gets_a_check_that_says_so(
+    s: Setup, provider: str, why: str
+) -> None:
+    speaker = (1.0,) + (0.0,) * 191  # the voice's speaker, as the speaker check found it
+    result = exactly_once.clone_once(
+        s.eng, SPEC, provider, s.takes, PASS, s.store, check="warn", centroid=speaker
+    )
+    assert result.status is CloneStatus.CREATED and result.clone_check is not None
+    assert result.clone_check.verdict == "no-preview"
+    assert result.clone_check.reason == f"no preview to check: {why}"
+    stored = ledger.clone_check(s.eng, provider, result.voice_id)
+    assert stored is not None and stored["reason"] == result.clone_check.reason
