@@ -474,13 +474,14 @@ def _publish(
 ) -> RunSummary | State:
     """The run's summary: the report (when anything changed), the artifacts, the ledger's
     record of the run; Failed, carrying the summary, when any clone did not settle."""
-    summarised = summary.build(
+    judged = [dataclasses.replace(c, verdicts=takes.clip_verdicts(c, run.providers)) for c in clips]
+    summarised = RunSummary.of(
         run.id,
         run.started,
         run.source,
         run.providers,
         run.options.dry_run,
-        clips,
+        judged,
         results,
         problems,
         changed=changed,
@@ -491,7 +492,10 @@ def _publish(
             summarised, config.reports_dir() / f"{run.id}.html", run.store_root
         )
     elif not summarised.changed:
-        summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
+        # A run that changed nothing writes no report; it points at the last one instead.
+        summarised = dataclasses.replace(
+            summarised, changed=False, last_report=ledger.last_report(run.eng)
+        )
     summarised = dataclasses.replace(summarised, report=str(report_path) if report_path else None)
     _artifacts(summarised, run.providers, report_path)
     _finish_ledger(run.eng, run.id, summarised)
@@ -537,7 +541,7 @@ def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
     copy). On a full disk the clones are already recorded: say so, and still return the summary."""
     logger = get_run_logger()
     try:
-        ledger.finish_run(eng, run_id, out.report, summary.counts(out))
+        ledger.finish_run(eng, run_id, out.report, out.counts())
         if not ledger.checkpoint(eng):
             logger.warning("the ledger's WAL was not emptied: another run is reading it")
     except sa.exc.OperationalError as e:

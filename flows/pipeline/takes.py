@@ -138,3 +138,19 @@ def assemble(
         return takes, Verdict(Level.FAIL, ("no usable speech to assemble a take from", *left_out))
     verdict = judge(metrics, profile, file_bytes=sizes)
     return takes, Verdict(verdict.level, (*verdict.reasons, *left_out))
+
+
+def clip_verdicts(clip: PreparedClip, providers: Sequence[str]) -> dict[str, Verdict]:
+    """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
+    if not clip.ok or clip.metrics is None:
+        return {}
+    from audio.profiles import PROFILES
+    from audio.verdict import judge
+
+    out = {}
+    for provider in providers:
+        quality_only = dataclasses.replace(
+            PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
+        )
+        out[provider] = judge(clip.metrics, quality_only)
+    return out
