@@ -26,7 +26,7 @@ voice's clips (`audio.speaker.choose_speaker`).
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,6 +56,7 @@ SHORT = "too short to attribute"
 _MIXED = "speaker change inside"  # a piece whose windows disagree, until it is split
 MUSIC = "speech over music"
 OVERLAP = "overlapped speech"
+DOUBT = "possible overlap"  # a speaker's turn the segmentation model hears as someone else
 MARGIN = "speaker-change margin"
 
 
@@ -91,6 +92,7 @@ class _Piece:
     end: float
     group: tuple[int, int] | None  # (chunk, local speaker); None: nobody per the model
     overlap: bool = False
+    doubt: bool = False  # the model and the embeddings disagree on who it is (_doubted)
 
 
 def tiles(start: float, end: float) -> list[tuple[float, float]]:
@@ -259,6 +261,8 @@ def find_turns(
     centroids = clustering.centroids(embeddings, labels) if len(labels) else np.zeros((0, 192))
     pieces, who, refined = _split_mixed(x16, pieces, who, owner, windows, labels, centroids)
     tested, unlike = _short_pieces(x16, pieces, who, windows, labels, centroids)
+    if len(centroids) > 1:
+        pieces = _doubted(pieces, who)
     turns = _turns(pieces, who)
     # someone besides the one speaker is heard: a second speaker, or short pieces unlike the
     # speaker's own short excerpts (a guest's "mm-hm"s and "yeah"s)
@@ -420,9 +424,36 @@ def _split_mixed(
             slots[inside] = heard
             extra += n
         for a, b, lab in _label_runs(edges, slots):
-            out_p.append(_Piece(a, b, None))
+            out_p.append(_Piece(a, b, p.group))
             out_w.append(lab)
     return out_p, out_w, extra
+
+
+def _doubted(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[_Piece]:
+    """Pieces where the segmentation model and the embeddings disagree on who it is, kept out (as
+    DOUBT, still given to the speaker the embeddings chose) when someone else is in the recording: a piece given to another person than the
+    rest of its local speaker, and two local speakers of one chunk (the model says two people)
+    given to one person. Both are how a stretch of overlap looks before the model hears the
+    overlap (often most of a second late): the newcomer heard as a new local speaker, the
+    embedding still leaning to whoever spoke first."""
+    seconds: dict[tuple[int, int], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for p, k in zip(pieces, who, strict=True):
+        if p.group is not None and isinstance(k, int) and not p.overlap:
+            seconds[p.group][k] += p.end - p.start
+    owner = {g: _majority(v) for g, v in seconds.items()}
+    locals_of = Counter((g[0], k) for g, k in owner.items() if k is not None)
+    out = []
+    for p, k in zip(pieces, who, strict=True):
+        g = p.group
+        if (
+            g is not None
+            and isinstance(k, int)
+            and not p.overlap
+            and (owner[g] not in (None, k) or locals_of[(g[0], k)] > 1)
+        ):
+            p = _Piece(p.start, p.end, g, doubt=True)
+        out.append(p)
+    return out
 
 
 REFINE_S = 1.0  # windows that place a change finely enough, and still tell two voices apart
@@ -544,7 +575,7 @@ def _turns(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[Tu
         elif k is None:
             turn = Turn(p.start, p.end, None, SHORT)
         else:
-            turn = Turn(p.start, p.end, _label(k))
+            turn = Turn(p.start, p.end, _label(k), DOUBT if p.doubt else None)
         if (
             out
             and out[-1].end == turn.start
@@ -593,11 +624,11 @@ def _carve(turns: list[Turn], both: np.ndarray) -> list[Turn]:
             if b <= pos or a >= t.end:
                 continue
             if a > pos:
-                out.append(Turn(pos, a, t.speaker))
+                out.append(Turn(pos, a, t.speaker, t.reason))
             out.append(Turn(max(a, pos), min(b, t.end), None, OVERLAP))
             pos = min(b, t.end)
         if t.end > pos:
-            out.append(Turn(pos, t.end, t.speaker))
+            out.append(Turn(pos, t.end, t.speaker, t.reason))
     return _absorb_margins(out)
 
 
@@ -614,7 +645,7 @@ def _with_margins(
         if abs(a.end - b.start) > 1e-6 or (a.speaker is None and b.speaker is None):
             i += 1
             continue
-        if a.speaker == b.speaker:
+        if (a.speaker, a.reason) == (b.speaker, b.reason):
             i += 1
             continue
         cut, margin = _cut_point(x16, a, b)
