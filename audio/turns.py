@@ -43,6 +43,7 @@ MIN_OVERLAP_S = 0.1  # two people at once for less than this is the model's flic
 OVERLAP_IN_COMPANY = 0.3  # with someone else present, overlap this probable is kept out
 COMPANY_S = 0.5  # of short pieces unlike the one speaker: someone else is present
 ALONE_OVERLAP_S = 0.3  # with no one else heard, shorter "overlap" is the model's flicker
+BRIEF_LOCAL_S = 1.0  # ... and a second local speaker this brief in a chunk is an "mm-hm" in doubt
 MARGIN_S = 0.2  # kept out on each side of a change of speaker that has no pause
 QUIET_S = 0.3  # a quiet point this close to a change is where the cut goes
 QUIET_DB = 20.0  # ... when it is this far below the stretch's speech
@@ -67,7 +68,7 @@ class Turn:
     start: float
     end: float
     speaker: str | None  # "A", "B", ... within this recording; None: kept out (see reason)
-    reason: str | None = None  # why it has no speaker
+    reason: str | None = None  # why it is kept out: with no speaker, or in doubt (DOUBT)
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,7 @@ def find_turns(
     centroids = clustering.centroids(embeddings, labels) if len(labels) else np.zeros((0, 192))
     pieces, who, refined = _split_mixed(x16, pieces, who, owner, windows, labels, centroids)
     tested, unlike = _short_pieces(x16, pieces, who, windows, labels, centroids)
-    if len(centroids) > 1:
-        pieces = _doubted(pieces, who)
+    pieces = _doubted(pieces, who, np.inf if len(centroids) > 1 else BRIEF_LOCAL_S)
     turns = _turns(pieces, who)
     # someone besides the one speaker is heard: a second speaker, or short pieces unlike the
     # speaker's own short excerpts (a guest's "mm-hm"s and "yeah"s)
@@ -429,13 +429,16 @@ def _split_mixed(
     return out_p, out_w, extra
 
 
-def _doubted(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[_Piece]:
-    """Pieces where the segmentation model and the embeddings disagree on who it is, kept out (as
-    DOUBT, still given to the speaker the embeddings chose) when someone else is in the recording: a piece given to another person than the
-    rest of its local speaker, and two local speakers of one chunk (the model says two people)
-    given to one person. Both are how a stretch of overlap looks before the model hears the
-    overlap (often most of a second late): the newcomer heard as a new local speaker, the
-    embedding still leaning to whoever spoke first."""
+def _doubted(
+    pieces: Sequence[_Piece], who: Sequence[int | str | None], brief: float = np.inf
+) -> list[_Piece]:
+    """Pieces where the segmentation model and the embeddings disagree on who it is, kept out
+    (as DOUBT, still given to the speaker the embeddings chose): a piece given to another person
+    than the rest of its local speaker, and two local speakers of one chunk (the model says two
+    people) given to one person. Both are how a stretch of overlap looks before the model hears
+    the overlap (often most of a second late): the newcomer heard as a new local speaker, the
+    embedding still leaning to whoever spoke first. Only local speakers with less than `brief`
+    seconds in their chunk are doubted (with no one else heard: an "mm-hm", not a split)."""
     seconds: dict[tuple[int, int], dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for p, k in zip(pieces, who, strict=True):
         if p.group is not None and isinstance(k, int) and not p.overlap:
@@ -449,6 +452,7 @@ def _doubted(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[
             g is not None
             and isinstance(k, int)
             and not p.overlap
+            and sum(seconds[g].values()) < brief
             and (owner[g] not in (None, k) or locals_of[(g[0], k)] > 1)
         ):
             p = _Piece(p.start, p.end, g, doubt=True)
@@ -598,9 +602,9 @@ def _alone(turns: Sequence[Turn]) -> list[Turn]:
     for t in turns:
         if t.reason == SHORT or (t.reason == OVERLAP and t.end - t.start < ALONE_OVERLAP_S):
             t = Turn(t.start, t.end, _label(0))
-        if out and out[-1].speaker is not None and out[-1].speaker == t.speaker \
+        if out and out[-1].speaker is not None and (out[-1].speaker, out[-1].reason) == (t.speaker, t.reason) \
                 and abs(out[-1].end - t.start) < 1e-6:  # fmt: skip
-            out[-1] = Turn(out[-1].start, t.end, t.speaker)
+            out[-1] = Turn(out[-1].start, t.end, t.speaker, t.reason)
         else:
             out.append(t)
     return out

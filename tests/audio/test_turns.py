@@ -118,8 +118,12 @@ def test_overlap_is_kept_out_and_named():
     assert doubted and all(t.speaker == "A" and not t.kept for t in doubted)
 
 
-def test_backchannels_under_the_voice_never_reach_it():
-    rec = cv.backchannels()
+@pytest.mark.parametrize(
+    "channel",
+    ["clean", *(pytest.param(c, marks=pytest.mark.integration) for c in ("telephone", "mobile"))],
+)
+def test_backchannels_under_the_voice_never_reach_it(channel):
+    rec = cv.CHANNELS[channel](cv.backchannels())
     prepared = _prepared(rec)
     check = choose_speaker([prepared.turns]).clips[0]
     spans = _voice_spans(prepared, check)
@@ -230,6 +234,23 @@ def test_the_turns_round_trip_through_the_records_json(podcast):
     step = json.loads(json.dumps(next(s for s in prepared.steps if s.name == "speakers").after))
     shown = [[t["start"], t["end"], t["speaker"], t["reason"]] for t in stored["turns"]]
     assert step["turns"] == shown and step["speakers"] == stored["speakers"]
+
+
+def test_the_models_disagreeing_on_who_speaks_is_kept_out_in_doubt():
+    piece = turns._Piece  # (start, end, (chunk, local speaker))
+    # chunk 0: local 1 is A, local 2 (0.5 s, an "mm-hm") is heard as A too; chunk 1: local 1 is
+    # B but one piece of it is given to A
+    pieces = [piece(0, 4, (0, 1)), piece(4, 4.5, (0, 2)), piece(4.5, 8, (0, 1)),
+              piece(10, 14, (1, 1)), piece(14, 15, (1, 1)), piece(15, 19, (1, 1))]  # fmt: skip
+    who = [0, 0, 0, 1, 0, 1]
+    doubted = [p.doubt for p in turns._doubted(pieces, who)]
+    assert doubted == [True, True, True, False, True, False]  # two locals of A in chunk 0
+    # with no one else heard, only the brief local speaker is in doubt, not the long one
+    alone = [p.doubt for p in turns._doubted(pieces[:3], who[:3], turns.BRIEF_LOCAL_S)]
+    assert alone == [False, True, False]
+    assert turns._turns(pieces[:3], who[:3]) == [turns.Turn(0, 8, "A")]  # unmarked: one turn
+    marked = turns._turns(turns._doubted(pieces[:3], who[:3], turns.BRIEF_LOCAL_S), who[:3])
+    assert [(t.speaker, t.reason) for t in marked] == [("A", None), ("A", turns.DOUBT), ("A", None)]
 
 
 def test_tiles_cover_a_stretch_without_overlap():
