@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from audio import campplus, clustering, cores, segmentation, vad
+from audio.takes import minus
 from audio.types import Audio, Step
 
 WINDOW_S = 1.5
@@ -52,7 +53,7 @@ SHORT_MIN_S = 0.3  # short pieces together shorter than this are not embedded at
 SHORT_SAMPLES = 12  # excerpts of each speaker a short piece is compared with
 SAMPLE_AFTER_S = 600.0  # of speech: beyond this, one person's windows are sampled (_sampled)
 SAMPLE_FROM = 4  # windows of one local speaker in one chunk from which half are heard first
-MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
+MUSIC_OVERLAP_S = 0.2  # speech under music this long is kept out (shorter: the edge of a span)
 SHORT = "too short to attribute"
 _MIXED = "speaker change inside"  # a piece whose windows disagree, until it is split
 MUSIC = "speech over music"
@@ -206,10 +207,6 @@ def _hear_the_rest(
     return [windows[j] for j in order], [owner[j] for j in order], embeddings, labels
 
 
-def _overlap(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> float:
-    return sum(max(0.0, min(span[1], b) - max(span[0], a)) for a, b in spans)
-
-
 def _label(k: int) -> str:
     return chr(ord("A") + k) if k < 26 else f"S{k}"
 
@@ -232,8 +229,11 @@ def find_turns(
         from audio.music import music_spans
 
         music = music_spans(x16)
-    over_music = {i for i, span in enumerate(spans) if _overlap(span, music) >= MUSIC_OVERLAP_S}
-    clear = [span for i, span in enumerate(spans) if i not in over_music]
+    # only the speech under the music is kept out: in café babble one speech stretch can last
+    # the whole recording, and a few seconds the detector takes for music must not take it all
+    over_music = [(max(s, a), min(e, b)) for s, e in spans for a, b in music
+                  if min(e, b) - max(s, a) >= MUSIC_OVERLAP_S]  # fmt: skip
+    clear = [p for span in spans for p in minus(span, over_music) if p[1] - p[0] > 1e-3]
     report(0.05)
     cls, chunk, two = segmentation.classes(x16, clear)
     pieces = _pieces(cls, chunk, clear)
@@ -271,7 +271,7 @@ def find_turns(
     elif len(centroids) == 1:  # one person, and nothing unlike them: their odd bits are theirs
         turns = _alone(turns)
     turns = _with_margins(x16, turns, clear)
-    turns += [Turn(spans[i][0], spans[i][1], None, MUSIC) for i in sorted(over_music)]
+    turns += [Turn(a, b, None, MUSIC) for a, b in over_music]
     turns = sorted((Turn(round(t.start, 3), round(t.end, 3), t.speaker, t.reason)
                     for t in turns if round(t.end, 3) > round(t.start, 3)),
                    key=lambda t: (t.start, t.end))  # fmt: skip

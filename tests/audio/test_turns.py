@@ -211,6 +211,18 @@ def test_speech_over_music_is_kept_out_with_its_reason():
     assert music.music_spans(np.zeros(cv.RATE * 2, dtype=np.float32)) == []
 
 
+def test_music_under_part_of_a_long_stretch_keeps_out_that_part_only():
+    """In café babble one speech stretch can last the whole recording: a few seconds the music
+    detector hears in it are kept out, not the stretch."""
+    rec = cv.monologue(3)
+    x = rec.samples
+    found = turns.find_turns(Audio(x, cv.RATE), [(0.0, len(x) / cv.RATE)], music=[(6.0, 9.0)])
+    over = [(t.start, t.end) for t in found.turns if t.reason == turns.MUSIC]
+    assert over == [(6.0, 9.0)]
+    mine = sum(t.end - t.start for t in found.turns if t.speaker == "A")
+    assert mine > 0.8 * (len(x) / cv.RATE - 3.0)
+
+
 @pytest.mark.integration  # through DFN3: 15 s each on 2 cores
 @pytest.mark.parametrize("snr", [10.0, 5.0])
 def test_speech_in_babble_is_speech_not_music(snr):
