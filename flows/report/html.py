@@ -392,7 +392,7 @@ TURN_KINDS = {
     "kept": "kept: the voice's speaker",
     "other": "removed: another speaker",
     "music": "removed: music",
-    "unknown": "removed: could not be attributed",
+    "unknown": "removed: overlap, change margin or unsure whose",
     "silence": "cut: silence and long pauses",
 }
 
