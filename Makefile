@@ -40,8 +40,8 @@ test: install
 # 564-test tier took 96 s (earlier on 8 Dec). Alternate runs on this 2-core machine shared with two other
 # engineers (load 5-8, 8 Dec): before this round's cuts 603 tests, 207 s wall, 171 s of CPU
 # (155 s of it inside tests); after, 584 tests, 214 s wall, 133-164 s of CPU (118-142 s inside
-# tests; the load moves it that much). Scaled by CPU from the idle 96 s: about 85-95 s on two idle
-# cores, at the 90 s aim rather than clearly under it; not yet timed on an idle machine.
+# tests; the load moves it that much). Then, as the others paused (load 4.7 falling to 2.5): 586
+# tests, 79 s wall, 133 s of CPU. Under 90 s on two idle cores, with ~10 s to spare.
 test-fast: install
 	$(BIN)/pytest -q -m "not integration" -n auto
 
