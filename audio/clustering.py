@@ -10,7 +10,9 @@ two women's windows are 0.3-0.5 alike, as alike as one person's windows are in a
   similarity between them is at least SEPARATION pooled standard deviations below the similarity
   within them (d'). One speaker split in two by the eigengap sits at d' 0.4-1.4 in every channel
   we measured; two people sit at 2-4 (benchmarks/bench_speakers.py prints both);
-- clusters too small to be anyone (an odd window, a cough) join the closest large one.
+- clusters too small to be anyone (an odd window, a cough) join the closest large one;
+- where the segmentation model heard two clusters as two people (its local speakers of one
+  chunk), 1.2 is enough: café babble at 5 dB brings two people's windows to d' 1.4-1.6.
 
 An hour is ~2,500 windows: the affinity is kept sparse (top neighbours per row) and only the
 few smallest eigenvectors are computed (scipy.sparse.linalg.eigsh), instead of a dense 2,500²
@@ -27,6 +29,8 @@ MAX_SPEAKERS = 8
 PRUNE_SHARE = 0.012  # 3D-Speaker's p-pruning: each row keeps its top 1.2 % ...
 MIN_NEIGHBOURS = 6  # ... and never fewer than this
 SEPARATION = 1.6  # d' between two clusters of different people (see the module docstring)
+SEPARATION_HELD = 1.2  # ... when the segmentation model holds them apart (_merge_close)
+HELD_PAIRS = 3
 MIN_CLUSTER = 3  # windows (4.5 s): fewer is an odd window, not a person
 DENSE_MAX = 600  # above this many windows the eigenvectors come from a sparse solver
 
@@ -50,7 +54,7 @@ def cluster(
     if labels.max() == 0 and len(apart):
         labels = _minority(embeddings, apart)
     labels = _absorb_small(embeddings, labels, apart)
-    labels = _merge_close(embeddings, labels)
+    labels = _merge_close(embeddings, labels, apart)
     return _by_size(labels)
 
 
@@ -200,19 +204,30 @@ def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, apart: np.ndarray)
 
 
 def _held_apart(apart: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.any((a[apart[:, 0]] & b[apart[:, 1]]) | (b[apart[:, 0]] & a[apart[:, 1]])))
+    return _pairs_across(apart, a, b) > 0
 
 
-def _merge_close(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Merge the least separated pair of clusters while it is below SEPARATION, then give every
-    window to the centroid it is closest to."""
+def _pairs_across(apart: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.sum((a[apart[:, 0]] & b[apart[:, 1]]) | (b[apart[:, 0]] & a[apart[:, 1]])))
+
+
+def _merge_close(embeddings: np.ndarray, labels: np.ndarray, apart: np.ndarray) -> np.ndarray:
+    """Merge the least separated pair of clusters while it is below SEPARATION (SEPARATION_HELD
+    when the segmentation model heard the two as different people in HELD_PAIRS or more pairs
+    of windows: in café babble two people's windows come closer, and the model still tells them
+    apart), then give every window to the centroid it is closest to."""
     while labels.max() > 0:
         k = int(labels.max()) + 1
-        pairs = [(separation(embeddings, labels == i, labels == j), i, j)
-                 for i in range(k) for j in range(i + 1, k)]  # fmt: skip
-        d, i, j = min(pairs)
-        if d >= SEPARATION:
+        pairs = []
+        for i in range(k):
+            for j in range(i + 1, k):
+                held = _pairs_across(apart, labels == i, labels == j) >= HELD_PAIRS
+                d = separation(embeddings, labels == i, labels == j)
+                if d < (SEPARATION_HELD if held else SEPARATION):
+                    pairs.append((d, i, j))
+        if not pairs:
             break
+        _, i, j = min(pairs)
         labels = np.unique(np.where(labels == j, i, labels), return_inverse=True)[1]
     if labels.max() > 0:
         labels = np.argmax(embeddings @ centroids(embeddings, labels).T, axis=1)

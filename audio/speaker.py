@@ -224,8 +224,11 @@ def _judge_clip(t: Turns, mine: dict[str, tuple[bool, float]]) -> ClipSpeakers:
             turns.append(TurnCheck(turn.start, turn.end, None, None, False, turn.reason))
             continue
         own, sim = mine[turn.speaker]
-        reason = None if own else f"another speaker ({turn.speaker}, similarity {sim:.2f})"
-        turns.append(TurnCheck(turn.start, turn.end, turn.speaker, round(sim, 3), own, reason))
+        reason = turn.reason if own else f"another speaker ({turn.speaker}, similarity {sim:.2f})"
+        mine_kept = own and turn.reason is None  # the voice's turn in doubt is kept out too
+        turns.append(
+            TurnCheck(turn.start, turn.end, turn.speaker, round(sim, 3), mine_kept, reason)
+        )
     kept = sum(x.end - x.start for x in turns if x.kept)
     removed = sum(x.end - x.start for x in turns if not x.kept)
     best = max((sim for _, sim in mine.values()), default=None)

@@ -63,7 +63,7 @@ def _units(index: int, clip: Clip) -> list[_Unit]:
     right at the kept stretch's edge, since the removed speech may start straight after it."""
     speech = sorted((s, e) for s, e in clip.speech if e > s)
     removed = sorted((s, e) for s, e in clip.removed if e > s)
-    kept = [p for span in speech for p in _minus(span, removed) if p[1] - p[0] > MIN_PART_S]
+    kept = [p for span in speech for p in minus(span, removed) if p[1] - p[0] > MIN_PART_S]
     if not kept:
         return []
     occupied = sorted([*kept, *removed])
@@ -82,7 +82,7 @@ def _units(index: int, clip: Clip) -> list[_Unit]:
 MIN_PART_S = 0.2  # kept speech shorter than this between removed stretches is not worth a join
 
 
-def _minus(
+def minus(
     span: tuple[float, float], cuts: Sequence[tuple[float, float]]
 ) -> list[tuple[float, float]]:
     """`span` without the stretches in `cuts`."""

@@ -26,7 +26,7 @@ voice's clips (`audio.speaker.choose_speaker`).
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from audio import campplus, clustering, cores, segmentation, vad
+from audio.takes import minus
 from audio.types import Audio, Step
 
 WINDOW_S = 1.5
@@ -43,6 +44,7 @@ MIN_OVERLAP_S = 0.1  # two people at once for less than this is the model's flic
 OVERLAP_IN_COMPANY = 0.3  # with someone else present, overlap this probable is kept out
 COMPANY_S = 0.5  # of short pieces unlike the one speaker: someone else is present
 ALONE_OVERLAP_S = 0.3  # with no one else heard, shorter "overlap" is the model's flicker
+BRIEF_LOCAL_S = 1.0  # ... and a second local speaker this brief in a chunk is an "mm-hm" in doubt
 MARGIN_S = 0.2  # kept out on each side of a change of speaker that has no pause
 QUIET_S = 0.3  # a quiet point this close to a change is where the cut goes
 QUIET_DB = 20.0  # ... when it is this far below the stretch's speech
@@ -51,11 +53,12 @@ SHORT_MIN_S = 0.3  # short pieces together shorter than this are not embedded at
 SHORT_SAMPLES = 12  # excerpts of each speaker a short piece is compared with
 SAMPLE_AFTER_S = 600.0  # of speech: beyond this, one person's windows are sampled (_sampled)
 SAMPLE_FROM = 4  # windows of one local speaker in one chunk from which half are heard first
-MUSIC_OVERLAP_S = 0.2  # a speech stretch with this much music under it is kept out
+MUSIC_OVERLAP_S = 0.2  # speech under music this long is kept out (shorter: the edge of a span)
 SHORT = "too short to attribute"
 _MIXED = "speaker change inside"  # a piece whose windows disagree, until it is split
 MUSIC = "speech over music"
 OVERLAP = "overlapped speech"
+DOUBT = "possible overlap"  # a speaker's turn the segmentation model hears as someone else
 MARGIN = "speaker-change margin"
 
 
@@ -66,7 +69,7 @@ class Turn:
     start: float
     end: float
     speaker: str | None  # "A", "B", ... within this recording; None: kept out (see reason)
-    reason: str | None = None  # why it has no speaker
+    reason: str | None = None  # why it is kept out: with no speaker, or in doubt (DOUBT)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class _Piece:
     end: float
     group: tuple[int, int] | None  # (chunk, local speaker); None: nobody per the model
     overlap: bool = False
+    doubt: bool = False  # the model and the embeddings disagree on who it is (_doubted)
 
 
 def tiles(start: float, end: float) -> list[tuple[float, float]]:
@@ -203,10 +207,6 @@ def _hear_the_rest(
     return [windows[j] for j in order], [owner[j] for j in order], embeddings, labels
 
 
-def _overlap(span: tuple[float, float], spans: Sequence[tuple[float, float]]) -> float:
-    return sum(max(0.0, min(span[1], b) - max(span[0], a)) for a, b in spans)
-
-
 def _label(k: int) -> str:
     return chr(ord("A") + k) if k < 26 else f"S{k}"
 
@@ -229,8 +229,11 @@ def find_turns(
         from audio.music import music_spans
 
         music = music_spans(x16)
-    over_music = {i for i, span in enumerate(spans) if _overlap(span, music) >= MUSIC_OVERLAP_S}
-    clear = [span for i, span in enumerate(spans) if i not in over_music]
+    # only the speech under the music is kept out: in café babble one speech stretch can last
+    # the whole recording, and a few seconds the detector takes for music must not take it all
+    over_music = [(max(s, a), min(e, b)) for s, e in spans for a, b in music
+                  if min(e, b) - max(s, a) >= MUSIC_OVERLAP_S]  # fmt: skip
+    clear = [p for span in spans for p in minus(span, over_music) if p[1] - p[0] > 1e-3]
     report(0.05)
     cls, chunk, two = segmentation.classes(x16, clear)
     pieces = _pieces(cls, chunk, clear)
@@ -259,6 +262,7 @@ def find_turns(
     centroids = clustering.centroids(embeddings, labels) if len(labels) else np.zeros((0, 192))
     pieces, who, refined = _split_mixed(x16, pieces, who, owner, windows, labels, centroids)
     tested, unlike = _short_pieces(x16, pieces, who, windows, labels, centroids)
+    pieces = _doubted(pieces, who, np.inf if len(centroids) > 1 else BRIEF_LOCAL_S)
     turns = _turns(pieces, who)
     # someone besides the one speaker is heard: a second speaker, or short pieces unlike the
     # speaker's own short excerpts (a guest's "mm-hm"s and "yeah"s)
@@ -267,7 +271,7 @@ def find_turns(
     elif len(centroids) == 1:  # one person, and nothing unlike them: their odd bits are theirs
         turns = _alone(turns)
     turns = _with_margins(x16, turns, clear)
-    turns += [Turn(spans[i][0], spans[i][1], None, MUSIC) for i in sorted(over_music)]
+    turns += [Turn(a, b, None, MUSIC) for a, b in over_music]
     turns = sorted((Turn(round(t.start, 3), round(t.end, 3), t.speaker, t.reason)
                     for t in turns if round(t.end, 3) > round(t.start, 3)),
                    key=lambda t: (t.start, t.end))  # fmt: skip
@@ -420,9 +424,40 @@ def _split_mixed(
             slots[inside] = heard
             extra += n
         for a, b, lab in _label_runs(edges, slots):
-            out_p.append(_Piece(a, b, None))
+            out_p.append(_Piece(a, b, p.group))
             out_w.append(lab)
     return out_p, out_w, extra
+
+
+def _doubted(
+    pieces: Sequence[_Piece], who: Sequence[int | str | None], brief: float = np.inf
+) -> list[_Piece]:
+    """Pieces where the segmentation model and the embeddings disagree on who it is, kept out
+    (as DOUBT, still given to the speaker the embeddings chose): a piece given to another person
+    than the rest of its local speaker, and two local speakers of one chunk (the model says two
+    people) given to one person. Both are how a stretch of overlap looks before the model hears
+    the overlap (often most of a second late): the newcomer heard as a new local speaker, the
+    embedding still leaning to whoever spoke first. Only local speakers with less than `brief`
+    seconds in their chunk are doubted (with no one else heard: an "mm-hm", not a split)."""
+    seconds: dict[tuple[int, int], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for p, k in zip(pieces, who, strict=True):
+        if p.group is not None and isinstance(k, int) and not p.overlap:
+            seconds[p.group][k] += p.end - p.start
+    owner = {g: _majority(v) for g, v in seconds.items()}
+    locals_of = Counter((g[0], k) for g, k in owner.items() if k is not None)
+    out = []
+    for p, k in zip(pieces, who, strict=True):
+        g = p.group
+        if (
+            g is not None
+            and isinstance(k, int)
+            and not p.overlap
+            and sum(seconds[g].values()) < brief
+            and (owner[g] not in (None, k) or locals_of[(g[0], k)] > 1)
+        ):
+            p = _Piece(p.start, p.end, g, doubt=True)
+        out.append(p)
+    return out
 
 
 REFINE_S = 1.0  # windows that place a change finely enough, and still tell two voices apart
@@ -544,7 +579,7 @@ def _turns(pieces: Sequence[_Piece], who: Sequence[int | str | None]) -> list[Tu
         elif k is None:
             turn = Turn(p.start, p.end, None, SHORT)
         else:
-            turn = Turn(p.start, p.end, _label(k))
+            turn = Turn(p.start, p.end, _label(k), DOUBT if p.doubt else None)
         if (
             out
             and out[-1].end == turn.start
@@ -567,9 +602,9 @@ def _alone(turns: Sequence[Turn]) -> list[Turn]:
     for t in turns:
         if t.reason == SHORT or (t.reason == OVERLAP and t.end - t.start < ALONE_OVERLAP_S):
             t = Turn(t.start, t.end, _label(0))
-        if out and out[-1].speaker is not None and out[-1].speaker == t.speaker \
+        if out and out[-1].speaker is not None and (out[-1].speaker, out[-1].reason) == (t.speaker, t.reason) \
                 and abs(out[-1].end - t.start) < 1e-6:  # fmt: skip
-            out[-1] = Turn(out[-1].start, t.end, t.speaker)
+            out[-1] = Turn(out[-1].start, t.end, t.speaker, t.reason)
         else:
             out.append(t)
     return out
@@ -593,11 +628,11 @@ def _carve(turns: list[Turn], both: np.ndarray) -> list[Turn]:
             if b <= pos or a >= t.end:
                 continue
             if a > pos:
-                out.append(Turn(pos, a, t.speaker))
+                out.append(Turn(pos, a, t.speaker, t.reason))
             out.append(Turn(max(a, pos), min(b, t.end), None, OVERLAP))
             pos = min(b, t.end)
         if t.end > pos:
-            out.append(Turn(pos, t.end, t.speaker))
+            out.append(Turn(pos, t.end, t.speaker, t.reason))
     return _absorb_margins(out)
 
 
@@ -614,7 +649,7 @@ def _with_margins(
         if abs(a.end - b.start) > 1e-6 or (a.speaker is None and b.speaker is None):
             i += 1
             continue
-        if a.speaker == b.speaker:
+        if (a.speaker, a.reason) == (b.speaker, b.reason):
             i += 1
             continue
         cut, margin = _cut_point(x16, a, b)

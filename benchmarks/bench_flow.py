@@ -73,15 +73,15 @@ def prepared_clips(spec: object, store_root: Path) -> list:
 
 def plain_loop(inbox: Path, store_root: Path) -> float:
     """The same work without Prefect, the ledger or a pool: one clip after another."""
-    from flows.pipeline import cloning
+    from flows.pipeline import takes
     from flows.pipeline.inbox import discover
 
     started = time.perf_counter()
     specs, _ = discover(inbox)
     for spec in specs:
-        inputs = cloning.load_clips(prepared_clips(spec, store_root), store_root)
+        inputs = takes.load_clips(prepared_clips(spec, store_root), store_root)
         for provider in PROVIDERS:
-            cloning.assemble(provider, inputs, store_root)
+            takes.assemble(provider, inputs, store_root)
     return time.perf_counter() - started
 
 
@@ -258,7 +258,7 @@ def many_voices(work: Path, n: int) -> list[tuple[str, str, str, str]]:
 
 
 def assemble_once(work: Path) -> list[tuple[str, str, str, str]]:
-    from flows.pipeline import cloning
+    from flows.pipeline import takes
     from flows.pipeline.inbox import discover
 
     inbox = copy_inbox(work / "assemble", 6)
@@ -268,12 +268,12 @@ def assemble_once(work: Path) -> list[tuple[str, str, str, str]]:
 
     def per_provider() -> None:  # before: every provider read and decoded the clips again
         for provider in PROVIDERS:
-            cloning.assemble(provider, cloning.load_clips(clips, store_root), store_root)
+            takes.assemble(provider, takes.load_clips(clips, store_root), store_root)
 
     def per_voice() -> None:
-        inputs = cloning.load_clips(clips, store_root)
+        inputs = takes.load_clips(clips, store_root)
         for provider in PROVIDERS:
-            cloning.assemble(provider, inputs, store_root)
+            takes.assemble(provider, inputs, store_root)
 
     times: dict[str, list[float]] = {"before": [], "after": [], "read": []}
     for _ in range(3):  # alternating rounds; the least of each
@@ -282,7 +282,7 @@ def assemble_once(work: Path) -> list[tuple[str, str, str, str]]:
             fn()
             times[label].append(time.perf_counter() - started)
         started = time.perf_counter()
-        cloning.load_clips(clips, store_root)
+        takes.load_clips(clips, store_root)
         times["read"].append(time.perf_counter() - started)
     before, after, loaded = (min(times[k]) for k in ("before", "after", "read"))
     return [

@@ -14,14 +14,20 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import Any, Self, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from audio.speaker import ClipSpeakers
 from audio.turns import Turns
 from audio.types import Level, Metrics, SourceInfo, Step, Verdict
+
+if TYPE_CHECKING:
+    from flows.pipeline.inbox import Problem
 
 
 class ClipStatus(StrEnum):
@@ -336,6 +342,55 @@ class RunSummary(Record):
     changed: bool = True  # False when every voice × provider was answered from the ledger
     last_report: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        started: datetime,
+        inbox: str,
+        providers: Sequence[str],
+        dry_run: bool,
+        clips: Sequence[PreparedClip],
+        results: Sequence[CloneResult],
+        problems: Sequence[Problem],
+        *,
+        changed: bool = True,
+    ) -> RunSummary:
+        """The summary of a run that started at `started` and ends now."""
+        return cls(
+            title=f"clone-voices · {Path(inbox).name} · {started:%Y-%m-%d %H:%M} UTC",
+            flow_run_id=run_id,
+            started_at=started.isoformat(timespec="seconds"),
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            inbox=inbox,
+            providers=tuple(providers),
+            dry_run=dry_run,
+            clips=tuple(clips),
+            results=tuple(results),
+            problems=tuple({"path": p.path, "reason": p.reason} for p in problems),
+            changed=changed,
+        )
+
     @property
     def unsettled(self) -> list[CloneResult]:
         return [r for r in self.results if not r.settled]
+
+    @property
+    def failed(self) -> bool:
+        """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
+        return bool(
+            self.problems
+            or any(c.status in FAILED_CLIP for c in self.clips)
+            or any(r.status not in SETTLED for r in self.results)
+        )
+
+    def counts(self) -> dict[str, Any]:
+        """The run in numbers, as the ledger keeps them."""
+        return {
+            "clips_ok": sum(c.status is ClipStatus.OK for c in self.clips),
+            "clips_excluded": sum(c.status is ClipStatus.EXCLUDED for c in self.clips),
+            "clips_failed": sum(c.status in FAILED_CLIP for c in self.clips),
+            "problems": len(self.problems),
+            "results": dict(Counter(r.status.value for r in self.results)),
+            "changed": self.changed,
+        }

@@ -107,14 +107,16 @@ def clone(
     """Validate and create, at most once: a lost answer is settled by the voice list, never by
     sending again.
 
-    `on_preview`: for providers whose clone makes a preview first (Faseeh), called with it as
-    WAV bytes before the clone call; an exception it raises stops the clone.
+    `on_preview`: for providers whose clone makes a preview first (`ProviderSpec.preview` is
+    "before-clone": Faseeh), called with it as WAV bytes before the clone call; an exception it
+    raises stops the clone.
     `known`: ids of voices that were there before this create (the caller's record of what it
     made), never taken for the one this request made.
     """
     module = get(client.provider)
     module.validate(req)
-    extra = {"on_preview": on_preview} if on_preview and hasattr(module, "preview") else {}
+    before = spec(client.provider).preview == "before-clone"
+    extra = {"on_preview": on_preview} if on_preview and before else {}
     try:
         return module.clone(client, req, **extra)
     except OutcomeUnknown as lost:

@@ -21,7 +21,6 @@ NAME = SPEC.name
 
 OPTIONS = ("language",)
 METADATA = ("language",)  # options that describe the voice, not shape it (see registry)
-NAME_MAX = 40
 DESCRIPTION_MAX = 240
 LANGUAGE_MAX = 10
 PAGE_SIZE = 100
@@ -36,7 +35,7 @@ def headers(key: str) -> dict[str, str]:
 
 def validate(req: CloneRequest) -> None:
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True, max_len=NAME_MAX)
+    checks.voice_name(SPEC, req.name)
     checks.text(NAME, "description", req.description, max_len=DESCRIPTION_MAX)
     language = req.options.get("language", req.language)
     checks.text(NAME, "language", language, required=True, max_len=LANGUAGE_MAX)

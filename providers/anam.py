@@ -24,7 +24,7 @@ def headers(key: str) -> dict[str, str]:
 
 def validate(req: CloneRequest) -> None:
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True)
+    checks.voice_name(SPEC, req.name)
     checks.file_count(NAME, "audioFile", req.files, exactly=1)
     checks.text(NAME, "description", req.description)
     checks.text(NAME, "language", req.options.get("language", req.language), required=True)

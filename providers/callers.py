@@ -23,7 +23,6 @@ SUB_ORGANIZATION_ENV = "CALLERS_SUB_ORGANIZATION_ID"
 # Repeated parts named "files" (the docs' curl shows a generator artifact, files.items).
 FILES_FIELD_ENV = "CALLERS_FILES_FIELD"
 
-NAME_MIN = 5
 PROVIDER_TYPES = ("ELEVENLABS", "CARTESIA", "GOOGLE_CLOUD")
 LOCALES = (
     "en-US", "en-GB", "en-AU", "en-CA", "en-IE", "en-IN", "en-NZ", "en-ZA", "en-SG", "es-ES",
@@ -65,7 +64,7 @@ def _locales(req: CloneRequest) -> list[str] | None:
 def validate(req: CloneRequest) -> None:
     o = req.options
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True, min_len=NAME_MIN)
+    checks.voice_name(SPEC, req.name)
     checks.file_count(NAME, "files", req.files)
     checks.text(NAME, "description", req.description)
     checks.one_of(NAME, "providerType", o.get("providerType"), PROVIDER_TYPES)

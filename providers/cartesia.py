@@ -46,7 +46,7 @@ def _language(req: CloneRequest) -> str:
 
 def validate(req: CloneRequest) -> None:
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True)
+    checks.voice_name(SPEC, req.name)
     checks.file_count(NAME, "clip", req.files, exactly=1)
     checks.formats(NAME, "clip", req.files, FORMATS)
     checks.text(NAME, "description", req.description)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .types import AudioFile, CloneRequest, InvalidRequest
+
+if TYPE_CHECKING:
+    from .registry import ProviderSpec
 
 
 def known_options(provider: str, req: CloneRequest, allowed: Collection[str]) -> None:
@@ -15,6 +18,11 @@ def known_options(provider: str, req: CloneRequest, allowed: Collection[str]) ->
         if key not in allowed:
             names = ", ".join(sorted(allowed)) or "none"
             raise InvalidRequest(provider, key, f"unknown option; documented options: {names}")
+
+
+def voice_name(spec: ProviderSpec, value: Any) -> None:
+    """The voice's name, within the bounds the provider documents (its registry spec)."""
+    text(spec.name, "name", value, required=True, min_len=spec.name_min, max_len=spec.name_max)
 
 
 def text(

@@ -36,7 +36,7 @@ def _labels(req: CloneRequest) -> dict[str, str]:
 
 def validate(req: CloneRequest) -> None:
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True)
+    checks.voice_name(SPEC, req.name)
     checks.file_count(NAME, "files", req.files)
     checks.text(NAME, "description", req.description)
     checks.boolean(NAME, "remove_background_noise", req.options.get("remove_background_noise"))

@@ -73,7 +73,7 @@ def _csv(value: Any) -> str | None:
 def validate(req: CloneRequest) -> None:
     o = req.options
     checks.known_options(NAME, req, OPTIONS)
-    checks.text(NAME, "name", req.name, required=True)
+    checks.voice_name(SPEC, req.name)
     checks.file_count(NAME, "reference_audio_file", req.files, exactly=1)
     text = _text(req)
     checks.text(NAME, "text", text, required=True, min_len=10)

@@ -2,7 +2,8 @@
 about it without importing its client. Adding a provider is its client module, its emulator, its
 profile (audio.profiles) and one line here.
 
-Import-free (no httpx, no numpy) so `audio.profiles` and the CLI can read it for nothing.
+Import-free (no httpx, no numpy, nothing of audio/) so `audio.profiles` and the CLI can read it for
+nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
-    from audio.types import Profile
-
     from .http import Client
     from .types import ClonedVoice, CloneRequest
 
 ProviderName = Literal["anam", "althea", "faseeh", "callers", "elevenlabs", "cartesia"]
+# What audio of the new voice a provider hands back, for the clone check to hear: none, a preview
+# URL with the created voice, or a preview made before the clone (Faseeh previews, then clones the
+# preview; `providers.clone` hands it to `on_preview`, which can stop the clone; the voice it makes
+# has a sample URL too).
+Preview = Literal["none", "url", "before-clone"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,11 @@ class ProviderSpec:
     # Faseeh lists 500 among its codes, Anam's spec 500, the others no 5xx at all): every 5xx
     # after a create left is an unknown outcome, settled by the voice list.
     not_processed: tuple[int, ...] = ()
+    preview: Preview = "none"
+    # Documented bounds on a voice's name, in characters (None: none documented); the client
+    # module's `validate` refuses a name outside them before anything is sent.
+    name_min: int | None = None
+    name_max: int | None = None
 
     @property
     def key_env(self) -> str:
@@ -43,25 +52,43 @@ class ProviderSpec:
     def base_url_env(self) -> str:
         return f"{self.name.upper()}_BASE_URL"
 
-    @property
-    def profile(self) -> Profile:
-        """What the provider accepts and prefers (audio.profiles)."""
-        from audio.profiles import PROFILES
-
-        return PROFILES[self.name]
-
 
 SPECS: dict[ProviderName, ProviderSpec] = {
     s.name: s
     for s in (
-        ProviderSpec("anam", "Anam", "https://api.anam.ai", "/v1/voices", True),
-        ProviderSpec("althea", "Althea Studio", "https://app.altheastudio.ai/api", "/voices", True),
-        ProviderSpec("faseeh", "Faseeh", "https://api.faseeh.ai/api/v1", "/voices/clone", True),
+        ProviderSpec("anam", "Anam", "https://api.anam.ai", "/v1/voices", True, preview="url"),
         ProviderSpec(
-            "callers", "Callers.ai", "https://api.callers.ai", "/voices/voice-clone", False
+            "althea",
+            "Althea Studio",
+            "https://app.altheastudio.ai/api",
+            "/voices",
+            True,
+            preview="url",
+            name_max=40,
         ),
         ProviderSpec(
-            "elevenlabs", "ElevenLabs", "https://api.elevenlabs.io", "/v1/voices/add", True
+            "faseeh",
+            "Faseeh",
+            "https://api.faseeh.ai/api/v1",
+            "/voices/clone",
+            True,
+            preview="before-clone",
+        ),
+        ProviderSpec(
+            "callers",
+            "Callers.ai",
+            "https://api.callers.ai",
+            "/voices/voice-clone",
+            False,
+            name_min=5,
+        ),
+        ProviderSpec(
+            "elevenlabs",
+            "ElevenLabs",
+            "https://api.elevenlabs.io",
+            "/v1/voices/add",
+            True,
+            preview="url",
         ),
         ProviderSpec("cartesia", "Cartesia", "https://api.cartesia.ai", "/voices/clone", True),
     )

@@ -59,10 +59,8 @@ class ProviderError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = f"HTTP {self.status}" if self.status else "no response"
-        code = f" [{self.code}]" if self.code else ""
         tries = f" after {self.attempts} attempt(s)" if self.attempts else ""
-        return f"{self.provider}: {where}{code}: {self.message}{tries}"
+        return f"{_where(self.provider, self.status, self.code)}: {self.message}{tries}"
 
 
 class InvalidRequest(ProviderError):
@@ -73,7 +71,7 @@ class InvalidRequest(ProviderError):
         self.rule = rule
         super().__init__(provider, f"{field_name}: {rule}", code="invalid_request")
 
-    def __str__(self) -> str:  # nothing went out, so not "no response"
+    def __str__(self) -> str:  # nothing went out
         return f"{self.provider}: not sent [{self.code}]: {self.message}"
 
 
@@ -86,5 +84,11 @@ class OutcomeUnknown(ProviderError):
         super().__init__(*args, **kwargs)
 
     def __str__(self) -> str:  # what happened, in words; the attempts were one create
-        where = f"HTTP {self.status}" if self.status else "no response"
-        return f"{self.provider}: {where}: {self.message}"
+        return f"{_where(self.provider, self.status, None)}: {self.message}"
+
+
+def _where(provider: str, status: int | None, code: str | None) -> str:
+    """'anam: HTTP 502 [busy]' when the provider answered; just the provider otherwise: the
+    message says what happened (no API key, could not connect, no complete answer, not audio)."""
+    answered = f": HTTP {status}" if status else ""
+    return f"{provider}{answered}{f' [{code}]' if code else ''}"

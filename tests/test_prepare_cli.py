@@ -59,12 +59,37 @@ def test_json_report_names_every_input_and_goes_on_past_bad_ones(tmp_path, bad_f
     assert "ffmpeg" in report["versions"]
 
 
-def test_json_output_keeps_its_shape(tmp_path, capsys):
+def _watched(monkeypatch) -> list[tuple[str, str]]:
+    """What a terminal's progress bar is told, (file name, stage), whether stderr is one or not."""
+    from flows.cli import prepare
+
+    seen: list[tuple[str, str]] = []
+
+    class Terminal(prepare._Bar):
+        def __init__(self, total: int, enabled: bool) -> None:
+            super().__init__(total, True)
+
+        def within(self, path: Path, fraction: float, stage: str) -> None:
+            seen.append((path.name, stage))
+
+    monkeypatch.setattr(prepare, "_Bar", Terminal)
+    return seen
+
+
+def test_json_output_keeps_its_shape_and_a_pools_progress_reaches_the_terminal(
+    tmp_path, capsys, monkeypatch
+):
     """Every key, in its order, with its JSON type, as `prepare --json` printed them before the
-    clip record was typed (tests/json_shapes.py), and the values a shape cannot see."""
+    clip record was typed (tests/json_shapes.py), and the values a shape cannot see. Prepared by
+    a pool of two, whose workers write the progress files the parent reads for the bar (they
+    never reached it before): one run of the podcast for both, it is the slow part."""
+    seen = _watched(monkeypatch)
     inputs = json_shapes.prepare_inputs(tmp_path)
-    code = run_cli(["prepare", *inputs, "--out", str(tmp_path / "out"), "--json"])
+    argv = ["prepare", *inputs, "--out", str(tmp_path / "out"), "--json", "--workers", "2"]
+    code = run_cli(argv)
     printed = json.loads(capsys.readouterr().out)
+    names = {Path(p).name for p in inputs}
+    assert any(name in names and stage != "done" for name, stage in seen), seen
     assert code == 1
     assert json_shapes.shape(printed) == json_shapes.expected("prepare")
     male, podcast, notes = printed["inputs"]
@@ -137,25 +162,12 @@ def test_prepare_command_imports_no_heavy_libraries():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_terminal_sees_each_file_s_stage_while_it_prepares(workers, tmp_path, monkeypatch):
-    """One worker tells the bar itself; a pool's workers write the progress files the parent
-    reads (neither reached the bar before)."""
+def test_a_terminal_sees_each_file_s_stage_while_it_prepares(tmp_path, monkeypatch):
+    """One worker tells the bar itself (a pool's workers: the JSON shape test above)."""
     import conversations as cv
 
-    from flows.cli import prepare
-
-    seen: list[tuple[str, str]] = []
-
-    class Terminal(prepare._Bar):
-        def __init__(self, total: int, enabled: bool) -> None:
-            super().__init__(total, True)
-
-        def within(self, path: Path, fraction: float, stage: str) -> None:
-            seen.append((path.name, stage))
-
-    monkeypatch.setattr(prepare, "_Bar", Terminal)
+    seen = _watched(monkeypatch)
     podcast = cv.podcast(host_clips=3, guest_clips=2).write(tmp_path / "podcast.wav")
-    argv = ["prepare", str(podcast), str(MALE), "--out", str(tmp_path / "o"), "--workers"]
-    assert run_cli([*argv, str(workers)]) == 0
+    argv = ["prepare", str(podcast), str(MALE), "--out", str(tmp_path / "o"), "--workers", "1"]
+    assert run_cli(argv) == 0
     assert any(name == "podcast.wav" and stage != "done" for name, stage in seen), seen

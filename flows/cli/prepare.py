@@ -222,15 +222,18 @@ def _entries(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, wait
 
-    # Pay the imports once in this process: forked workers inherit them instead of each
-    # importing numpy, soundfile, soxr and the chain again.
-    import audio.chain
-    import audio.metrics
-    import audio.verdict  # noqa: F401
+    from audio.processes import can_fork
     from flows.pipeline.worker import progress_file, read_progress
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # fork only where it is safe, as the flow does (flows.pipeline.cpu_pool); then pay the
+    # imports once in this process: forked workers inherit them instead of each importing numpy,
+    # soundfile, soxr and the chain again.
+    fork = can_fork()
+    if fork:
+        import audio.chain
+        import audio.metrics
+        import audio.verdict  # noqa: F401
+    context = multiprocessing.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         # Longest first keeps every core busy to the end; results still come back in order.
         sizes = [path.stat().st_size if path.is_file() else 0 for path, _ in jobs]

@@ -194,7 +194,6 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows import ledger
-    from flows.report import summary
 
     ledger.engine()  # a damaged ledger is one message (flows.cli.main), before the flow starts
     try:
@@ -213,4 +212,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print_run(result)
-    return 1 if summary.failed(result) else 0
+    return 1 if result.failed else 0

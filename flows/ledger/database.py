@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +14,7 @@ from alembic.config import Config
 
 from flows import config
 from flows.ledger.errors import LedgerError, damaged, sqlite_damage
-
-MIGRATIONS = Path(__file__).parent / "migrations"
+from flows.ledger.schema import MIGRATIONS
 
 
 def engine(url: str | None = None) -> sa.Engine:

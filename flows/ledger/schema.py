@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
+MIGRATIONS = Path(__file__).parent / "migrations"  # Alembic's: they make these tables
 metadata = sa.MetaData()
 
 sources = sa.Table(

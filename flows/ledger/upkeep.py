@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from flows.ledger.database import MIGRATIONS
-from flows.ledger.schema import metadata
+from flows.ledger.schema import MIGRATIONS, metadata
 
 
 @dataclass

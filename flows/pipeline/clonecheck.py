@@ -6,6 +6,9 @@ client (`providers.preview`), decoded with `audio.decode`, and scored: the CAM++
 speech to the voice's speaker (the centroid `audio.speaker.choose_speaker` found for the voice's
 takes) and its DNSMOS OVRL. Below THRESHOLD the clone is a warning, kept; the run goes on.
 
+`Listener` is one clone request's check: it hears Faseeh's preview while the clone is being
+made (and `--clone-check gate` stops the clone there), every other provider's preview URL after.
+
 Plain functions, no Prefect: the clone task and `voxclone check` both call them.
 """
 
@@ -17,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from flows.ledger import store
 from flows.records import CheckVerdict, CloneCheck
+from providers.redact import redact
+from providers.registry import spec
+from providers.types import ClonedVoice, CloneRequest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,10 +33,6 @@ if TYPE_CHECKING:
 THRESHOLD = 0.40
 MAX_DURATION_S = 600.0  # a preview is seconds; ten minutes is not a preview
 PREVIEW_EXT = "preview"  # stored as fetched, whatever the container: the sha256 is of these bytes
-NO_AUDIO = {
-    "callers": "Callers.ai returns no audio of the new voice",
-    "cartesia": "Cartesia returns no audio of the new voice",
-}
 
 
 class Gated(Exception):
@@ -42,7 +44,11 @@ class Gated(Exception):
 
 
 def no_preview(provider: str, why: str | None = None) -> CloneCheck:
-    why = why or NO_AUDIO.get(provider, "the provider returned no preview URL")
+    if why is None:
+        about = spec(provider)
+        why = "the provider returned no preview URL"
+        if about.preview == "none":
+            why = f"{about.display_name} returns no audio of the new voice"
     return CloneCheck(CheckVerdict.NO_PREVIEW, f"no preview to check: {why}")
 
 
@@ -135,3 +141,49 @@ def gate_reason(check: CloneCheck, display: str) -> str:
         f"{check.similarity:.2f}, below {THRESHOLD:.2f}); nothing was cloned. Check the "
         "recordings, or rerun with --clone-check warn to clone anyway"
     )
+
+
+class Listener:
+    """The clone check of one request: a preview made before the clone (Faseeh's) as it is
+    made, which `gate` can stop, every other provider's preview URL after the create."""
+
+    def __init__(
+        self,
+        provider: str,
+        mode: str,
+        centroid: tuple[float, ...] | None,
+        req: CloneRequest,
+        store_root: Path,
+    ) -> None:
+        self.provider, self.mode, self.store_root = provider, mode, store_root
+        self._centroid, self._req = centroid, req
+        self._speaker: Any = None
+        self.heard: CloneCheck | None = None  # Faseeh's preview, checked before the clone call
+        before = spec(provider).preview == "before-clone"
+        self.on_preview = self._on_preview if mode != "off" and before else None
+
+    def speaker(self) -> Any:
+        if self._speaker is None:
+            self._speaker = speaker_of(self._centroid, [f.data for f in self._req.files])
+        return self._speaker
+
+    def _on_preview(self, wav: bytes) -> None:
+        self.heard = safely(lambda: score(wav, self.speaker(), self.store_root, "faseeh-preview"))
+        if self.mode == "gate" and self.heard.verdict is CheckVerdict.WARN:
+            raise Gated(self.heard)
+
+    def after(self, client: Any, voice: ClonedVoice) -> CloneCheck | None:
+        """The check of a created (or reconciled) voice; None when checks are off."""
+        if self.mode == "off":
+            return None
+        if self.heard is not None:
+            return self.heard
+        return safely(lambda: check_url(client, voice.preview_url, self.speaker(), self.store_root))
+
+
+def safely(check: Any) -> CloneCheck:
+    """A check that fails in our own code is a check that could not run, never a failed clone."""
+    try:
+        return check()
+    except Exception as e:
+        return not_run(redact(f"{type(e).__name__}: {e}"))

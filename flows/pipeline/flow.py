@@ -33,11 +33,11 @@ from audio.chain import Settings
 from audio.types import AudioError
 from flows import config, ledger
 from flows.ledger import store
-from flows.pipeline import cloning, cpu_pool, plan
-from flows.pipeline.cloning import VoiceFailed, VoiceInputs, VoiceNotReady
+from flows.pipeline import cpu_pool, exactly_once, plan, takes
 from flows.pipeline.inbox import Problem, VoiceSpec, discover, load_manifest
 from flows.pipeline.options import ALL_PROVIDERS, ProviderName, RunOptions
 from flows.pipeline.progress import RunProgress, readable_logs
+from flows.pipeline.takes import VoiceFailed, VoiceInputs, VoiceNotReady
 from flows.pipeline.worker import prepare_file, progress_file
 from flows.records import (
     FAILED_CLIP,
@@ -166,8 +166,8 @@ def load_voice(
     logger = get_run_logger()
     eng = ledger.engine()
     try:
-        inputs = cloning.load_clips(clips, Path(store_root))
-        loaded = cloning.check_speakers(inputs, clips, reference)
+        inputs = takes.load_clips(clips, Path(store_root))
+        loaded = takes.check_speakers(inputs, clips, reference)
     except Exception as e:  # a damaged store: this voice's clones fail, the rest go on
         logger.debug("%s", traceback.format_exc())
         return VoiceFailed(f"{voice}: cannot read its prepared clips: {type(e).__name__}: {e}")
@@ -215,14 +215,14 @@ def clone_voice(
             raise VoiceNotReady(inputs.reason)
         if inputs.failure:
             raise VoiceNotReady(f"{voice}: {inputs.failure}")
-        takes, verdict = cloning.assemble(provider, inputs.clips, Path(store_root))
-        for take in takes:
+        stored, verdict = takes.assemble(provider, inputs.clips, Path(store_root))
+        for take in stored:
             ledger.record_take(eng, take, provider, voice)
-        result = cloning.clone_once(
+        result = exactly_once.clone_once(
             eng,
             spec,
             provider,
-            takes,
+            stored,
             verdict,
             Path(store_root),
             dry_run=options["dry_run"],
@@ -474,13 +474,14 @@ def _publish(
 ) -> RunSummary | State:
     """The run's summary: the report (when anything changed), the artifacts, the ledger's
     record of the run; Failed, carrying the summary, when any clone did not settle."""
-    summarised = summary.build(
+    judged = [dataclasses.replace(c, verdicts=takes.clip_verdicts(c, run.providers)) for c in clips]
+    summarised = RunSummary.of(
         run.id,
         run.started,
         run.source,
         run.providers,
         run.options.dry_run,
-        clips,
+        judged,
         results,
         problems,
         changed=changed,
@@ -491,7 +492,10 @@ def _publish(
             summarised, config.reports_dir() / f"{run.id}.html", run.store_root
         )
     elif not summarised.changed:
-        summarised = summary.unchanged(summarised, ledger.last_report(run.eng))
+        # A run that changed nothing writes no report; it points at the last one instead.
+        summarised = dataclasses.replace(
+            summarised, changed=False, last_report=ledger.last_report(run.eng)
+        )
     summarised = dataclasses.replace(summarised, report=str(report_path) if report_path else None)
     _artifacts(summarised, run.providers, report_path)
     _finish_ledger(run.eng, run.id, summarised)
@@ -537,7 +541,7 @@ def _finish_ledger(eng: Any, run_id: str, out: RunSummary) -> None:
     copy). On a full disk the clones are already recorded: say so, and still return the summary."""
     logger = get_run_logger()
     try:
-        ledger.finish_run(eng, run_id, out.report, summary.counts(out))
+        ledger.finish_run(eng, run_id, out.report, out.counts())
         if not ledger.checkpoint(eng):
             logger.warning("the ledger's WAL was not emptied: another run is reading it")
     except sa.exc.OperationalError as e:

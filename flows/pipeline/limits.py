@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ def cap(provider: str) -> int:
 
 def mode() -> str:
     """'server' or 'process' for the flow run this code is part of ('process' outside any run)."""
+    if "prefect.context" not in sys.modules:  # no Prefect, no flow run: not worth importing it
+        return "process"
     from prefect.context import FlowRunContext
     from prefect.task_runners import ThreadPoolTaskRunner
 

@@ -14,11 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import providers
 from audio.chain import PIPELINE_VERSION, Settings
 from flows import ledger
-from flows.pipeline import cloning
 from flows.pipeline.inbox import VoiceSpec
 from flows.records import CloneCheck, CloneResult, CloneStatus, PreparedClip
+
+
+def fingerprint(spec: VoiceSpec, provider: str, source_shas: list[str], settings_hash: str) -> str:
+    """Everything that decides a voice × provider's answer: when it is unchanged, the answer is
+    too. It holds what makes a new clone (the idempotency key's takes and options; see
+    `same_voice`) and the fields the provider keeps, whose change the answer reports (`changed`)."""
+    return ledger.stable_hash(
+        [
+            spec.slug,
+            provider,
+            providers.base_url_of(provider),
+            spec.name,
+            spec.language,
+            spec.description,
+            spec.gender,
+            spec.options.get(provider, {}),
+            sorted(source_shas),
+            settings_hash,
+        ]
+    )
 
 
 @dataclass
@@ -62,7 +82,7 @@ def plan(eng: Any, specs: list[VoiceSpec], providers: list[str], settings_hash: 
     }
     hashes = ledger.source_hashes(eng, [c for s in specs for c in s.clips])
     fingerprints = {
-        (s.slug, p): cloning.fingerprint(s, p, shas_of(s, hashes), settings_hash)
+        (s.slug, p): fingerprint(s, p, shas_of(s, hashes), settings_hash)
         for s in specs
         for p in wanted[s.slug]
     }

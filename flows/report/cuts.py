@@ -47,7 +47,7 @@ def turn_kind(turn: dict[str, Any]) -> tuple[str, str]:
     reason = str(turn.get("reason") or (ANOTHER if turn.get("speaker") else "unattributed"))
     if MUSIC_WORD in reason:
         return "music", reason
-    return ("other" if turn.get("speaker") else "unknown"), reason
+    return ("other" if reason.startswith(ANOTHER) else "unknown"), reason
 
 
 def timeline(steps: Sequence[dict[str, Any]], turns: Sequence[dict[str, Any]] | None) -> list[Span]:
@@ -135,7 +135,7 @@ def removed_words(turns: Sequence[dict[str, Any]]) -> list[str]:
         head = str(t.get("reason") or (ANOTHER if t.get("speaker") else "unattributed"))
         head = head.split(" (")[0]
         seconds[head] = seconds.get(head, 0.0) + t["end"] - t["start"]
-        if t.get("speaker"):
+        if t.get("speaker") and head == ANOTHER:
             speakers.setdefault(head, set()).add(str(t["speaker"]))
     words = []
     for head, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
@@ -143,9 +143,7 @@ def removed_words(turns: Sequence[dict[str, Any]]) -> list[str]:
         if head == ANOTHER:
             words.append(f"{s:.1f} s of " + (f"{n} other speakers" if n > 1 else ANOTHER))
         else:
-            words.append(
-                f"{s:.1f} s {head}" + (f" ({n} speaker{'s' if n != 1 else ''})" if n else "")
-            )
+            words.append(f"{s:.1f} s {head}")
     return words
 
 

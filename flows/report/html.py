@@ -392,7 +392,7 @@ TURN_KINDS = {
     "kept": "kept: the voice's speaker",
     "other": "removed: another speaker",
     "music": "removed: music",
-    "unknown": "removed: could not be attributed",
+    "unknown": "removed: overlap, change margin or unsure whose",
     "silence": "cut: silence and long pauses",
 }
 
@@ -525,7 +525,7 @@ def _clone_views(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Per voice: its providers ranked by how alike their preview is to the speaker (ties as
     ties), each provider's take as sent beside the preview it made."""
     from flows.records import CloneResult
-    from flows.report.summary import rankings
+    from flows.report.ranking import rankings
 
     ranking = rankings(CloneResult.from_dict(r) for r in run["results"])
     by_voice: dict[str, list[dict[str, Any]]] = {}

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from audio.types import Level, Verdict
 from flows.ledger import store
-from flows.pipeline.inbox import Problem
 from flows.records import (
     FAILED_CLIP,
-    SETTLED,
     CheckVerdict,
     ClipStatus,
     CloneCheck,
@@ -26,76 +21,9 @@ from flows.records import (
     speakers_summary,
     to_json,
 )
+from flows.report.ranking import rankings
 
 STATUS_ORDER = list(CloneStatus)
-
-
-def build(
-    run_id: str,
-    started: datetime,
-    inbox: str,
-    providers: list[str],
-    dry_run: bool,
-    clips: list[PreparedClip],
-    results: list[CloneResult],
-    problems: list[Problem],
-    *,
-    changed: bool = True,
-) -> RunSummary:
-    return RunSummary(
-        title=f"clone-voices · {Path(inbox).name} · {started:%Y-%m-%d %H:%M} UTC",
-        flow_run_id=run_id,
-        started_at=started.isoformat(timespec="seconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        inbox=inbox,
-        providers=tuple(providers),
-        dry_run=dry_run,
-        clips=tuple(dataclasses.replace(c, verdicts=clip_verdicts(c, providers)) for c in clips),
-        results=tuple(results),
-        problems=tuple({"path": p.path, "reason": p.reason} for p in problems),
-        changed=changed,
-    )
-
-
-def unchanged(run: RunSummary, last_report: str | None) -> RunSummary:
-    """A run that changed nothing writes no report; it points at the last one instead."""
-    return dataclasses.replace(run, changed=False, last_report=last_report)
-
-
-def clip_verdicts(clip: PreparedClip, providers: list[str]) -> dict[str, Verdict]:
-    """Quality of one clip against each profile; duration rules apply to takes, not single clips."""
-    if not clip.ok or clip.metrics is None:
-        return {}
-    from audio.profiles import PROFILES
-    from audio.verdict import judge
-
-    out = {}
-    for provider in providers:
-        quality_only = dataclasses.replace(
-            PROFILES[provider], speech_min_s=0.0, speech_ideal_s=(0.0, 1e9), speech_max_s=None
-        )
-        out[provider] = judge(clip.metrics, quality_only)
-    return out
-
-
-def counts(run: RunSummary) -> dict[str, Any]:
-    return {
-        "clips_ok": sum(c.status is ClipStatus.OK for c in run.clips),
-        "clips_excluded": sum(c.status is ClipStatus.EXCLUDED for c in run.clips),
-        "clips_failed": sum(c.status in FAILED_CLIP for c in run.clips),
-        "problems": len(run.problems),
-        "results": dict(Counter(r.status.value for r in run.results)),
-        "changed": run.changed,
-    }
-
-
-def failed(run: RunSummary) -> bool:
-    """Anything a user must act on: a bad clip, a refused path, a failed or held request."""
-    return bool(
-        run.problems
-        or any(c.status in FAILED_CLIP for c in run.clips)
-        or any(r.status not in SETTLED for r in run.results)
-    )
 
 
 def _num(value: Any, fmt: str) -> str:
@@ -242,7 +170,7 @@ def failure_lines(run: RunSummary) -> list[str]:
 
 def headline(run: RunSummary) -> str:
     """'Failed: 6 of 6 clones did not succeed.' or ''."""
-    if not failed(run):
+    if not run.failed:
         return ""
     parts = []
     if run.unsettled:
@@ -296,43 +224,12 @@ def _check_why(r: CloneResult) -> str:
     return f"clone check: {check.reason}"
 
 
-def rankings(results: Iterable[CloneResult]) -> dict[str, str]:
-    """Per voice: 'sounds most like the speaker: Anam 0.81, ElevenLabs 0.77' (the heard ones);
-    equal to two decimals is a tie: 'Althea Studio, Anam and Faseeh tie at 0.89; ElevenLabs 0.88',
-    and all equal is no ranking at all."""
-    import providers
-
-    heard: dict[str, dict[str, list[str]]] = {}
-    for r in results:
-        similarity = r.clone_check.similarity if r.clone_check else None
-        if similarity is not None:
-            name = providers.spec(r.provider).display_name
-            heard.setdefault(r.voice, {}).setdefault(f"{similarity:.2f}", []).append(name)
-    out = {}
-    for voice, by_score in heard.items():
-        groups = sorted(by_score.items(), key=lambda kv: -float(kv[0]))
-        words = [_tie(names, score) for score, names in groups]
-        if len(groups) == 1 and len(groups[0][1]) > 1:
-            out[voice] = "no provider sounds more like the speaker than another: " + words[0]
-        else:
-            tie = any(len(names) > 1 for _, names in groups)
-            out[voice] = "sounds most like the speaker: " + ("; " if tie else ", ").join(words)
-    return out
-
-
-def _tie(names: list[str], score: str) -> str:
-    names = sorted(names)
-    if len(names) == 1:
-        return f"{names[0]} {score}"
-    return f"{', '.join(names[:-1])} and {names[-1]} tie at {score}"
-
-
 def markdown(run: RunSummary, report: Path | None) -> str:
     import providers
 
-    n = counts(run)
+    n = run.counts()
     lines = [f"# {run.title}", ""]
-    if failed(run):
+    if run.failed:
         lines += [f"**{headline(run)}** Each line says why and what to do:", ""]
         lines += [f"- {line}" for line in failure_lines(run)] + [""]
     if run.dry_run:

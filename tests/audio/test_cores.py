@@ -110,17 +110,24 @@ def test_threads_mapping_at_once_each_read_their_own_data():
 
 
 # --- the chain's own steps on a long recording: pieces on every core, one pass's numbers ------
-# Piece lengths are shrunk so ~100 s of the bundled voices makes several pieces; the run-ins,
-# margins and alignment are the ones an hour gets.
+# Piece lengths are shrunk so ~55 s of the bundled voices makes several pieces (five of 10 s,
+# more than the four a long file is decoded in); the run-ins, margins and alignment are the ones
+# an hour gets. Every test here hears the one recording, built once.
 
 FLOAT_NOISE = np.finfo(np.float32).eps  # one rounding of a float32 sample, relative to the peak
 
 
 @pytest.fixture(scope="module")
-def podcast_44k() -> np.ndarray:
+def podcast_16k() -> np.ndarray:
+    """Music, host and guest: 55.6 s at 16 kHz."""
+    return cv.podcast(host_clips=5, guest_clips=3).samples
+
+
+@pytest.fixture(scope="module")
+def podcast_44k(podcast_16k) -> np.ndarray:
     import soxr
 
-    return soxr.resample(cv.podcast().samples, cv.RATE, 44100).astype(np.float32)
+    return soxr.resample(podcast_16k, cv.RATE, 44100).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -243,12 +250,14 @@ def test_the_high_pass_in_pieces_is_one_pass_to_float_rounding(podcast_44k, monk
 @pytest.mark.parametrize(
     ("rate", "to_rate", "quality"), [(44100, 16000, "MQ"), (48000, 44100, "HQ")]
 )
-def test_resampling_in_pieces_is_one_pass_to_float_rounding(rate, to_rate, quality, monkeypatch):
+def test_resampling_in_pieces_is_one_pass_to_float_rounding(
+    rate, to_rate, quality, podcast_16k, monkeypatch
+):
     """The analysis copy every measure hears (44.1 kHz to 16 kHz) and the chain's resample step
     (a 48 kHz recording to 44.1 kHz)."""
     import soxr
 
-    speech = soxr.resample(cv.podcast().samples, cv.RATE, rate).astype(np.float32)
+    speech = soxr.resample(podcast_16k, cv.RATE, rate).astype(np.float32)
     for n in (len(speech), len(speech) - 12_345):  # ends on and off a common sample
         x = speech[:n]
         one_pass = soxr.resample(x, rate, to_rate, quality=quality)
@@ -315,12 +324,14 @@ def test_a_long_mp3_prepares_in_pieces_as_in_one_pass(podcast_mp3, monkeypatch):
     assert np.abs(pieces.audio.samples - one_pass.audio.samples).max() <= 8 * FLOAT_NOISE * peak
 
 
-def test_dnsmos_of_a_long_clip_scores_its_windows_on_every_core(podcast_44k):
+def test_dnsmos_of_a_long_clip_scores_its_windows_on_every_core(podcast_44k, monkeypatch):
     from audio import quality
     from audio.types import Audio
 
+    monkeypatch.setattr(quality, "MAX_WINDOWS", 4)  # an hour's ten windows would need 100 s
     audio = Audio(podcast_44k, 44100)
     assert quality._sample(audio) is not audio  # long enough to be heard in MAX_WINDOWS windows
+    assert len(quality._sample(audio).samples) == 4 * round(quality.WINDOW / quality.RATE * 44100)
     assert quality.score(audio) == _serially(quality.score, audio)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_cases import CLEAN_CLIPS, MALE, NOISY, SAMPLES, read
+from audio_cases import CLEAN_CLIPS, MALE, NOISY, read
 
 from audio import quality
 from audio.chain import Settings, prepare
@@ -86,12 +86,8 @@ def test_verdict_warns_and_fails_on_poor_quality():
 
 
 @pytest.fixture(scope="module")
-def voice() -> list[Clip]:
-    out = []
-    for path in sorted((SAMPLES / "voices" / "libri-3080").glob("*.flac"))[:4]:
-        prepared = prepare(decode(path)[0])
-        out.append(Clip(path.stem, prepared.audio, prepared.speech, measure(prepared.audio)))
-    return out
+def voice(voice_clips) -> list[Clip]:
+    return list(voice_clips[:4])
 
 
 def test_takes_prefer_the_better_clips(voice):

@@ -17,7 +17,7 @@ from alembic.config import Config
 
 from flows import config, ledger
 from flows.cli import main
-from flows.ledger import database, store, upkeep
+from flows.ledger import database, schema, store, upkeep
 
 OLDER = "0005"
 
@@ -98,7 +98,7 @@ def test_a_fresh_data_dir_is_no_problem_and_nothing_is_created(data: Path, capsy
 def _older_ledger(db: Path) -> None:
     """A ledger an older voxclone left: migrated only up to OLDER."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(database.MIGRATIONS))
+    cfg.set_main_option("script_location", str(schema.MIGRATIONS))
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection

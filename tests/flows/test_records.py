@@ -131,7 +131,7 @@ def test_a_prepared_row_an_older_ledger_wrote_reads_back_with_its_turns(db: str)
     from alembic.config import Config
 
     from audio.turns import MUSIC, Speaker, Turn, Turns, step
-    from flows.ledger.database import MIGRATIONS
+    from flows.ledger.schema import MIGRATIONS
     from flows.pipeline import plan
 
     found = Turns(

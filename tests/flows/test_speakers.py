@@ -84,12 +84,12 @@ def test_a_voice_whose_clips_hold_no_speaker_fails_saying_so() -> None:
     from audio.takes import Clip
     from audio.turns import MUSIC, Turn, Turns
     from audio.types import Audio, Metrics
-    from flows.pipeline import cloning
+    from flows.pipeline import takes
     from flows.records import PreparedClip
 
     measured = Metrics(2.0, 1.8, 0.9, 30.0, 0.0, -20.0, 3.0, -3.0, 8000.0, 16000, 1)
     clip = Clip("p1", Audio(np.zeros(32000, np.float32), 16000), [(0.2, 2.0)], measured)
     turns = Turns((Turn(0.2, 2.0, None, MUSIC),), (), 0)
     prepared = PreparedClip("v", "a.wav", "/a.wav", prepared_sha256="p1", turns=turns)
-    loaded = cloning.check_speakers([clip], [prepared])
+    loaded = takes.check_speakers([clip], [prepared])
     assert loaded.failure == "no speech to find a speaker in" and loaded.clips == []

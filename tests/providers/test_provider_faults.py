@@ -258,8 +258,20 @@ def test_nothing_listening_is_a_connect_error_retried_to_the_limit():
         with client, pytest.raises(ProviderError) as caught:
             client.json("POST", "/v1/voices")
     assert caught.value.attempts == 3
-    assert "could not connect" in caught.value.message
+    assert str(caught.value) == "anam: could not connect (ConnectError) after 3 attempt(s)"
     assert len(sleeps) == 2
+
+
+def test_an_error_without_a_status_says_what_happened(connect, inject) -> None:
+    """No answer, so no status: the text is what went wrong, never 'no response' for all."""
+    with pytest.raises(ProviderError) as caught:
+        providers.connect("anam", key=" ")
+    assert str(caught.value) == "anam: no API key: set ANAM_API_KEY"
+
+    inject("anam", "delay", delay_s=1.0, method="POST")  # a create that outlives the read timeout
+    with pytest.raises(OutcomeUnknown) as lost:
+        providers.clone(connect("anam", read_timeout_s=0.2), request("anam"))
+    assert str(lost.value).startswith("anam: POST /v1/voices: no complete answer (ReadTimeout); ")
 
 
 def socket_closed_port():

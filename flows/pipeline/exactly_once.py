@@ -1,15 +1,16 @@
-"""One voice on one provider: assemble its takes, judge them, and clone at most once.
+"""One voice on one provider, created at most once: claim the ledger's intent row, settle what an
+earlier attempt may have sent (the provider's voice list), send, record, and say what was done,
+or why it is held and how to go on.
 
-Plain functions (no Prefect) so the exactly-once logic can be tested and reused on its own.
+Plain functions (no Prefect needed: outside a flow run the provider cap is this process's), so
+every branch is tested against the emulator on its own (tests/flows/test_exactly_once_unit.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,167 +19,14 @@ from audio.types import Level, Verdict
 from flows import config, ledger
 from flows.ledger import store
 from flows.pipeline import clonecheck, limits, preflight, secrets
+from flows.pipeline.clonecheck import Listener
 from flows.pipeline.inbox import VoiceSpec
-from flows.records import (
-    CheckVerdict,
-    CloneCheck,
-    CloneResult,
-    CloneStatus,
-    PreparedClip,
-    StoredTake,
-    TakePart,
-    to_json,
-)
-from providers.redact import redact as redact_text
+from flows.records import CloneCheck, CloneResult, CloneStatus, StoredTake, to_json
 from providers.types import AudioFile, ClonedVoice, CloneRequest, OutcomeUnknown, ProviderError
-
-if TYPE_CHECKING:
-    from audio.speaker import ClipSpeakers
-    from audio.takes import Clip
-
 
 # The request's fields a provider keeps with the voice (with each provider's METADATA options):
 # a change to them alone makes no new voice from the same takes; the result says it changed.
 KEPT = ("name", "description", "language", "gender")
-
-
-def fingerprint(spec: VoiceSpec, provider: str, source_shas: list[str], settings_hash: str) -> str:
-    """Everything that decides a voice × provider's answer: when it is unchanged, the answer is
-    too. It holds what makes a new clone (the idempotency key's takes and options; see
-    `same_voice`) and the fields the provider keeps, whose change the answer reports (`changed`)."""
-    return ledger.stable_hash(
-        [
-            spec.slug,
-            provider,
-            providers.base_url_of(provider),
-            spec.name,
-            spec.language,
-            spec.description,
-            spec.gender,
-            spec.options.get(provider, {}),
-            sorted(source_shas),
-            settings_hash,
-        ]
-    )
-
-
-def load_clips(clips: list[PreparedClip], store_root: Path) -> list[Clip]:
-    """Read a voice's prepared clips from the store once; every provider's takes are cut from these."""
-    import soundfile as sf
-
-    from audio.takes import Clip
-    from audio.types import Audio
-
-    inputs = []
-    for clip in clips:
-        if not (clip.prepared_sha256 and clip.metrics):
-            raise ValueError(f"{clip.path}: not prepared")
-        path = store.path_for(clip.prepared_sha256, "wav", store_root)
-        samples, rate = sf.read(path, dtype="float32")  # no bytes copy: an hour's is 0.3 GB
-        inputs.append(
-            Clip(
-                id=clip.prepared_sha256,
-                audio=Audio(samples, rate, clip.path),
-                speech=list(clip.speech),
-                metrics=clip.metrics,
-            )
-        )
-    return inputs
-
-
-@dataclass(frozen=True)
-class VoiceFailed:
-    """Why none of a voice's clones can be sent (a clip crashed, its store is damaged): each of
-    its clone tasks fails with `reason` as it is."""
-
-    reason: str
-
-
-class VoiceNotReady(Exception):
-    """A clone task's voice failed before any provider was asked (`VoiceFailed`, or its speaker
-    check found no voice)."""
-
-
-@dataclass(frozen=True)
-class VoiceInputs:
-    """A voice's prepared clips after the speaker check: the clips its takes may use (other
-    speakers' turns marked removed), what was decided for every clip (by prepared sha256), and
-    why the whole voice fails, if it does."""
-
-    clips: list[Clip]
-    checks: dict[str, ClipSpeakers]
-    failure: str | None = None
-    centroid: tuple[float, ...] | None = None  # the voice's speaker, for the clone check
-
-
-def check_speakers(
-    inputs: list[Clip], prepared: list[PreparedClip], reference: Sequence[Path] = ()
-) -> VoiceInputs:
-    """Only the voice's own speaker in its takes: the speaker with the most speech across its
-    clips, or the one closest to the reference recordings (flows.pipeline.speakers); every other
-    speaker's turns are cut out, and a clip with (almost) none of the voice's speaker is left out.
-    """
-    from audio.metrics import with_speaker
-    from audio.turns import find_turns
-    from flows.pipeline import speakers
-
-    turns = {c.prepared_sha256: c.turns for c in prepared}
-    # A clip prepared without speaker turns is heard for them now.
-    found = [turns.get(c.id) or find_turns(c.audio, c.speech) for c in inputs]
-    verdict = speakers.choose(found, reference)
-    failure = verdict.failure
-    if not verdict.clips:  # an unreadable reference, or no speech in any clip
-        return VoiceInputs([], {}, failure)
-    if failure and failure.startswith("no clear majority"):
-        failure += '; name a reference clip in voice.toml (reference = ["clip.wav"])'
-    checks = {c.id: check for c, check in zip(inputs, verdict.clips, strict=True)}
-    kept = [
-        dataclasses.replace(
-            c, metrics=with_speaker(c.metrics, check.similarity), removed=speakers.removed(check)
-        )
-        for c, check in zip(inputs, verdict.clips, strict=True)
-        if not check.excluded
-    ]
-    return VoiceInputs(kept, checks, failure, verdict.centroid)
-
-
-def assemble(
-    provider: str, inputs: list[Clip], store_root: Path
-) -> tuple[list[StoredTake], Verdict]:
-    """Build and store the provider's takes from the voice's loaded clips; return takes and verdict."""
-    from audio import encode
-    from audio.metrics import measure
-    from audio.profiles import PROFILES
-    from audio.takes import assemble as assemble_takes
-    from audio.verdict import failing, judge
-
-    profile = PROFILES[provider]
-    takes, metrics, sizes = [], [], []
-    for take in assemble_takes(inputs, profile):
-        data = encode.encode(take.audio, "wav")
-        sha = store.put(data, "wav", store_root)
-        m = measure(take.audio)
-        metrics.append(m)
-        sizes.append(len(data))
-        takes.append(
-            StoredTake(
-                sha256=sha,
-                format="wav",
-                bytes=len(data),
-                duration_s=round(take.audio.duration, 3),
-                metrics=m,
-                parts=tuple(TakePart(p.clip_id, p.start_s, p.end_s) for p in take.parts),
-            )
-        )
-    left_out = [
-        f"{Path(c.audio.source or c.id).name} left out of the take: {why}"
-        for c in inputs
-        if (why := failing(c.metrics)) is not None
-    ]
-    if not metrics:
-        return takes, Verdict(Level.FAIL, ("no usable speech to assemble a take from", *left_out))
-    verdict = judge(metrics, profile, file_bytes=sizes)
-    return takes, Verdict(verdict.level, (*verdict.reasons, *left_out))
 
 
 def request_for(
@@ -333,55 +181,6 @@ def clone_once(
         _complete(eng, key, voice, flow_run_id)  # recorded before anything else can go wrong
         heard = _checked(eng, spec.slug, voice, listen.after(client, voice), flow_run_id)
     return replace(result, status=CloneStatus.CREATED, **_fields(voice), **heard)
-
-
-class Listener:
-    """The clone check of one request: Faseeh's preview as it is made (before the clone call,
-    which `gate` can stop), every other provider's preview URL after the create."""
-
-    def __init__(
-        self,
-        provider: str,
-        mode: str,
-        centroid: tuple[float, ...] | None,
-        req: CloneRequest,
-        store_root: Path,
-    ) -> None:
-        self.provider, self.mode, self.store_root = provider, mode, store_root
-        self._centroid, self._req = centroid, req
-        self._speaker: Any = None
-        self.heard: CloneCheck | None = None  # Faseeh's preview, checked before the clone call
-        self.on_preview = self._on_preview if mode != "off" and provider == "faseeh" else None
-
-    def speaker(self) -> Any:
-        if self._speaker is None:
-            self._speaker = clonecheck.speaker_of(self._centroid, [f.data for f in self._req.files])
-        return self._speaker
-
-    def _on_preview(self, wav: bytes) -> None:
-        self.heard = _safely(
-            lambda: clonecheck.score(wav, self.speaker(), self.store_root, "faseeh-preview")
-        )
-        if self.mode == "gate" and self.heard.verdict is CheckVerdict.WARN:
-            raise clonecheck.Gated(self.heard)
-
-    def after(self, client: Any, voice: ClonedVoice) -> CloneCheck | None:
-        """The check of a created (or reconciled) voice; None when checks are off."""
-        if self.mode == "off":
-            return None
-        if self.heard is not None:
-            return self.heard
-        return _safely(
-            lambda: clonecheck.check_url(client, voice.preview_url, self.speaker(), self.store_root)
-        )
-
-
-def _safely(check: Any) -> CloneCheck:
-    """A check that fails in our own code is a check that could not run, never a failed clone."""
-    try:
-        return check()
-    except Exception as e:
-        return clonecheck.not_run(redact_text(f"{type(e).__name__}: {e}"))
 
 
 def _checked(
