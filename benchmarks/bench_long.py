@@ -12,6 +12,24 @@ length asked for, 44.1 kHz) and prints:
    largest process each command started. Goals on 60 minutes, 2 cores (issue 25): prepare
    >= 3.5x, run >= 2.5x, peak <= 1.5 GB.
 
+Measured on this 2-core machine, 8 December 2026, shared with two other engineers' test runs
+(load average 6-11, so our processes had a third of the cores or less; ffmpeg-normalize is one
+thread and loses less to that), 2 alternating rounds, medians; before: main baa9d5e, after: the
+same with the biquads in scipy's C loop (audio.iir), both from one venv:
+
+    command                      wall s  ratio   CPU s  CPU ratio  peak GB
+    ffmpeg-normalize              112.9      -    95.6      -       0.09
+    voxclone prepare (before)     132.3  0.92x    73.7    1.30x     1.20
+    voxclone prepare (after)      140.4  0.81x    66.4    1.44x     1.20
+
+Wall ratios under that load say nothing (the same command took 95 s and 169 s); CPU time is
+steadier. `voxclone run --dry-run` in an earlier run (load 3-9, main moving under it): 98-103 s
+of CPU before and after, 1.27-1.33 GB. One core, no forks (serial CPU of each stage on the
+hour): decode 2.9 -> 2.8 s, source measures 4.6 -> 2.2 s, high-pass 3.4 -> 1.4 s, loudness
+7.8 -> 4.6 s; what is left is the speaker turns (~35 s: CAM++ ~21, segmentation ~13), the music
+detector (~11-13 s) and Silero (~2.8 s). The goals (prepare >= 3.5x, run >= 2.5x, on idle
+cores) could not be measured here.
+
 `--noise-db 10` adds white noise at that SNR: the recording is then denoised (DeepFilterNet3 in
 chunks on every core, once the keep check on one excerpt says the result is better).
 
