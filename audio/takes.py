@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audio.spans import minus
 from audio.types import Audio, Metrics, Profile
 
 JOIN_GAP_S = 0.4
@@ -80,27 +81,6 @@ def _units(index: int, clip: Clip) -> list[_Unit]:
 
 
 MIN_PART_S = 0.2  # kept speech shorter than this between removed stretches is not worth a join
-
-
-def minus(
-    span: tuple[float, float], cuts: Sequence[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """`span` without the stretches in `cuts`."""
-    pieces = [span]
-    for a, b in cuts:
-        nxt = []
-        for s, e in pieces:
-            if b <= s or a >= e:
-                nxt.append((s, e))
-                continue
-            if a > s:
-                nxt.append((s, a))
-            if b < e:
-                nxt.append((b, e))
-        pieces = nxt
-    return pieces
-
-
 CLEAN_SNR_DB = 30.0  # above this, SNR differences between clips do not matter
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from audio import campplus, clustering, cores, segmentation, vad
-from audio.takes import minus
+from audio.spans import minus
 from audio.types import Audio, Step
 
 WINDOW_S = 1.5
