@@ -602,9 +602,10 @@ def _alone(turns: Sequence[Turn]) -> list[Turn]:
     for t in turns:
         if t.reason == SHORT or (t.reason == OVERLAP and t.end - t.start < ALONE_OVERLAP_S):
             t = Turn(t.start, t.end, _label(0))
-        if out and out[-1].speaker is not None and (out[-1].speaker, out[-1].reason) == (t.speaker, t.reason) \
-                and abs(out[-1].end - t.start) < 1e-6:  # fmt: skip
-            out[-1] = Turn(out[-1].start, t.end, t.speaker, t.reason)
+        last = out[-1] if out else None
+        if last and last.speaker is not None and (last.speaker, last.reason) == (t.speaker, t.reason) \
+                and abs(last.end - t.start) < 1e-6:  # fmt: skip
+            out[-1] = Turn(last.start, t.end, t.speaker, t.reason)
         else:
             out.append(t)
     return out
