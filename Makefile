@@ -22,26 +22,18 @@ install: .venv/.synced
 demo: install
 	$(BIN)/voxclone demo
 
-# Both tiers on every core: the integration tests mostly wait on servers and subprocesses, so a
-# second worker fills the gaps. Measured: CI's `make test` took 681 s (644 tests; lint adds ~50 s
-# more). The integration tier alone on this 2-core machine, shared with two other engineers (load
-# 9-10, 8 Dec): 80 tests, 894 s wall, 842 s of CPU (user + sys), most of it Prefect servers
-# starting (tests/test_cli_server.py 12 % of the tier's test-seconds, test_flow.py 10 %,
-# integration/test_deployments.py 10 %, flows/test_clone_check.py 10 %). The cuts to the fast tier
-# below (15-35 s of CPU, 3 s of it moved into this tier) bring CI to about 665 s by CPU share:
-# still over 10 minutes; not re-timed.
-# xdist's default `--dist load`: worksteal and loadfile measured alike (both workers finished
-# within 2 s of each other every time), so it stays.
+# Both tiers, one worker more than there are cores: the integration tests mostly wait on Prefect
+# servers and subprocesses, and the spare worker fills those waits. Measured on this 2-core machine
+# idle (8 Dec 2026): 689 tests in 588 s wall, 956 s of CPU with 3 workers; CI's earlier run with
+# 2 workers took 681 s for 644 tests. xdist's default `--dist load` stays: worksteal and loadfile
+# measured alike on the fast tier.
 test: install
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n $$(($$(nproc) + 1))
 
 # The unit tier for the edit-test loop, on every core: everything not marked integration (real
-# Prefect servers, fresh interpreters, long recordings; tests/conftest.py). On two idle cores the
-# 564-test tier took 96 s (earlier on 8 Dec). Alternate runs on this 2-core machine shared with two other
-# engineers (load 5-8, 8 Dec): before this round's cuts 603 tests, 207 s wall, 171 s of CPU
-# (155 s of it inside tests); after, 584 tests, 214 s wall, 133-164 s of CPU (118-142 s inside
-# tests; the load moves it that much). Then, as the others paused (load 4.7 falling to 2.5): 586
-# tests, 79 s wall, 133 s of CPU. Under 90 s on two idle cores, with ~10 s to spare.
+# Prefect servers, fresh interpreters, long recordings; tests/conftest.py). On this 2-core machine
+# (8 Dec 2026): 586 tests in 79 s wall, 133 s of CPU, as the load fell from 4.7 to 2.5 (96 s idle
+# for 564 tests before the shared fixtures).
 test-fast: install
 	$(BIN)/pytest -q -m "not integration" -n auto
 
