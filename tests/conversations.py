@@ -493,22 +493,11 @@ CHANNELS: dict[str, Callable[[Recording], Recording]] = {
 
 
 def _alone_spans(truth: list[tuple[float, float, str]], who: str) -> list[tuple[float, float]]:
+    from audio.spans import minus
+
     mine = sorted((s, e) for s, e, w in truth if w == who)
     others = [(s, e) for s, e, w in truth if w != who and w != "music"]
-    out = []
-    for s, e in mine:
-        pieces = [(s, e)]
-        for a, b in others:
-            pieces = [p for q in pieces for p in _minus(q, (a, b))]
-        out.extend(pieces)
-    return out
-
-
-def _minus(span: tuple[float, float], cut: tuple[float, float]) -> list[tuple[float, float]]:
-    (s, e), (a, b) = span, cut
-    if b <= s or a >= e:
-        return [span]
-    return [p for p in ((s, a), (b, e)) if p[1] > p[0]]
+    return [p for span in mine for p in minus(span, others)]
 
 
 def _measure(spans: list[tuple[float, float]]) -> float:
